@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The forwarding decision: macvlan's rules (../shared/spec/macvlan-rules.md §2, §3) as one piece of C
+ * shared by every entry program. It only reads maps and the frame and returns a verdict; the entry
+ * program turns the verdict into helper calls for its hook (TC now, XDP where it fits). */
+#ifndef MVB_DECIDE_H
+#define MVB_DECIDE_H
+
+#include "maps.h"
+#include "parse.h"
+
+struct mvb_verdict {
+	__u32 action; /* enum mvb_action */
+	__u32 target; /* DELIVER: the child's host-end ifindex; WIRE: the parent's ifindex */
+	__u32 reason; /* enum mvb_drop_reason, for DROP */
+	__u32 flags;  /* DELIVER: MVB_CHILD_SAME_NETNS when the peer shortcut can't be used */
+	__u32 parent; /* the port the frame belongs to, for counters (0 = none) */
+};
+
+static __always_inline void mvb_verdict_set(struct mvb_verdict *v, __u32 action, __u32 target,
+					    __u32 reason, __u32 flags)
+{
+	v->action = action;
+	v->target = target;
+	v->reason = reason;
+	v->flags = flags;
+}
+
+static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __u8 *mac)
+{
+	struct mvb_mac_key key = { .parent_ifindex = parent };
+
+	mvb_mac_copy(key.mac, mac);
+	return bpf_map_lookup_elem(&mvb_macs, &key);
+}
+
+/* Parent RX: a frame arrived at the parent from the wire (macvlan_handle_frame). */
+static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_frame *f,
+						 struct mvb_verdict *v)
+{
+	struct mvb_port *port;
+	struct mvb_mac_val *dst, *src;
+	struct mvb_child *pt;
+
+	v->parent = parent;
+	port = bpf_map_lookup_elem(&mvb_ports, &parent);
+	if (!port) {
+		/* Not a parent of ours (a stale attachment): behave as if we were not there. */
+		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+		return;
+	}
+
+	if (mvb_is_multicast(f->dst)) {
+		/* Group frames: the parent's stack gets them; flooding to children is issue 3. */
+		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+		return;
+	}
+
+	if (port->flags & MVB_PORT_PASSTHRU) {
+		/* Passthru takes every unicast frame whatever its destination; while the child is DOWN the
+		 * kernel drops it rather than giving it to the parent's stack (l.514-517). */
+		__u32 host = port->passthru_host;
+
+		pt = bpf_map_lookup_elem(&mvb_children, &host);
+		if (!pt || !(pt->flags & MVB_CHILD_UP)) {
+			mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_CHILD_DOWN, 0);
+			return;
+		}
+		mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, pt->flags & MVB_CHILD_SAME_NETNS);
+		return;
+	}
+
+	dst = mvb_lookup_mac(parent, f->dst);
+	if (!dst) {
+		/* No UP child owns the MAC: the parent's own stack (a DOWN child's MAC lands here too). */
+		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+		return;
+	}
+
+	if (dst->mode == MVB_MODE_PRIVATE && !(port->flags & MVB_PORT_ISOLATION_KERNEL)) {
+		/* Deliberate difference 1: the kernel never checks a unicast source, so private children
+		 * reach each other through a hairpinning switch. We drop a sibling's frame to a private
+		 * child; a child's own frame reflected back to it is still delivered. */
+		src = mvb_lookup_mac(parent, f->src);
+		if (src && src->host_ifindex != dst->host_ifindex) {
+			mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_PRIVATE_SRC, 0);
+			return;
+		}
+	}
+
+	mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, dst->flags & MVB_CHILD_SAME_NETNS);
+}
+
+/* Child TX: a child sent a frame; it arrives on the child's host end (macvlan_queue_xmit). Only bridge
+ * mode switches locally, and only to an UP bridge-mode sibling; everything else leaves by the wire,
+ * never to the parent's own stack. */
+static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_frame *f,
+						struct mvb_verdict *v)
+{
+	struct mvb_child *me = bpf_map_lookup_elem(&mvb_children, &host);
+	struct mvb_mac_val *dst;
+
+	if (!me) {
+		v->parent = 0;
+		mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_UNKNOWN_CHILD, 0);
+		return;
+	}
+	v->parent = me->parent_ifindex;
+
+	if (me->mode == MVB_MODE_BRIDGE && !mvb_is_multicast(f->dst)) {
+		dst = mvb_lookup_mac(me->parent_ifindex, f->dst);
+		if (dst && dst->mode == MVB_MODE_BRIDGE) {
+			mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0,
+					dst->flags & MVB_CHILD_SAME_NETNS);
+			return;
+		}
+	}
+	mvb_verdict_set(v, MVB_ACT_WIRE, me->parent_ifindex, 0, 0);
+}
+
+#endif

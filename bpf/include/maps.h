@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The datapath's state. Every map is pinned by name under the instance's pin root
+ * (/sys/fs/bpf/macvlan-bpf by default), so each entry object shares them and they outlive any process. */
+#ifndef MVB_MAPS_H
+#define MVB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "mvb_abi.h"
+
+/* Sized for many parents with many children; the kernel's table is unlimited (chained). */
+#define MVB_MAX_CHILDREN 65536
+#define MVB_MAX_PARENTS 1024
+
+/* UP children by (parent, MAC): the kernel's vlan_hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mvb_mac_key);
+	__type(value, struct mvb_mac_val);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_macs SEC(".maps");
+
+/* All children by host-end ifindex: the kernel's port->vlans. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct mvb_child);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_children SEC(".maps");
+
+/* Parents by ifindex: the kernel's macvlan_port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct mvb_port);
+	__uint(max_entries, MVB_MAX_PARENTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u32);
+	__type(value, struct mvb_child_stats);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_child_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u32);
+	__type(value, struct mvb_parent_stats);
+	__uint(max_entries, MVB_MAX_PARENTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_parent_stats SEC(".maps");
+
+#endif

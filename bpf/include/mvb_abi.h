@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The ABI between the datapath and the control plane: map keys and values, modes, verdicts and drop
+ * reasons. src/datapath/abi.ts mirrors every layout here byte for byte; change both together. */
+#ifndef MVB_ABI_H
+#define MVB_ABI_H
+
+#include <linux/types.h>
+
+/* Modes carry the kernel's uapi values (if_link.h MACVLAN_MODE_*), so masks work the same way. */
+#define MVB_MODE_PRIVATE  1
+#define MVB_MODE_VEPA     2
+#define MVB_MODE_BRIDGE   4
+#define MVB_MODE_PASSTHRU 8
+
+/* mvb_child.flags */
+#define MVB_CHILD_UP         (1 << 0) /* admin UP: its MAC is in mvb_macs */
+#define MVB_CHILD_SAME_NETNS (1 << 1) /* child end shares the host end's netns: bpf_redirect_peer can't be used */
+
+/* mvb_port.flags */
+#define MVB_PORT_PASSTHRU        (1 << 0)
+#define MVB_PORT_ISOLATION_KERNEL (1 << 1) /* private mode behaves exactly like the kernel (no source check) */
+
+/* Key of the MAC table: one entry per UP child, like the kernel's port->vlan_hash. */
+struct mvb_mac_key {
+	__u32 parent_ifindex;
+	__u8 mac[6];
+	__u16 pad;
+};
+
+/* Value of the MAC table. A copy of what the fast path needs so one lookup is enough. */
+struct mvb_mac_val {
+	__u32 host_ifindex; /* the host end of the child's veth: redirect target */
+	__u8 mode;
+	__u8 flags;         /* MVB_CHILD_* */
+	__u16 pad;
+};
+
+/* Registry of all children, UP or DOWN (the kernel's port->vlans), keyed by host-end ifindex. */
+struct mvb_child {
+	__u32 parent_ifindex;
+	__u32 host_ifindex;
+	__u32 mtu;
+	__u8 mac[6];
+	__u8 mode;
+	__u8 flags;         /* MVB_CHILD_* */
+	__u64 created_ns;   /* creation order, for passthru's "first child" and listings */
+	char name[16];      /* the user's name for the child end (IFNAMSIZ) */
+	char netns[48];     /* named netns of the child end, "" = the parent's */
+};
+
+/* Per parent ("port"), keyed by parent ifindex. */
+struct mvb_port {
+	__u32 flags;            /* MVB_PORT_* */
+	__u32 passthru_host;    /* host ifindex of the passthru child, 0 if none */
+	__u8 mac[6];            /* the parent's MAC when the port was made */
+	__u8 promisc_set;       /* we turned promiscuity on and must turn it off */
+	__u8 clsact_created;    /* we created the parent's clsact qdisc and must remove it */
+	__u32 nchildren;
+};
+
+/* What the decision asks the entry program to do with a frame. */
+enum mvb_action {
+	MVB_ACT_STACK = 1,   /* the parent's own stack (TC_ACT_OK on the parent) */
+	MVB_ACT_DELIVER = 2, /* into one child (target = its host end) */
+	MVB_ACT_WIRE = 3,    /* out of the parent (target = parent) */
+	MVB_ACT_DROP = 4,    /* dropped, counted under reason */
+};
+
+/* Drop reasons: indexes into mvb_parent_stats.drops. Names in abi.ts. */
+enum mvb_drop_reason {
+	MVB_DROP_NONE = 0,
+	MVB_DROP_CHILD_DOWN = 1,     /* passthru child DOWN: the kernel drops all unicast */
+	MVB_DROP_PRIVATE_SRC = 2,    /* strict isolation: a sibling's frame to a private child */
+	MVB_DROP_MODE_FILTER = 3,    /* a flood copy excluded by the sender's mode (issue 3) */
+	MVB_DROP_REDIRECT_FAIL = 4,  /* the redirect helper refused */
+	MVB_DROP_MALFORMED = 5,      /* shorter than an Ethernet header */
+	MVB_DROP_PAUSE = 6,          /* 802.3x PAUSE is never flooded */
+	MVB_DROP_UNKNOWN_CHILD = 7,  /* a frame on a host end that is not in the registry */
+	MVB_DROP_NO_DEST = 8,        /* a frame with nowhere to go */
+	MVB_DROP__MAX = 16,
+};
+
+/* Per child counters (per-CPU), keyed by host ifindex; created and deleted with the child. */
+struct mvb_child_stats {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 flood_copies;
+};
+
+/* Per parent counters (per-CPU), keyed by parent ifindex; created and deleted with the port. */
+struct mvb_parent_stats {
+	__u64 stack_packets; /* frames passed to the parent's own stack */
+	__u64 stack_bytes;
+	__u64 wire_packets;  /* frames sent out of the parent by children */
+	__u64 wire_bytes;
+	__u64 drops[MVB_DROP__MAX];
+};
+
+/* The verdict is also written to skb->cb[0..3] so BPF_PROG_TEST_RUN can read what was decided: the
+ * redirect target itself is invisible to a test run. */
+#define MVB_CB_ACTION 0
+#define MVB_CB_TARGET 1
+#define MVB_CB_REASON 2
+#define MVB_CB_FLAGS  3
+
+#endif

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Shared opening of a BPF kernel object by fd (duplicated, so the wrapper owns its own) or by pin path.
+#pragma once
+#include <napi.h>
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+namespace mvb {
+
+// info[0] is { fd: number } or { pin: string }.
+inline int OpenBpfFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) ThrowErrno(env, EINVAL, "open", "expected { fd } or { pin }");
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (o.Has("pin")) {
+    std::string pin = o.Get("pin").As<Napi::String>();
+    int fd = bpf_obj_get(pin.c_str());
+    if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", pin);
+    return fd;
+  }
+  int fd = fcntl(o.Get("fd").As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) ThrowErrno(env, errno, "fcntl");
+  return fd;
+}
+
+}  // namespace mvb

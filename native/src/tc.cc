@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "tc.h"
+
+#include <bpf/libbpf.h>
+
+#include "errors.h"
+
+namespace mvb {
+
+static enum bpf_tc_attach_point AttachPoint(Napi::Env env, const Napi::Value &v) {
+  std::string s = v.As<Napi::String>();
+  if (s == "ingress") return BPF_TC_INGRESS;
+  if (s == "egress") return BPF_TC_EGRESS;
+  ThrowErrno(env, EINVAL, "bpf_tc", "direction must be ingress or egress, not " + s);
+}
+
+// tcAttach(ifindex, direction, progFd, handle, priority, replace) -> { qdiscCreated }
+static Napi::Value TcAttach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  auto ap = AttachPoint(env, info[1]);
+  int fd = info[2].As<Napi::Number>().Int32Value();
+  uint32_t handle = info[3].As<Napi::Number>().Uint32Value();
+  uint32_t prio = info[4].As<Napi::Number>().Uint32Value();
+  bool replace = info[5].ToBoolean();
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
+  int err = bpf_tc_hook_create(&hook);
+  bool created = err == 0;
+  if (err && err != -EEXIST) ThrowErrno(env, err, "bpf_tc_hook_create", "ifindex " + std::to_string(ifindex));
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .flags = replace ? BPF_TC_F_REPLACE : 0u, .handle = handle,
+              .priority = prio);
+  err = bpf_tc_attach(&hook, &opts);
+  if (err) {
+    if (created) {
+      hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook);  // leave nothing half-made
+    }
+    ThrowErrno(env, err, "bpf_tc_attach", "ifindex " + std::to_string(ifindex));
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("qdiscCreated", created);
+  return r;
+}
+
+// tcDetach(ifindex, direction, handle, priority) -> true if a filter was removed
+static Napi::Value TcDetach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  auto ap = AttachPoint(env, info[1]);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info[2].As<Napi::Number>().Uint32Value(),
+              .priority = info[3].As<Napi::Number>().Uint32Value());
+  int err = bpf_tc_detach(&hook, &opts);
+  if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return Napi::Boolean::New(env, false);
+  if (err) ThrowErrno(env, err, "bpf_tc_detach", "ifindex " + std::to_string(ifindex));
+  return Napi::Boolean::New(env, true);
+}
+
+// tcQuery(ifindex, direction, handle, priority) -> program id, or 0 when nothing is attached there
+static Napi::Value TcQuery(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  auto ap = AttachPoint(env, info[1]);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info[2].As<Napi::Number>().Uint32Value(),
+              .priority = info[3].As<Napi::Number>().Uint32Value());
+  int err = bpf_tc_query(&hook, &opts);
+  if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return Napi::Number::New(env, 0);
+  if (err) ThrowErrno(env, err, "bpf_tc_query", "ifindex " + std::to_string(ifindex));
+  return Napi::Number::New(env, opts.prog_id);
+}
+
+// tcDestroyClsact(ifindex): removes the clsact qdisc and every filter on it.
+static Napi::Value TcDestroyClsact(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+              .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  int err = bpf_tc_hook_destroy(&hook);
+  if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return Napi::Boolean::New(env, false);
+  if (err) ThrowErrno(env, err, "bpf_tc_hook_destroy", "ifindex " + std::to_string(ifindex));
+  return Napi::Boolean::New(env, true);
+}
+
+void InitTc(Napi::Env env, Napi::Object exports) {
+  exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
+  exports.Set("tcDetach", Napi::Function::New(env, TcDetach));
+  exports.Set("tcQuery", Napi::Function::New(env, TcQuery));
+  exports.Set("tcDestroyClsact", Napi::Function::New(env, TcDestroyClsact));
+}
+
+}  // namespace mvb

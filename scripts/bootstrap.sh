@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# One-shot set-up for a fresh Debian 12 machine: Debian packages, npm install, build.
+# Idempotent and quick when nothing changed, so `npm test` and `npm run lab` can always call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the build, the datapath and the tests use.
+#   clang/llvm: compile bpf/*.bpf.c; libbpf-dev/libelf-dev/zlib1g-dev: the addon links the system libbpf;
+#   iproute2: ip/tc/bridge; ethtool: offload checks; iputils-ping, netcat-openbsd: e2e traffic;
+#   make/g++/python3: node-gyp.
+PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping netcat-openbsd make g++ python3 pkg-config)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+    echo "bootstrap: run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# npm dependencies (npm 11 skips dependencies' install scripts; we build the addon ourselves below).
+if [[ ! -d node_modules || package.json -nt node_modules/.package-lock.json ]]; then
+  echo "bootstrap: npm install"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+newer() { # newer OUT SRC...: true when OUT is missing or any SRC is newer
+  local out=$1; shift
+  [[ -e $out ]] || return 0
+  [[ -n $(find "$@" -newer "$out" -type f 2>/dev/null | head -1) ]]
+}
+if newer bpf/.built bpf; then
+  echo "bootstrap: building BPF objects"
+  make -s -C bpf && touch bpf/.built
+fi
+if newer native/build/Release/macvlan_bpf.node native/src native/binding.gyp; then
+  echo "bootstrap: building the native addon"
+  (cd native && ../node_modules/.bin/node-gyp rebuild --nodedir=/usr --loglevel=error >/dev/null)
+fi
+if newer dist/.built src tsconfig.json; then
+  echo "bootstrap: compiling TypeScript"
+  node_modules/.bin/tsc -p tsconfig.json && touch dist/.built
+fi
+
+# The project keeps its state on bpffs; a fresh machine may not have it mounted.
+if [[ $(id -u) -eq 0 ]] && ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf
+fi
