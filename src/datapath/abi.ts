@@ -1,0 +1,225 @@
+// The datapath ABI: mirrors bpf/include/mvb_abi.h byte for byte (checked against the maps' BTF sizes in
+// test/bpf/abi.test.ts). Encoders and decoders for every key and value the control plane touches.
+import { macFromBytes, macToBytes, type Mac } from '../mac.js';
+
+export const MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
+export type Mode = keyof typeof MODES;
+export const MODE_NAMES: readonly Mode[] = ['private', 'vepa', 'bridge', 'passthru'];
+export function modeFromValue(v: number): Mode {
+  const m = MODE_NAMES.find((n) => MODES[n] === v);
+  if (!m) throw new Error(`unknown mode value ${v} in the datapath registry`);
+  return m;
+}
+
+export const CHILD_UP = 1 << 0;
+export const CHILD_SAME_NETNS = 1 << 1;
+export const PORT_PASSTHRU = 1 << 0;
+export const PORT_ISOLATION_KERNEL = 1 << 1;
+
+export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4 } as const;
+export type Action = keyof typeof ACTION;
+export function actionName(v: number): Action | `unknown(${number})` {
+  const a = (Object.keys(ACTION) as Action[]).find((k) => ACTION[k] === v);
+  return a ?? `unknown(${v})`;
+}
+
+/** Drop reasons, indexed as enum mvb_drop_reason. */
+export const DROP_REASONS = [
+  'none',
+  'child-down',
+  'private-src',
+  'mode-filter',
+  'redirect-fail',
+  'malformed',
+  'pause',
+  'unknown-child',
+  'no-dest',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+export const DROP_MAX = 16;
+
+export const SIZES = {
+  macKey: 12,
+  macVal: 8,
+  child: 96,
+  port: 20,
+  childStats: 40,
+  parentStats: 32 + 8 * DROP_MAX,
+} as const;
+
+/** skb->cb[] slots carrying the verdict, and cb's offset in struct __sk_buff. */
+export const CB = { action: 0, target: 1, reason: 2, flags: 3 } as const;
+export const SKB_CTX_SIZE = 192;
+export const SKB_CB_OFFSET = 48;
+export const SKB_IFINDEX_OFFSET = 40;
+export const SKB_INGRESS_IFINDEX_OFFSET = 36;
+
+export function u32Key(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}
+
+export function encodeMacKey(parentIfindex: number, mac: Mac): Buffer {
+  const b = Buffer.alloc(SIZES.macKey);
+  b.writeUInt32LE(parentIfindex);
+  macToBytes(mac).copy(b, 4);
+  return b;
+}
+export function decodeMacKey(b: Buffer): { parentIfindex: number; mac: Mac } {
+  return { parentIfindex: b.readUInt32LE(0), mac: macFromBytes(b, 4) };
+}
+
+export interface MacEntry {
+  hostIfindex: number;
+  mode: Mode;
+  flags: number;
+}
+export function encodeMacVal(v: MacEntry): Buffer {
+  const b = Buffer.alloc(SIZES.macVal);
+  b.writeUInt32LE(v.hostIfindex);
+  b.writeUInt8(MODES[v.mode], 4);
+  b.writeUInt8(v.flags, 5);
+  return b;
+}
+export function decodeMacVal(b: Buffer): MacEntry {
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), flags: b.readUInt8(5) };
+}
+
+export interface ChildRecord {
+  parentIfindex: number;
+  hostIfindex: number;
+  mtu: number;
+  mac: Mac;
+  mode: Mode;
+  flags: number;
+  createdNs: bigint;
+  name: string;
+  netns: string; // '' = the parent's netns
+}
+function writeCString(b: Buffer, s: string, off: number, len: number, what: string): void {
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length >= len) throw new Error(`${what} "${s}" is longer than ${len - 1} bytes`);
+  bytes.copy(b, off);
+}
+function readCString(b: Buffer, off: number, len: number): string {
+  const s = b.subarray(off, off + len);
+  const z = s.indexOf(0);
+  return s.subarray(0, z < 0 ? len : z).toString('utf8');
+}
+export function encodeChild(c: ChildRecord): Buffer {
+  const b = Buffer.alloc(SIZES.child);
+  b.writeUInt32LE(c.parentIfindex, 0);
+  b.writeUInt32LE(c.hostIfindex, 4);
+  b.writeUInt32LE(c.mtu, 8);
+  macToBytes(c.mac).copy(b, 12);
+  b.writeUInt8(MODES[c.mode], 18);
+  b.writeUInt8(c.flags, 19);
+  b.writeBigUInt64LE(c.createdNs, 24);
+  writeCString(b, c.name, 32, 16, 'interface name');
+  writeCString(b, c.netns, 48, 48, 'netns name');
+  return b;
+}
+export function decodeChild(b: Buffer): ChildRecord {
+  return {
+    parentIfindex: b.readUInt32LE(0),
+    hostIfindex: b.readUInt32LE(4),
+    mtu: b.readUInt32LE(8),
+    mac: macFromBytes(b, 12),
+    mode: modeFromValue(b.readUInt8(18)),
+    flags: b.readUInt8(19),
+    createdNs: b.readBigUInt64LE(24),
+    name: readCString(b, 32, 16),
+    netns: readCString(b, 48, 48),
+  };
+}
+
+export interface PortRecord {
+  flags: number;
+  passthruHost: number;
+  mac: Mac;
+  promiscSet: boolean;
+  clsactCreated: boolean;
+  nchildren: number;
+}
+export function encodePort(p: PortRecord): Buffer {
+  const b = Buffer.alloc(SIZES.port);
+  b.writeUInt32LE(p.flags, 0);
+  b.writeUInt32LE(p.passthruHost, 4);
+  macToBytes(p.mac).copy(b, 8);
+  b.writeUInt8(p.promiscSet ? 1 : 0, 14);
+  b.writeUInt8(p.clsactCreated ? 1 : 0, 15);
+  b.writeUInt32LE(p.nchildren, 16);
+  return b;
+}
+export function decodePort(b: Buffer): PortRecord {
+  return {
+    flags: b.readUInt32LE(0),
+    passthruHost: b.readUInt32LE(4),
+    mac: macFromBytes(b, 8),
+    promiscSet: b.readUInt8(14) !== 0,
+    clsactCreated: b.readUInt8(15) !== 0,
+    nchildren: b.readUInt32LE(16),
+  };
+}
+
+export interface ChildStats {
+  rxPackets: bigint;
+  rxBytes: bigint;
+  txPackets: bigint;
+  txBytes: bigint;
+  floodCopies: bigint;
+}
+export interface ParentStats {
+  stackPackets: bigint;
+  stackBytes: bigint;
+  wirePackets: bigint;
+  wireBytes: bigint;
+  drops: Record<DropReason, bigint>;
+}
+function slots(raw: Buffer, valueSize: number): Buffer[] {
+  const stride = (valueSize + 7) & ~7;
+  const out: Buffer[] = [];
+  for (let off = 0; off + stride <= raw.length; off += stride) out.push(raw.subarray(off, off + valueSize));
+  return out;
+}
+/** Per-CPU child stats: one entry per possible CPU. */
+export function decodeChildStatsPerCpu(raw: Buffer): ChildStats[] {
+  return slots(raw, SIZES.childStats).map((s) => ({
+    rxPackets: s.readBigUInt64LE(0),
+    rxBytes: s.readBigUInt64LE(8),
+    txPackets: s.readBigUInt64LE(16),
+    txBytes: s.readBigUInt64LE(24),
+    floodCopies: s.readBigUInt64LE(32),
+  }));
+}
+export function decodeParentStatsPerCpu(raw: Buffer): ParentStats[] {
+  return slots(raw, SIZES.parentStats).map((s) => {
+    const drops = {} as Record<DropReason, bigint>;
+    DROP_REASONS.forEach((r, i) => (drops[r] = s.readBigUInt64LE(32 + 8 * i)));
+    return {
+      stackPackets: s.readBigUInt64LE(0),
+      stackBytes: s.readBigUInt64LE(8),
+      wirePackets: s.readBigUInt64LE(16),
+      wireBytes: s.readBigUInt64LE(24),
+      drops,
+    };
+  });
+}
+export function sumChildStats(per: ChildStats[]): ChildStats {
+  const t: ChildStats = { rxPackets: 0n, rxBytes: 0n, txPackets: 0n, txBytes: 0n, floodCopies: 0n };
+  for (const s of per) for (const k of Object.keys(t) as (keyof ChildStats)[]) t[k] += s[k];
+  return t;
+}
+export function sumParentStats(per: ParentStats[]): ParentStats {
+  const drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0n])) as Record<DropReason, bigint>;
+  const t: ParentStats = { stackPackets: 0n, stackBytes: 0n, wirePackets: 0n, wireBytes: 0n, drops };
+  for (const s of per) {
+    t.stackPackets += s.stackPackets;
+    t.stackBytes += s.stackBytes;
+    t.wirePackets += s.wirePackets;
+    t.wireBytes += s.wireBytes;
+    for (const r of DROP_REASONS) t.drops[r] += s.drops[r];
+  }
+  return t;
+}

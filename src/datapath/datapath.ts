@@ -1,0 +1,212 @@
+// The loaded datapath of one instance: programs and maps pinned under one pin root, and their TC
+// attachments. Everything here is mechanism; the rules for when to attach or insert live in control/.
+import fs from 'node:fs';
+import path from 'node:path';
+import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
+import {
+  SIZES, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
+  encodePort, decodePort, type ChildRecord, type PortRecord, type MacEntry,
+} from './abi.js';
+import type { Mac } from '../mac.js';
+
+export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/macvlan-bpf';
+export const BPFFS = '/sys/fs/bpf';
+/** Our TC filters' handle and priority on every clsact we use. */
+export const TC_HANDLE = 0x4d56;
+export const TC_PRIORITY = 0x4d56;
+
+export function pinRootFromEnv(): string {
+  return process.env.MACVLAN_BPF_PIN_ROOT || DEFAULT_PIN_ROOT;
+}
+
+const PROGRAMS = {
+  parent: { object: 'tc_parent.bpf.o', name: 'mvb_parent_ingress', pin: 'prog_parent_ingress' },
+  child: { object: 'tc_child.bpf.o', name: 'mvb_child_ingress', pin: 'prog_child_ingress' },
+} as const;
+type ProgramRole = keyof typeof PROGRAMS;
+
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_child_stats', 'mvb_parent_stats'] as const;
+type MapName = (typeof MAP_NAMES)[number];
+
+export class DatapathError extends Error {}
+
+/** Mounts bpffs at /sys/fs/bpf when a fresh machine has none. */
+export function ensureBpffs(): void {
+  const a = addon();
+  if (a.isBpffs(BPFFS)) return;
+  try {
+    a.mountBpffs(BPFFS);
+  } catch (e) {
+    throw new DatapathError(`bpffs is not mounted at ${BPFFS} and mounting it failed (${(e as Error).message}); run as root, or mount it: mount -t bpf bpf ${BPFFS}`);
+  }
+}
+
+export class Datapath {
+  readonly maps: Record<MapName, BpfMap>;
+  readonly programs: Record<ProgramRole, BpfProgram>;
+
+  private constructor(readonly pinRoot: string, maps: Record<MapName, BpfMap>, programs: Record<ProgramRole, BpfProgram>) {
+    this.maps = maps;
+    this.programs = programs;
+  }
+
+  /** True when an instance is pinned at pinRoot. */
+  static exists(pinRoot = pinRootFromEnv()): boolean {
+    return fs.existsSync(path.join(pinRoot, PROGRAMS.parent.pin));
+  }
+
+  /**
+   * Opens the instance pinned at pinRoot, loading and pinning it first when there is none. An instance
+   * belongs to the network namespace its parents live in (ifindexes are per netns), recorded as a
+   * `netns-<inode>` directory beside the pins.
+   */
+  static open(pinRoot = pinRootFromEnv(), opts: { create?: boolean } = {}): Datapath {
+    const a = addon();
+    ensureBpffs();
+    if (!pinRoot.startsWith(BPFFS + '/')) throw new DatapathError(`pin root ${pinRoot} is not under ${BPFFS}`);
+    const ino = a.netnsInode();
+    const marker = `netns-${ino}`;
+    if (fs.existsSync(pinRoot)) {
+      const other = fs.readdirSync(pinRoot).find((f) => f.startsWith('netns-') && f !== marker);
+      if (other)
+        throw new DatapathError(`the instance pinned at ${pinRoot} serves network namespace inode ${other.slice(6)}, and this command runs in inode ${ino}: run it in the parents' namespace (nsenter --net=...), or use another instance with MACVLAN_BPF_PIN_ROOT`);
+    }
+    if (!Datapath.exists(pinRoot)) {
+      if (opts.create === false) throw new DatapathError(`no macvlan-bpf instance is pinned at ${pinRoot}`);
+      Datapath.load(pinRoot);
+    }
+    fs.mkdirSync(path.join(pinRoot, marker), { recursive: true });
+    const maps = Object.fromEntries(MAP_NAMES.map((n) => [n, new a.BpfMap({ pin: path.join(pinRoot, n) })])) as Record<MapName, BpfMap>;
+    const programs = Object.fromEntries(
+      (Object.keys(PROGRAMS) as ProgramRole[]).map((r) => [r, new a.BpfProgram({ pin: path.join(pinRoot, PROGRAMS[r].pin) })]),
+    ) as Record<ProgramRole, BpfProgram>;
+    return new Datapath(pinRoot, maps, programs);
+  }
+
+  /** Loads every object (maps pin by name under pinRoot) and pins its program. */
+  private static load(pinRoot: string): void {
+    const a = addon();
+    fs.mkdirSync(pinRoot, { recursive: true });
+    for (const role of Object.keys(PROGRAMS) as ProgramRole[]) {
+      const spec = PROGRAMS[role];
+      const file = path.join(projectRoot, 'bpf', spec.object);
+      if (!fs.existsSync(file)) throw new DatapathError(`BPF object ${file} is missing; build it with 'npm run setup'`);
+      const obj = new a.BpfObject(file, pinRoot);
+      try {
+        const prog = new a.BpfProgram({ fd: obj.programFd(spec.name) });
+        const pin = path.join(pinRoot, spec.pin);
+        if (fs.existsSync(pin)) fs.unlinkSync(pin); // a half-made instance: start again
+        prog.pin(pin);
+        prog.close();
+      } finally {
+        obj.close();
+      }
+    }
+  }
+
+  /** Removes every pin of this instance (its maps die with their last user). */
+  static destroy(pinRoot = pinRootFromEnv()): void {
+    if (fs.existsSync(pinRoot)) fs.rmSync(pinRoot, { recursive: true, force: true });
+  }
+
+  close(): void {
+    for (const m of Object.values(this.maps)) m.close();
+    for (const p of Object.values(this.programs)) p.close();
+  }
+
+  // --- attachments ---------------------------------------------------------------------------------
+  attach(role: ProgramRole, ifindex: number): { qdiscCreated: boolean } {
+    return addon().tcAttach(ifindex, 'ingress', this.programs[role].fd, TC_HANDLE, TC_PRIORITY, true);
+  }
+  attachedProgramId(ifindex: number): number {
+    return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+  }
+  detach(ifindex: number, removeClsact: boolean): void {
+    addon().tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+    if (removeClsact) addon().tcDestroyClsact(ifindex);
+  }
+
+  // --- the MAC table -------------------------------------------------------------------------------
+  putMac(parentIfindex: number, mac: Mac, v: MacEntry): void {
+    this.maps.mvb_macs.update(encodeMacKey(parentIfindex, mac), encodeMacVal(v));
+  }
+  deleteMac(parentIfindex: number, mac: Mac): boolean {
+    return this.maps.mvb_macs.delete(encodeMacKey(parentIfindex, mac));
+  }
+  getMac(parentIfindex: number, mac: Mac): MacEntry | null {
+    const v = this.maps.mvb_macs.lookup(encodeMacKey(parentIfindex, mac));
+    return v ? decodeMacVal(v) : null;
+  }
+  listMacs(): { parentIfindex: number; mac: Mac; entry: MacEntry }[] {
+    const out = [];
+    for (const k of this.maps.mvb_macs.keys()) {
+      const v = this.maps.mvb_macs.lookup(k);
+      if (v) out.push({ ...decodeMacKey(k), entry: decodeMacVal(v) });
+    }
+    return out;
+  }
+
+  // --- the registry of children ---------------------------------------------------------------------
+  putChild(c: ChildRecord): void {
+    this.maps.mvb_children.update(u32Key(c.hostIfindex), encodeChild(c));
+  }
+  getChild(hostIfindex: number): ChildRecord | null {
+    const v = this.maps.mvb_children.lookup(u32Key(hostIfindex));
+    return v ? decodeChild(v) : null;
+  }
+  deleteChild(hostIfindex: number): boolean {
+    return this.maps.mvb_children.delete(u32Key(hostIfindex));
+  }
+  listChildren(): ChildRecord[] {
+    const out: ChildRecord[] = [];
+    for (const k of this.maps.mvb_children.keys()) {
+      const v = this.maps.mvb_children.lookup(k);
+      if (v) out.push(decodeChild(v));
+    }
+    return out.sort((x, y) => (x.createdNs < y.createdNs ? -1 : x.createdNs > y.createdNs ? 1 : 0));
+  }
+
+  // --- ports ---------------------------------------------------------------------------------------
+  putPort(parentIfindex: number, p: PortRecord): void {
+    this.maps.mvb_ports.update(u32Key(parentIfindex), encodePort(p));
+  }
+  getPort(parentIfindex: number): PortRecord | null {
+    const v = this.maps.mvb_ports.lookup(u32Key(parentIfindex));
+    return v ? decodePort(v) : null;
+  }
+  deletePort(parentIfindex: number): boolean {
+    return this.maps.mvb_ports.delete(u32Key(parentIfindex));
+  }
+  listPorts(): { parentIfindex: number; port: PortRecord }[] {
+    const out = [];
+    for (const k of this.maps.mvb_ports.keys()) {
+      const v = this.maps.mvb_ports.lookup(k);
+      if (v) out.push({ parentIfindex: k.readUInt32LE(0), port: decodePort(v) });
+    }
+    return out;
+  }
+
+  // --- counters: created zeroed with their object, deleted with it ---------------------------------
+  resetChildStats(hostIfindex: number): void {
+    const m = this.maps.mvb_child_stats;
+    m.update(u32Key(hostIfindex), Buffer.alloc(m.info().valueBytes));
+  }
+  deleteChildStats(hostIfindex: number): void {
+    this.maps.mvb_child_stats.delete(u32Key(hostIfindex));
+  }
+  ensureParentStats(parentIfindex: number): void {
+    const m = this.maps.mvb_parent_stats;
+    if (!m.lookup(u32Key(parentIfindex))) m.update(u32Key(parentIfindex), Buffer.alloc(m.info().valueBytes));
+  }
+  deleteParentStats(parentIfindex: number): void {
+    this.maps.mvb_parent_stats.delete(u32Key(parentIfindex));
+  }
+  childStatsRaw(hostIfindex: number): Buffer | null {
+    return this.maps.mvb_child_stats.lookup(u32Key(hostIfindex));
+  }
+  parentStatsRaw(parentIfindex: number): Buffer | null {
+    return this.maps.mvb_parent_stats.lookup(u32Key(parentIfindex));
+  }
+}
+
+export { SIZES };

@@ -1,0 +1,121 @@
+// Typed view of the native addon (native/src). The addon holds no policy: it opens kernel objects.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export interface NodeSystemError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+}
+
+export interface TestRunOptions {
+  data: Buffer;
+  ctx?: Buffer;
+  repeat?: number;
+  dataOutSize?: number;
+  flags?: number;
+  batchSize?: number;
+}
+export interface TestRunResult {
+  retval: number;
+  duration: number;
+  data: Buffer;
+  ctx: Buffer | null;
+}
+
+export interface BpfObject {
+  programFd(name: string): number;
+  mapFd(name: string): number;
+  programNames(): string[];
+  close(): void;
+}
+export interface BpfMapInfo {
+  id: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  perCpu: boolean;
+  possibleCpus: number;
+  valueBytes: number;
+}
+export interface BpfMap {
+  lookup(key: Buffer): Buffer | null;
+  update(key: Buffer, value: Buffer, flags?: number): void;
+  delete(key: Buffer): boolean;
+  keys(): Buffer[];
+  info(): BpfMapInfo;
+  pin(path: string): void;
+  close(): void;
+}
+export interface BpfProgram {
+  readonly fd: number;
+  info(): { id: number; type: number; name: string; tag: Buffer };
+  pin(path: string): void;
+  testRun(opts: TestRunOptions): TestRunResult;
+  close(): void;
+}
+export interface ReceivedFrame {
+  data: Buffer;
+  pktType: number;
+}
+export interface PacketSocket {
+  readonly ifindex: number;
+  send(frame: Buffer): number;
+  recv(): ReceivedFrame[];
+  close(): void;
+}
+export type FdOrPin = { fd: number } | { pin: string };
+
+export interface Addon {
+  BpfObject: new (path: string, pinRoot: string) => BpfObject;
+  BpfMap: new (src: FdOrPin) => BpfMap;
+  BpfProgram: new (src: FdOrPin) => BpfProgram;
+  PacketSocket: new (opts: { ifname: string; protocol?: number; netns?: string; ignoreOutgoing?: boolean }) => PacketSocket;
+  possibleCpus(): number;
+  tcAttach(ifindex: number, dir: 'ingress' | 'egress', progFd: number, handle: number, priority: number, replace: boolean): { qdiscCreated: boolean };
+  tcDetach(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): boolean;
+  tcQuery(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): number;
+  tcDestroyClsact(ifindex: number): boolean;
+  netnsEnter(path: string): number;
+  netnsRestore(fd: number): void;
+  netnsInode(path?: string): number;
+  ifNameToIndex(name: string, netnsPath?: string): number;
+  isBpffs(path: string): boolean;
+  mountBpffs(path: string): void;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The project root: dist/ or src/ sit one level below it. */
+export const projectRoot = path.resolve(here, '..');
+
+let cached: Addon | undefined;
+export function addon(): Addon {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    const file = path.join(projectRoot, 'native', 'build', 'Release', 'macvlan_bpf.node');
+    try {
+      cached = require(file) as Addon;
+    } catch (e) {
+      throw new Error(`cannot load the native addon ${file}: ${(e as Error).message}; build it with 'npm run setup'`);
+    }
+  }
+  return cached;
+}
+
+export function isSystemError(e: unknown): e is NodeSystemError {
+  return e instanceof Error && typeof (e as NodeSystemError).code === 'string' && typeof (e as NodeSystemError).errno === 'number';
+}
+
+/** Runs fn with the main thread inside the netns at nsPath (synchronous work only). */
+export function inNetns<T>(nsPath: string | undefined, fn: () => T): T {
+  if (!nsPath) return fn();
+  const a = addon();
+  const back = a.netnsEnter(nsPath);
+  try {
+    return fn();
+  } finally {
+    a.netnsRestore(back);
+  }
+}
