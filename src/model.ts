@@ -1,0 +1,99 @@
+// The forwarding rules as a pure model (spec §2-§4, §6 and the deliberate differences). It predicts,
+// for one parent, which endpoints receive a frame; the tests hold both datapaths against it.
+import { isMulticastMac, type Mac } from './mac.js';
+import type { Mode } from './datapath/abi.js';
+import { ETH_P_PAUSE } from './frames.js';
+
+export interface ModelChild {
+  name: string;
+  mode: Mode;
+  mac: Mac;
+  up: boolean;
+  /** Multicast groups the child joined (broadcast and the auto-joined groups always pass). */
+  groups?: Mac[];
+}
+
+export interface ModelPort {
+  parentMac: Mac;
+  /** In creation order. */
+  children: ModelChild[];
+  isolation: 'strict' | 'kernel';
+}
+
+export interface ModelFrame {
+  src: Mac;
+  dst: Mac;
+  ethertype: number;
+}
+
+/** Where a frame enters: from the wire, sent by a child, or sent by the parent's own stack. */
+export type Injection = { from: 'wire' } | { from: 'child'; name: string } | { from: 'stack' };
+
+/** 'wire' = left through the parent (seen by the external host); 'stack' = the parent's own stack. */
+export type Endpoint = 'wire' | 'stack' | string;
+
+export const ALWAYS_JOINED: readonly Mac[] = ['ff:ff:ff:ff:ff:ff', '33:33:00:00:00:01', '01:00:5e:00:00:01'];
+
+const upChildren = (p: ModelPort) => p.children.filter((c) => c.up);
+const byMac = (p: ModelPort, mac: Mac) => upChildren(p).find((c) => c.mac === mac);
+const accepts = (c: ModelChild, dst: Mac) => ALWAYS_JOINED.includes(dst) || (c.groups ?? []).includes(dst);
+
+/** Parent RX: what macvlan_handle_frame does with a frame from the wire. */
+export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
+  if (isMulticastMac(f.dst)) {
+    const s = byMac(p, f.src);
+    // A private or passthru child's own frame, reflected: back to that child only (l.481-490).
+    if (s && (s.mode === 'private' || s.mode === 'passthru')) return [s.name];
+    const out: Endpoint[] = ['stack'];
+    if (f.ethertype === ETH_P_PAUSE) return out;
+    const mask: Mode[] = !s ? ['private', 'vepa', 'bridge', 'passthru'] : s.mode === 'vepa' ? ['vepa', 'bridge'] : ['vepa'];
+    for (const c of upChildren(p)) if (c !== s && mask.includes(c.mode) && accepts(c, f.dst)) out.push(c.name);
+    return out;
+  }
+  const pt = p.children.find((c) => c.mode === 'passthru');
+  if (pt) return pt.up ? [pt.name] : []; // all unicast; dropped while DOWN
+  const d = byMac(p, f.dst);
+  if (!d) return ['stack'];
+  if (p.isolation === 'strict' && d.mode === 'private') {
+    const s = byMac(p, f.src);
+    if (s && s !== d) return []; // deliberate difference 1
+  }
+  return [d.name];
+}
+
+/** Child TX: macvlan_queue_xmit. Returns local deliveries, and 'wire' when the frame leaves. */
+export function childTx(p: ModelPort, sender: ModelChild, f: ModelFrame): Endpoint[] {
+  if (sender.mode === 'bridge') {
+    if (isMulticastMac(f.dst)) {
+      const out: Endpoint[] = [];
+      if (f.ethertype !== ETH_P_PAUSE)
+        for (const c of upChildren(p)) if (c !== sender && c.mode === 'bridge' && accepts(c, f.dst)) out.push(c.name);
+      return [...out, 'wire'];
+    }
+    const d = byMac(p, f.dst);
+    if (d && d.mode === 'bridge') return [d.name];
+  }
+  return ['wire'];
+}
+
+/** A reflector (hairpinning switch): true for every frame it sends back; false or absent for none. */
+export type Reflector = boolean | ((f: ModelFrame) => boolean);
+
+/**
+ * Everything that receives a frame injected at `inj`. With a reflector, a frame that leaves by the wire
+ * and is reflected comes back once as parent RX.
+ */
+export function deliveries(p: ModelPort, inj: Injection, f: ModelFrame, reflector: Reflector): Endpoint[] {
+  let first: Endpoint[];
+  if (inj.from === 'wire') return parentRx(p, f);
+  if (inj.from === 'stack') first = ['wire'];
+  else {
+    const sender = p.children.find((c) => c.name === inj.name);
+    if (!sender) throw new Error(`no child ${inj.name} in the model`);
+    if (!sender.up) return [];
+    first = childTx(p, sender, f);
+  }
+  const reflects = typeof reflector === 'function' ? reflector(f) : reflector;
+  if (reflects && first.includes('wire')) return [...first, ...parentRx(p, f)];
+  return first;
+}

@@ -1,0 +1,27 @@
+// One prefix per test run, for every namespace, interface and pin the tests make; teardown removes
+// whatever still carries it, so a failed or interrupted run leaves the machine as it found it.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+export function setup(): () => void {
+  const prefix = `mvbt${randomBytes(2).toString('hex')}`;
+  process.env.MVB_TEST_RUN = prefix;
+  return () => sweep(prefix);
+}
+
+export function sweep(prefix: string): void {
+  let list = '';
+  try {
+    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  } catch { /* no netns support: nothing to sweep */ }
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0];
+    if (name && name.startsWith(prefix)) {
+      try { execFileSync('ip', ['netns', 'del', name]); } catch { /* already gone */ }
+    }
+  }
+  if (fs.existsSync('/sys/fs/bpf'))
+    for (const f of fs.readdirSync('/sys/fs/bpf'))
+      if (f.startsWith(prefix)) fs.rmSync(`/sys/fs/bpf/${f}`, { recursive: true, force: true });
+}

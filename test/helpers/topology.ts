@@ -1,0 +1,150 @@
+// One parent, its children, an external host and optionally a hairpinning switch, built either with
+// the kernel's macvlan or with macvlan-bpf, with a packet socket at every endpoint. The same spec builds
+// the same topology (names, MACs) both ways, so deliveries can be compared cell by cell.
+import { addon, inNetns, type PacketSocket } from '../../src/native.js';
+import { Macvlan } from '../../src/control/macvlan.js';
+import { Datapath as BpfDatapath } from '../../src/datapath/datapath.js';
+import type { Mode } from '../../src/datapath/abi.js';
+import { ETH_P_8021Q, ETH_P_TEST, frameId } from '../../src/frames.js';
+import type { Endpoint, Injection, ModelPort } from '../../src/model.js';
+import type { Mac } from '../../src/mac.js';
+import { run, type Sandbox } from './sandbox.js';
+
+export const EXT_MAC: Mac = '02:0e:00:00:00:01';
+export const PARENT_MAC: Mac = '02:0a:00:00:00:01';
+export const UNKNOWN_MAC: Mac = '02:99:00:00:00:99';
+
+export interface ChildSpec {
+  name: string;
+  mode: Mode;
+  mac: Mac;
+  up?: boolean;
+  mtu?: number;
+}
+export type Datapath = 'kernel' | 'bpf';
+export interface TopoSpec {
+  datapath: Datapath;
+  children: ChildSpec[];
+  reflector: boolean;
+  isolation?: 'strict' | 'kernel';
+}
+
+export class Topology {
+  readonly ext: string;
+  readonly host: string;
+  readonly childNs = new Map<string, string>();
+  readonly pinRoot: string;
+  private readonly sockets = new Map<Endpoint, PacketSocket[]>();
+
+  private constructor(readonly sb: Sandbox, readonly spec: TopoSpec, tag: string) {
+    this.ext = sb.netns(`${tag}x`);
+    this.host = sb.netns(`${tag}h`);
+    this.pinRoot = sb.pinRoot(tag);
+  }
+
+  static build(sb: Sandbox, spec: TopoSpec, tag: string): Topology {
+    const t = new Topology(sb, spec, tag);
+    t.make(tag);
+    return t;
+  }
+
+  private make(tag: string): void {
+    const { ext, host, spec } = this;
+    run('ip', ['-n', host, 'link', 'add', 'p0', 'address', PARENT_MAC, 'type', 'veth', 'peer', 'name', 'e0', 'address', EXT_MAC, 'netns', ext]);
+    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
+    if (spec.reflector) {
+      // A reflective-relay switch: e0 is a hairpin port of a bridge, so whatever the host puts on the
+      // wire comes back once.
+      run('ip', ['-n', ext, 'link', 'add', 'rbr', 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0']);
+      run('ip', ['-n', ext, 'link', 'set', 'e0', 'master', 'rbr']);
+      run('bridge', ['-n', ext, 'link', 'set', 'dev', 'e0', 'hairpin', 'on']);
+      run('ip', ['-n', ext, 'link', 'set', 'rbr', 'up']);
+    }
+    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
+    if (spec.reflector) waitFor(() => run('bridge', ['-n', ext, '-j', 'link', 'show', 'dev', 'e0']).includes('"forwarding"'), 'the hairpin port to forward');
+    for (const c of spec.children) this.childNs.set(c.name, this.sb.netns(`${tag}${c.name}`));
+
+    if (spec.datapath === 'kernel') {
+      for (const c of spec.children) {
+        const args = ['-n', host, 'link', 'add', 'link', 'p0', 'name', c.name];
+        if (c.mode !== 'passthru') args.push('address', c.mac);
+        if (c.mtu) args.push('mtu', String(c.mtu));
+        run('ip', [...args, 'type', 'macvlan', 'mode', c.mode]);
+        run('ip', ['-n', host, 'link', 'set', c.name, 'netns', this.childNs.get(c.name)!]);
+        if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
+      }
+    } else {
+      inNetns(`/run/netns/${host}`, () => {
+        const m = Macvlan.open(this.pinRoot);
+        try {
+          if (spec.isolation === 'kernel') m.setIsolation('p0', 'kernel');
+          for (const c of spec.children)
+            m.add({ parent: 'p0', name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: this.childNs.get(c.name)! });
+          for (const c of spec.children) if (c.up !== false) m.setUp(c.name, true);
+        } finally {
+          m.close();
+        }
+      });
+    }
+
+    const a = addon();
+    this.sockets.set('wire', [new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` })]);
+    // Protocol-specific handlers run after the rx_handler and TC: exactly "the parent's stack got it".
+    // A QinQ frame reaches them as 0x8100 (only its outer tag is taken off), hence the second socket.
+    this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q].map((protocol) => new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol })));
+    for (const c of spec.children)
+      this.sockets.set(c.name, [new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${this.childNs.get(c.name)!}` })]);
+  }
+
+  /** The model of this topology (for the model check). */
+  model(): ModelPort {
+    return {
+      parentMac: PARENT_MAC,
+      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false })),
+      isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
+    };
+  }
+
+  endpoints(): Endpoint[] {
+    return [...this.sockets.keys()];
+  }
+
+  send(inj: Injection, frame: Buffer): void {
+    const key = inj.from === 'child' ? inj.name : inj.from;
+    this.sockets.get(key)![0]!.send(frame);
+  }
+
+  /** Drains every endpoint and counts test frames: id -> endpoint -> copies. */
+  async collect(settleMs = 250): Promise<Map<number, Map<Endpoint, number>>> {
+    await new Promise((r) => setTimeout(r, settleMs));
+    const out = new Map<number, Map<Endpoint, number>>();
+    for (const [ep, socks] of this.sockets) {
+      for (const f of socks.flatMap((s) => s.recv())) {
+        const id = frameId(f.data);
+        if (id === undefined) continue;
+        let m = out.get(id);
+        if (!m) out.set(id, (m = new Map()));
+        m.set(ep, (m.get(ep) ?? 0) + 1);
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const s of [...this.sockets.values()].flat()) s.close();
+    this.sockets.clear();
+    this.sb.dropNetns(this.ext);
+    this.sb.dropNetns(this.host); // takes p0 and every host end with it
+    for (const ns of this.childNs.values()) this.sb.dropNetns(ns);
+    BpfDatapath.destroy(this.pinRoot);
+  }
+}
+
+/** Polls until ok() (synchronously: topology set-up is synchronous), or throws naming what never came. */
+export function waitFor(ok: () => boolean, what: string, timeoutMs = 10_000): void {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
