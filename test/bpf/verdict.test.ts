@@ -1,0 +1,159 @@
+// Table-driven verdict tests: every datapath program run through BPF_PROG_TEST_RUN against real maps
+// made by the control plane. One row: description, input frame, expected verdict and target.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sandbox, run } from '../helpers/sandbox.js';
+import { testRunTc, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT } from '../helpers/verdict.js';
+import { Macvlan } from '../../src/control/macvlan.js';
+import { inNetns, addon } from '../../src/native.js';
+import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
+import { DROP_REASONS, type Mode } from '../../src/datapath/abi.js';
+import type { Mac } from '../../src/mac.js';
+
+const sb = new Sandbox('v');
+let host = '';
+let kids = '';
+let m: Macvlan;
+const ifindex = new Map<string, number>(); // parents by name, children by name -> host-end ifindex
+
+const EXT: Mac = '02:0e:00:00:00:01';
+const UNKNOWN: Mac = '02:99:00:00:00:99';
+const P0: Mac = '02:0a:00:00:00:01';
+const Q0: Mac = '02:0a:00:00:00:02';
+const R0: Mac = '02:0a:00:00:00:03';
+const K0: Mac = '02:0a:00:00:00:04';
+
+// Parent p0 (strict): every non-passthru mode, a DOWN child, a child in the parent's own netns, a
+// universally administered MAC and a small-MTU child. q0: passthru UP. r0: passthru DOWN. k0: kernel isolation.
+const CHILDREN: { parent: string; name: string; mode: Mode; mac: Mac; up: boolean; sameNetns?: boolean; mtu?: number }[] = [
+  { parent: 'p0', name: 'p1', mode: 'private', mac: '02:00:00:00:01:01', up: true },
+  { parent: 'p0', name: 'p2', mode: 'private', mac: '02:00:00:00:01:02', up: true },
+  { parent: 'p0', name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01', up: true },
+  { parent: 'p0', name: 'v2', mode: 'vepa', mac: '00:16:3e:00:02:02', up: true },
+  { parent: 'p0', name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01', up: true, mtu: 1000 },
+  { parent: 'p0', name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02', up: true },
+  { parent: 'p0', name: 'b3', mode: 'bridge', mac: '02:00:00:00:04:03', up: false },
+  { parent: 'p0', name: 's1', mode: 'bridge', mac: '02:00:00:00:04:05', up: true, sameNetns: true },
+  { parent: 'q0', name: 't1', mode: 'passthru', mac: Q0, up: true },
+  { parent: 'r0', name: 't2', mode: 'passthru', mac: R0, up: false },
+  { parent: 'k0', name: 'kp1', mode: 'private', mac: '02:00:00:00:11:01', up: true },
+  { parent: 'k0', name: 'kp2', mode: 'private', mac: '02:00:00:00:11:02', up: true },
+];
+const MAC = Object.fromEntries(CHILDREN.map((c) => [c.name, c.mac])) as Record<string, Mac>;
+
+beforeAll(() => {
+  host = sb.netns('host');
+  kids = sb.netns('kids');
+  const ext = sb.netns('ext');
+  for (const [p, mac] of [['p0', P0], ['q0', Q0], ['r0', R0], ['k0', K0]] as const) {
+    run('ip', ['-n', host, 'link', 'add', p, 'address', mac, 'type', 'veth', 'peer', 'name', `x${p}`, 'netns', ext]);
+    run('ip', ['-n', host, 'link', 'set', p, 'up']);
+  }
+  inNetns(`/run/netns/${host}`, () => {
+    m = Macvlan.open(sb.pinRoot());
+    m.setIsolation('k0', 'kernel');
+    for (const c of CHILDREN) {
+      const rec = m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.sameNetns ? undefined : kids });
+      ifindex.set(c.name, rec.hostIfindex);
+      if (c.up) m.setUp(c.name, true);
+    }
+    for (const p of ['p0', 'q0', 'r0', 'k0']) ifindex.set(p, addon().ifNameToIndex(p));
+  });
+});
+afterAll(() => {
+  m?.close();
+  sb.cleanup();
+});
+
+type Expect =
+  | { deliver: string } // into this child
+  | { wire: string } // out of this parent
+  | { stack: true }
+  | { drop: (typeof DROP_REASONS)[number] };
+
+interface Row {
+  desc: string;
+  /** 'parent:<name>' = parent ingress; 'child:<name>' = that child's transmit (host-end ingress). */
+  at: `parent:${string}` | `child:${string}`;
+  frame: FrameSpec;
+  expect: Expect;
+}
+
+const ROWS: Row[] = [
+  // --- parent RX, unicast (spec §2.3) ---
+  { desc: 'wire → private child', at: 'parent:p0', frame: { src: EXT, dst: MAC.p1! }, expect: { deliver: 'p1' } },
+  { desc: 'wire → vepa child', at: 'parent:p0', frame: { src: EXT, dst: MAC.v1! }, expect: { deliver: 'v1' } },
+  { desc: 'wire → bridge child', at: 'parent:p0', frame: { src: EXT, dst: MAC.b2! }, expect: { deliver: 'b2' } },
+  { desc: 'wire → universally administered child MAC', at: 'parent:p0', frame: { src: EXT, dst: MAC.v2! }, expect: { deliver: 'v2' } },
+  { desc: 'wire → child in the parent\'s own netns', at: 'parent:p0', frame: { src: EXT, dst: MAC.s1! }, expect: { deliver: 's1' } },
+  { desc: 'wire → DOWN child: the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: MAC.b3! }, expect: { stack: true } },
+  { desc: 'wire → parent MAC: the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: P0 }, expect: { stack: true } },
+  { desc: 'wire → unknown MAC: the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: UNKNOWN }, expect: { stack: true } },
+  { desc: 'wire → another parent\'s child: the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: MAC.kp1! }, expect: { stack: true } },
+  // --- odd frames ---
+  { desc: 'runt (header only) → child', at: 'parent:p0', frame: { src: EXT, dst: MAC.v1!, length: 14 }, expect: { deliver: 'v1' } },
+  { desc: 'short frame (30 bytes) → child', at: 'parent:p0', frame: { src: EXT, dst: MAC.v1!, length: 30 }, expect: { deliver: 'v1' } },
+  { desc: '802.1Q-tagged → child', at: 'parent:p0', frame: { src: EXT, dst: MAC.b2!, vlans: [{ tpid: 0x8100, vid: 10 }] }, expect: { deliver: 'b2' } },
+  { desc: 'QinQ-tagged → child', at: 'parent:p0', frame: { src: EXT, dst: MAC.b2!, vlans: [{ tpid: 0x88a8, vid: 5 }, { tpid: 0x8100, vid: 10 }] }, expect: { deliver: 'b2' } },
+  { desc: 'larger than the child\'s MTU → delivered (the kernel does not check on RX)', at: 'parent:p0', frame: { src: EXT, dst: MAC.b1!, length: 1400 }, expect: { deliver: 'b1' } },
+  { desc: 'group bit in the source → still dispatched on dst', at: 'parent:p0', frame: { src: '03:00:00:00:00:01', dst: MAC.v1! }, expect: { deliver: 'v1' } },
+  { desc: 'broadcast → the parent\'s stack (flooding is multicast work)', at: 'parent:p0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { stack: true } },
+  { desc: 'IPv4 multicast → the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:00:00:01' }, expect: { stack: true } },
+  { desc: 'PAUSE → the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: '01:80:c2:00:00:01', ethertype: ETH_P_PAUSE }, expect: { stack: true } },
+  // --- strict isolation (deliberate difference 1) vs kernel isolation ---
+  { desc: 'strict: sibling private → private is dropped', at: 'parent:p0', frame: { src: MAC.p2!, dst: MAC.p1! }, expect: { drop: 'private-src' } },
+  { desc: 'strict: sibling vepa → private is dropped', at: 'parent:p0', frame: { src: MAC.v1!, dst: MAC.p1! }, expect: { drop: 'private-src' } },
+  { desc: 'strict: own frame reflected → private is delivered', at: 'parent:p0', frame: { src: MAC.p1!, dst: MAC.p1! }, expect: { deliver: 'p1' } },
+  { desc: 'strict: DOWN sibling\'s MAC counts as external', at: 'parent:p0', frame: { src: MAC.b3!, dst: MAC.p1! }, expect: { deliver: 'p1' } },
+  { desc: 'strict: sibling → vepa is not checked', at: 'parent:p0', frame: { src: MAC.p1!, dst: MAC.v1! }, expect: { deliver: 'v1' } },
+  { desc: 'kernel isolation: sibling private → private is delivered', at: 'parent:k0', frame: { src: MAC.kp2!, dst: MAC.kp1! }, expect: { deliver: 'kp1' } },
+  // --- passthru (spec §5) ---
+  { desc: 'passthru: unicast to its MAC', at: 'parent:q0', frame: { src: EXT, dst: Q0 }, expect: { deliver: 't1' } },
+  { desc: 'passthru: unicast to any MAC', at: 'parent:q0', frame: { src: EXT, dst: UNKNOWN }, expect: { deliver: 't1' } },
+  { desc: 'passthru: tagged unicast', at: 'parent:q0', frame: { src: EXT, dst: UNKNOWN, vlans: [{ tpid: 0x8100, vid: 1 }] }, expect: { deliver: 't1' } },
+  { desc: 'passthru DOWN: unicast is dropped, not given to the stack', at: 'parent:r0', frame: { src: EXT, dst: R0 }, expect: { drop: 'child-down' } },
+  { desc: 'passthru DOWN: unknown unicast is dropped', at: 'parent:r0', frame: { src: EXT, dst: UNKNOWN }, expect: { drop: 'child-down' } },
+  { desc: 'passthru DOWN: broadcast still reaches the stack', at: 'parent:r0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { stack: true } },
+  // --- child TX (spec §3) ---
+  { desc: 'private TX → private sibling: wire', at: 'child:p1', frame: { src: MAC.p1!, dst: MAC.p2! }, expect: { wire: 'p0' } },
+  { desc: 'private TX → itself: wire', at: 'child:p1', frame: { src: MAC.p1!, dst: MAC.p1! }, expect: { wire: 'p0' } },
+  { desc: 'vepa TX → vepa sibling: wire', at: 'child:v1', frame: { src: MAC.v1!, dst: MAC.v2! }, expect: { wire: 'p0' } },
+  { desc: 'vepa TX → bridge child: wire', at: 'child:v1', frame: { src: MAC.v1!, dst: MAC.b1! }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX → bridge sibling: direct', at: 'child:b1', frame: { src: MAC.b1!, dst: MAC.b2! }, expect: { deliver: 'b2' } },
+  { desc: 'bridge TX → itself: direct', at: 'child:b1', frame: { src: MAC.b1!, dst: MAC.b1! }, expect: { deliver: 'b1' } },
+  { desc: 'bridge TX → bridge sibling in the parent\'s netns: direct', at: 'child:b1', frame: { src: MAC.b1!, dst: MAC.s1! }, expect: { deliver: 's1' } },
+  { desc: 'bridge TX → DOWN bridge sibling: wire', at: 'child:b1', frame: { src: MAC.b1!, dst: MAC.b3! }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX → vepa child: wire', at: 'child:b1', frame: { src: MAC.b1!, dst: MAC.v1! }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX → private child: wire', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.p1! }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX → parent MAC: wire, never the parent\'s stack', at: 'child:b1', frame: { src: MAC.b1!, dst: P0 }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX → unknown: wire', at: 'child:b1', frame: { src: MAC.b1!, dst: UNKNOWN }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX broadcast: wire (sibling copies are multicast work)', at: 'child:b1', frame: { src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX tagged → bridge sibling: direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1!, vlans: [{ tpid: 0x8100, vid: 3 }] }, expect: { deliver: 'b1' } },
+  { desc: 'bridge TX with a spoofed source: not checked (spoofchk off)', at: 'child:b2', frame: { src: MAC.p1!, dst: MAC.b1! }, expect: { deliver: 'b1' } },
+  { desc: 'bridge TX larger than the peer\'s MTU → direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1!, length: 1400 }, expect: { deliver: 'b1' } },
+  { desc: 'bridge TX runt → direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1!, length: 14 }, expect: { deliver: 'b1' } },
+  { desc: 'passthru TX → anything: wire', at: 'child:t1', frame: { src: Q0, dst: UNKNOWN }, expect: { wire: 'q0' } },
+  { desc: 'private TX (kernel isolation) → sibling: wire', at: 'child:kp1', frame: { src: MAC.kp1!, dst: MAC.kp2! }, expect: { wire: 'k0' } },
+];
+
+describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
+  it.each(ROWS.map((r) => [r.desc, r] as const))('%s', (_d, row) => {
+    const [kind, name] = row.at.split(':') as ['parent' | 'child', string];
+    const prog = m.dp.programs[kind];
+    const v = testRunTc(prog, `/run/netns/${host}`, ifindex.get(name)!, buildFrame(row.frame));
+    const e = row.expect;
+    if ('deliver' in e) {
+      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
+    } else if ('wire' in e) {
+      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
+    } else if ('stack' in e) {
+      expect(v).toMatchObject({ retval: TC_ACT_OK, action: 'stack' });
+    } else {
+      expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf(e.drop) });
+    }
+  });
+
+  it('a frame on a host end the registry does not know is dropped', () => {
+    const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get('p0')!, buildFrame({ src: EXT, dst: MAC.b1! }));
+    expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf('unknown-child') });
+  });
+});

@@ -1,0 +1,24 @@
+// Runs a datapath program through BPF_PROG_TEST_RUN inside a netns (so ctx.ifindex names a real
+// device there) and reads the verdict the program recorded in skb->cb.
+import { inNetns, type BpfProgram } from '../../src/native.js';
+import { CB, SKB_CB_OFFSET, SKB_CTX_SIZE, SKB_IFINDEX_OFFSET, actionName } from '../../src/datapath/abi.js';
+
+export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
+export const TC_ACT_REDIRECT = 7;
+
+export interface Verdict {
+  retval: number;
+  action: string;
+  target: number;
+  reason: number;
+  flags: number;
+}
+
+export function testRunTc(prog: BpfProgram, netnsPath: string, ifindex: number, frame: Buffer): Verdict {
+  const ctx = Buffer.alloc(SKB_CTX_SIZE);
+  ctx.writeUInt32LE(ifindex, SKB_IFINDEX_OFFSET);
+  const r = inNetns(netnsPath, () => prog.testRun({ data: frame, ctx }));
+  const cb = (i: number) => r.ctx!.readUInt32LE(SKB_CB_OFFSET + 4 * i);
+  return { retval: r.retval, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags) };
+}
