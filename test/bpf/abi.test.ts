@@ -1,0 +1,58 @@
+// The TS mirror of bpf/include/mvb_abi.h must match the layouts the kernel knows from BTF.
+import { afterAll, describe, expect, it } from 'vitest';
+import { Sandbox } from '../helpers/sandbox.js';
+import { Datapath } from '../../src/datapath/datapath.js';
+import { SIZES } from '../../src/datapath/abi.js';
+import { addon } from '../../src/native.js';
+
+const sb = new Sandbox('a');
+afterAll(() => sb.cleanup());
+
+describe('datapath ABI', () => {
+  it('key and value sizes match the loaded maps', () => {
+    const dp = Datapath.open(sb.pinRoot());
+    try {
+      const info = (n: keyof typeof dp.maps) => dp.maps[n].info();
+      expect([info('mvb_macs').keySize, info('mvb_macs').valueSize]).toEqual([SIZES.macKey, SIZES.macVal]);
+      expect(info('mvb_children').valueSize).toBe(SIZES.child);
+      expect(info('mvb_ports').valueSize).toBe(SIZES.port);
+      expect(info('mvb_child_stats').valueSize).toBe(SIZES.childStats);
+      expect(info('mvb_parent_stats').valueSize).toBe(SIZES.parentStats);
+      // Per-CPU buffers are sized in C: round_up(value, 8) x possible CPUs.
+      const cs = info('mvb_child_stats');
+      expect(cs.perCpu).toBe(true);
+      expect(cs.valueBytes).toBe(((SIZES.childStats + 7) & ~7) * addon().possibleCpus());
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('reopening an instance reuses its pinned maps', () => {
+    const root = sb.pinRoot('reuse');
+    const a = Datapath.open(root);
+    const b = Datapath.open(root);
+    try {
+      expect(a.maps.mvb_macs.info().id).toBe(b.maps.mvb_macs.info().id);
+      expect(a.programs.parent.info().id).toBe(b.programs.parent.info().id);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('a bad map operation throws a Node-shaped error and changes nothing', () => {
+    const dp = Datapath.open(sb.pinRoot('err'));
+    try {
+      let err: unknown;
+      try {
+        dp.maps.mvb_macs.update(Buffer.alloc(3), Buffer.alloc(8));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'EINVAL', syscall: 'bpf_map_update_elem', errno: -22 });
+      expect(dp.maps.mvb_macs.keys()).toEqual([]);
+    } finally {
+      dp.close();
+    }
+  });
+});

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decodeChild, decodeMacKey, decodeMacVal, decodePort, encodeChild, encodeMacKey, encodeMacVal, encodePort, SIZES,
+  decodeParentStatsPerCpu, sumParentStats, DROP_REASONS,
+} from '../../src/datapath/abi.js';
+
+describe('abi codecs', () => {
+  it('child records round-trip', () => {
+    const c = { parentIfindex: 7, hostIfindex: 99, mtu: 1400, mac: '02:00:00:00:00:09', mode: 'bridge' as const, flags: 3, createdNs: 123456789n, name: 'eth-child0', netns: 'tenant-a' };
+    const b = encodeChild(c);
+    expect(b.length).toBe(SIZES.child);
+    expect(decodeChild(b)).toEqual(c);
+  });
+  it('refuses names that do not fit', () => {
+    const c = { parentIfindex: 1, hostIfindex: 2, mtu: 1500, mac: '02:00:00:00:00:09', mode: 'vepa' as const, flags: 0, createdNs: 0n, name: 'x'.repeat(16), netns: '' };
+    expect(() => encodeChild(c)).toThrow(/longer than 15 bytes/);
+  });
+  it('mac keys, values and ports round-trip', () => {
+    expect(decodeMacKey(encodeMacKey(3, '02:aa:bb:cc:dd:ee'))).toEqual({ parentIfindex: 3, mac: '02:aa:bb:cc:dd:ee' });
+    expect(decodeMacVal(encodeMacVal({ hostIfindex: 12, mode: 'private', flags: 1 }))).toEqual({ hostIfindex: 12, mode: 'private', flags: 1 });
+    const p = { flags: 2, passthruHost: 0, mac: '02:0a:00:00:00:01', promiscSet: true, clsactCreated: false, nchildren: 4 };
+    expect(decodePort(encodePort(p))).toEqual(p);
+  });
+  it('sums per-CPU parent stats slot by slot', () => {
+    const raw = Buffer.alloc(SIZES.parentStats * 2);
+    raw.writeBigUInt64LE(5n, 0);
+    raw.writeBigUInt64LE(7n, SIZES.parentStats);
+    raw.writeBigUInt64LE(2n, SIZES.parentStats + 32 + 8 * DROP_REASONS.indexOf('private-src'));
+    const t = sumParentStats(decodeParentStatsPerCpu(raw));
+    expect(t.stackPackets).toBe(12n);
+    expect(t.drops['private-src']).toBe(2n);
+  });
+});
