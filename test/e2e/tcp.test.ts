@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
-import { Topology, type ChildSpec } from '../helpers/topology.js';
+import { Topology, type ChildSpec } from '../../src/lab/topology.js';
 
 const sb = new Sandbox('t');
 const PEER = path.resolve(__dirname, '../helpers/tcp-peer.mjs');

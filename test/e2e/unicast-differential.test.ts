@@ -4,8 +4,8 @@
 // match the pure model. Then strict isolation on its own: it differs exactly where the spec says.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
-import { diffCells, measure, unicastCases } from '../helpers/matrix.js';
-import type { TopoSpec, ChildSpec } from '../helpers/topology.js';
+import { diffCells, measure, unicastCases } from '../../src/lab/matrix.js';
+import type { TopoSpec, ChildSpec } from '../../src/lab/topology.js';
 
 const sb = new Sandbox('u');
 afterAll(() => sb.cleanup());

@@ -1,57 +1,19 @@
-// Per-file sandbox: named namespaces and pin roots under the run's prefix, removed in afterAll.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
+// The tests' sandbox: the lab's, under the run's prefix, and root is required (never skipped).
 import { randomBytes } from 'node:crypto';
-import { Datapath } from '../../src/datapath/datapath.js';
+import { Sandbox as LabSandbox, run } from '../../src/lab/sandbox.js';
 
-/** Root tests never skip: without root (or in CI without the capability) they fail loudly. */
+export { run };
+
+/** Root tests never skip: without root they fail loudly. */
 export function requireRoot(): void {
   if (process.getuid?.() !== 0)
     throw new Error('these tests need root (network namespaces, BPF); run them as root: sudo npm test');
 }
 
-export function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export class Sandbox {
-  readonly prefix: string;
-  private readonly namespaces: string[] = [];
-  private readonly pins: string[] = [];
-
+export class Sandbox extends LabSandbox {
   constructor(tag: string) {
     requireRoot();
     const runPrefix = process.env.MVB_TEST_RUN ?? `mvbt${randomBytes(2).toString('hex')}`;
-    this.prefix = `${runPrefix}${tag}${randomBytes(1).toString('hex')}`;
-  }
-
-  /** Creates the named netns `<prefix>-<name>` with IPv6 autoconfiguration quiet. */
-  netns(name: string): string {
-    const ns = `${this.prefix}-${name}`;
-    run('ip', ['netns', 'add', ns]);
-    this.namespaces.push(ns);
-    run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    return ns;
-  }
-
-  pinRoot(name = 'pins'): string {
-    const p = `/sys/fs/bpf/${this.prefix}-${name}`;
-    this.pins.push(p);
-    return p;
-  }
-
-  /** Removes one namespace early (and forgets it). */
-  dropNetns(ns: string): void {
-    try { run('ip', ['netns', 'del', ns]); } catch { /* gone */ }
-    const i = this.namespaces.indexOf(ns);
-    if (i >= 0) this.namespaces.splice(i, 1);
-  }
-
-  cleanup(): void {
-    for (const ns of this.namespaces.splice(0)) {
-      try { run('ip', ['netns', 'del', ns]); } catch { /* gone */ }
-    }
-    for (const p of this.pins.splice(0)) if (fs.existsSync(p)) Datapath.destroy(p);
+    super(`${runPrefix}${tag}${randomBytes(1).toString('hex')}`);
   }
 }

@@ -1,13 +1,13 @@
 // One parent, its children, an external host and optionally a hairpinning switch, built either with
 // the kernel's macvlan or with macvlan-bpf, with a packet socket at every endpoint. The same spec builds
 // the same topology (names, MACs) both ways, so deliveries can be compared cell by cell.
-import { addon, inNetns, type PacketSocket } from '../../src/native.js';
-import { Macvlan } from '../../src/control/macvlan.js';
-import { Datapath as BpfDatapath } from '../../src/datapath/datapath.js';
-import type { Mode } from '../../src/datapath/abi.js';
-import { ETH_P_8021Q, ETH_P_TEST, frameId } from '../../src/frames.js';
-import type { Endpoint, Injection, ModelPort } from '../../src/model.js';
-import type { Mac } from '../../src/mac.js';
+import { addon, inNetns, type PacketSocket } from '../native.js';
+import { Macvlan } from '../control/macvlan.js';
+import { Datapath as BpfDatapath } from '../datapath/datapath.js';
+import type { Mode } from '../datapath/abi.js';
+import { ETH_P_8021Q, ETH_P_TEST, frameId } from '../frames.js';
+import type { Endpoint, Injection, ModelPort } from '../model.js';
+import type { Mac } from '../mac.js';
 import { run, type Sandbox } from './sandbox.js';
 
 export const EXT_MAC: Mac = '02:0e:00:00:00:01';

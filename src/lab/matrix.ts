@@ -1,7 +1,7 @@
 // Builds the frame cases of a differential run and compares delivery sets cell by cell.
-import { buildFrame, ETH_P_TEST, type FrameSpec } from '../../src/frames.js';
-import { deliveries, type Endpoint, type Injection } from '../../src/model.js';
-import type { Mac } from '../../src/mac.js';
+import { buildFrame, ETH_P_TEST, type FrameSpec } from '../frames.js';
+import { deliveries, type Endpoint, type Injection } from '../model.js';
+import type { Mac } from '../mac.js';
 import { EXT_MAC, PARENT_MAC, UNKNOWN_MAC, Topology, type TopoSpec } from './topology.js';
 import type { Sandbox } from './sandbox.js';
 
