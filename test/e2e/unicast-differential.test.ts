@@ -58,6 +58,7 @@ describe('unicast: macvlan-bpf (isolation kernel) delivers exactly what kernel m
   }
 
   it('compared at least 200 (frame, endpoint) unicast cells', () => {
+    console.log(`unicast differential: ${totalCells} (frame, endpoint) cells compared with kernel macvlan`);
     expect(totalCells).toBeGreaterThanOrEqual(200);
   });
 });
