@@ -146,23 +146,23 @@ function readDev(r: ArgReader): string {
 
 function linkSet(r: ArgReader, g: Globals): number {
   const dev = readDev(r);
-  const ops: (() => void)[] = [];
+  // Like ip, whatever order they are given in: down first, then mode, address and mtu, then up.
+  const ops: { rank: number; run: () => void }[] = [];
   const m = Macvlan.open();
   try {
     while (!r.done) {
       const w = r.next('argument');
-      if (w === 'up') ops.push(() => m.setUp(dev, true, g.netns));
-      else if (w === 'down') ops.push(() => m.setUp(dev, false, g.netns));
-      else if (w === 'mode') { const v = r.next('mode'); ops.push(() => m.setMode(dev, v, g.netns)); }
-      else if (w === 'address') { const v = r.next('address'); ops.push(() => m.setAddress(dev, v, g.netns)); }
-      else if (w === 'mtu') { const v = r.nextInt('mtu'); ops.push(() => m.setMtu(dev, v, g.netns)); }
-      else if (w === 'type') { r.next('type'); } // "type macvlan mode X" as ip-link accepts
+      if (w === 'up') ops.push({ rank: 2, run: () => m.setUp(dev, true, g.netns) });
+      else if (w === 'down') ops.push({ rank: 0, run: () => m.setUp(dev, false, g.netns) });
+      else if (w === 'mode') { const v = r.next('mode'); ops.push({ rank: 1, run: () => m.setMode(dev, v, g.netns) }); }
+      else if (w === 'address') { const v = r.next('address'); ops.push({ rank: 1, run: () => m.setAddress(dev, v, g.netns) }); }
+      else if (w === 'mtu') { const v = r.nextInt('mtu'); ops.push({ rank: 1, run: () => m.setMtu(dev, v, g.netns) }); }
+      else if (w === 'type') { r.next('type'); } // "type macvlan mode X", as ip-link accepts
       else throw new UsageError(`unknown setting "${w}": use up, down, mode, address or mtu`);
     }
     if (ops.length === 0) throw new UsageError('nothing to set: give up, down, mode, address or mtu');
     m.findChild(dev, g.netns); // a bad name fails before anything changes
-    // Like ip, address and mtu are applied before up, and down before anything else.
-    for (const op of ops) op();
+    for (const op of ops.sort((a, b) => a.rank - b.rank)) op.run();
   } finally {
     m.close();
   }
