@@ -4,18 +4,11 @@
 // on error and on Ctrl-C.
 import { randomBytes } from 'node:crypto';
 import { Sandbox } from './sandbox.js';
-import { EXT_MAC, PARENT_MAC, UNKNOWN_MAC, Topology, type ChildSpec, type TopoSpec } from './topology.js';
+import { EXT_MAC, MIXED_CHILDREN, PARENT_MAC, UNKNOWN_MAC, Topology, type ChildSpec, type TopoSpec } from './topology.js';
 import { runCases, modelCells, type Case, type Cells } from './matrix.js';
 import type { Mac } from '../mac.js';
 
-const MIXED: ChildSpec[] = [
-  { name: 'p1', mode: 'private', mac: '02:00:00:00:01:01' },
-  { name: 'p2', mode: 'private', mac: '02:00:00:00:01:02' },
-  { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01' },
-  { name: 'v2', mode: 'vepa', mac: '02:00:00:00:02:02' },
-  { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
-  { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
-];
+const MIXED: ChildSpec[] = [...MIXED_CHILDREN];
 const PASSTHRU: ChildSpec[] = [{ name: 't1', mode: 'passthru', mac: PARENT_MAC }];
 const MAC = Object.fromEntries(MIXED.map((c) => [c.name, c.mac])) as Record<string, Mac>;
 

@@ -14,6 +14,16 @@ export const EXT_MAC: Mac = '02:0e:00:00:00:01';
 export const PARENT_MAC: Mac = '02:0a:00:00:00:01';
 export const UNKNOWN_MAC: Mac = '02:99:00:00:00:99';
 
+/** The spec's "mixed" scenario (§8): two children of each non-passthru mode. */
+export const MIXED_CHILDREN: readonly ChildSpec[] = [
+  { name: 'p1', mode: 'private', mac: '02:00:00:00:01:01' },
+  { name: 'p2', mode: 'private', mac: '02:00:00:00:01:02' },
+  { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01' },
+  { name: 'v2', mode: 'vepa', mac: '02:00:00:00:02:02' },
+  { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
+  { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
+];
+
 export interface ChildSpec {
   name: string;
   mode: Mode;

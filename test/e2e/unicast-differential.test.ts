@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
 import { diffCells, measure, unicastCases } from '../../src/lab/matrix.js';
-import type { TopoSpec, ChildSpec } from '../../src/lab/topology.js';
+import { MIXED_CHILDREN, type TopoSpec, type ChildSpec } from '../../src/lab/topology.js';
 
 const sb = new Sandbox('u');
 afterAll(() => sb.cleanup());
@@ -26,15 +26,7 @@ const SCENARIOS: Record<string, ChildSpec[]> = {
     { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
     { name: 'b3', mode: 'bridge', mac: '02:00:00:00:04:03', up: false },
   ],
-  mixed: [
-    { name: 'p1', mode: 'private', mac: '02:00:00:00:01:01' },
-    { name: 'p2', mode: 'private', mac: '02:00:00:00:01:02' },
-    { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01' },
-    { name: 'v2', mode: 'vepa', mac: '02:00:00:00:02:02' },
-    { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
-    { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
-    { name: 'b3', mode: 'bridge', mac: '02:00:00:00:04:03', up: false },
-  ],
+  mixed: [...MIXED_CHILDREN, { name: 'b3', mode: 'bridge', mac: '02:00:00:00:04:03', up: false }],
   passthru: [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01' }],
   'passthru-down': [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01', up: false }],
 };
