@@ -16,6 +16,17 @@ static __always_inline void mvb_count_child_rx(__u32 host_ifindex, __u32 bytes)
 	}
 }
 
+static __always_inline void mvb_count_flood_copy(__u32 host_ifindex, __u32 bytes)
+{
+	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_stats, &host_ifindex);
+
+	if (s) {
+		s->rx_packets++;
+		s->rx_bytes += bytes;
+		s->flood_copies++;
+	}
+}
+
 static __always_inline void mvb_count_child_tx(__u32 host_ifindex, __u32 bytes)
 {
 	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_stats, &host_ifindex);

@@ -10,6 +10,8 @@
 
 struct mvb_verdict {
 	__u32 action; /* enum mvb_action */
+	__u32 mask;    /* FLOOD: modes that get a copy */
+	__u32 exclude; /* FLOOD: host ifindex that gets none (the sender) */
 	__u32 target; /* DELIVER: the child's host-end ifindex; WIRE: the parent's ifindex */
 	__u32 reason; /* enum mvb_drop_reason, for DROP */
 	__u32 flags;  /* DELIVER: MVB_CHILD_SAME_NETNS when the peer shortcut can't be used */
@@ -33,6 +35,36 @@ static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __
 	return bpf_map_lookup_elem(&mvb_macs, &key);
 }
 
+/* Parent RX of a broadcast or multicast frame (l.469-497, macvlan_multicast_rx). */
+static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struct mvb_frame *f,
+						       struct mvb_verdict *v)
+{
+	struct mvb_mac_val *src = mvb_lookup_mac(parent, f->src);
+
+	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU)) {
+		/* A private or passthru child's own frame, reflected: "forward to original port", and only
+		 * there; not even the parent's stack gets it. No PAUSE check on this path. */
+		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, src->flags & MVB_CHILD_SAME_NETNS);
+		return;
+	}
+	if (f->proto == 0x8808) {
+		/* PAUSE is never flooded; the parent's stack still gets it. */
+		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+		return;
+	}
+	/* Who gets a copy depends on the sender (l.314-320): unknown → every mode; a vepa child (its frame
+	 * reflected) → vepa and bridge; a bridge child → vepa only, bridge siblings got theirs on the way
+	 * out. Strict isolation needs no check here: no child source reaches a private child. */
+	if (!src)
+		v->mask = MVB_MODE_PRIVATE | MVB_MODE_VEPA | MVB_MODE_BRIDGE | MVB_MODE_PASSTHRU;
+	else if (src->mode == MVB_MODE_VEPA)
+		v->mask = MVB_MODE_VEPA | MVB_MODE_BRIDGE;
+	else
+		v->mask = MVB_MODE_VEPA;
+	v->exclude = src ? src->host_ifindex : 0;
+	mvb_verdict_set(v, MVB_ACT_FLOOD, parent, 0, MVB_FLOOD_THEN_STACK);
+}
+
 /* Parent RX: a frame arrived at the parent from the wire (macvlan_handle_frame). */
 static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_frame *f,
 						 struct mvb_verdict *v)
@@ -50,8 +82,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 	}
 
 	if (mvb_is_multicast(f->dst)) {
-		/* Group frames: the parent's stack gets them; flooding to children is issue 3. */
-		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+		mvb_decide_parent_rx_group(parent, f, v);
 		return;
 	}
 
@@ -106,7 +137,14 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 	}
 	v->parent = me->parent_ifindex;
 
-	if (me->mode == MVB_MODE_BRIDGE && !mvb_is_multicast(f->dst)) {
+	if (me->mode == MVB_MODE_BRIDGE && mvb_is_multicast(f->dst)) {
+		/* Bridge multicast: a copy to every other UP bridge sibling, then the wire (l.547-551). */
+		v->mask = f->proto == 0x8808 ? 0 : MVB_MODE_BRIDGE;
+		v->exclude = host;
+		mvb_verdict_set(v, MVB_ACT_FLOOD, me->parent_ifindex, 0, MVB_FLOOD_THEN_WIRE);
+		return;
+	}
+	if (me->mode == MVB_MODE_BRIDGE) {
 		dst = mvb_lookup_mac(me->parent_ifindex, f->dst);
 		if (dst && dst->mode == MVB_MODE_BRIDGE) {
 			mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0,

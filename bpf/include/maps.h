@@ -39,6 +39,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_ports SEC(".maps");
 
+/* Per-parent dense lists of UP children for flooding (see mvb_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mvb_flood_key);
+	__type(value, struct mvb_flood_val);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_flood SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__type(key, __u32);

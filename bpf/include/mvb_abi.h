@@ -56,6 +56,20 @@ struct mvb_port {
 	__u8 promisc_set;       /* we turned promiscuity on and must turn it off */
 	__u8 clsact_created;    /* we created the parent's clsact qdisc and must remove it */
 	__u32 nchildren;
+	__u32 nflood;           /* entries 0..nflood-1 of mvb_flood are this port's UP children */
+};
+
+/* The flood list: a dense array per parent of its UP children, so a multicast frame is copied by
+ * walking indexes 0..nflood-1 instead of the whole table. */
+struct mvb_flood_key {
+	__u32 parent_ifindex;
+	__u32 idx;
+};
+
+struct mvb_flood_val {
+	__u32 host_ifindex;
+	__u8 mode;
+	__u8 pad[3];
 };
 
 /* What the decision asks the entry program to do with a frame. */
@@ -64,7 +78,13 @@ enum mvb_action {
 	MVB_ACT_DELIVER = 2, /* into one child (target = its host end) */
 	MVB_ACT_WIRE = 3,    /* out of the parent (target = parent) */
 	MVB_ACT_DROP = 4,    /* dropped, counted under reason */
+	MVB_ACT_FLOOD = 5,   /* copies to the port's UP children in mode mask (not exclude), then flags say
+			      * where the frame itself goes: the parent's stack or the wire */
 };
+
+/* mvb_verdict.flags for MVB_ACT_FLOOD */
+#define MVB_FLOOD_THEN_STACK (1 << 4)
+#define MVB_FLOOD_THEN_WIRE  (1 << 5)
 
 /* Drop reasons: indexes into mvb_parent_stats.drops. Names in abi.ts. */
 enum mvb_drop_reason {
@@ -104,5 +124,6 @@ struct mvb_parent_stats {
 #define MVB_CB_TARGET 1
 #define MVB_CB_REASON 2
 #define MVB_CB_FLAGS  3
+#define MVB_CB_COPIES 4 /* flood copies made */
 
 #endif

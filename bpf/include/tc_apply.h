@@ -16,19 +16,81 @@ static __always_inline void mvb_tc_record(struct __sk_buff *skb, const struct mv
 	skb->cb[MVB_CB_TARGET] = v->target;
 	skb->cb[MVB_CB_REASON] = v->reason;
 	skb->cb[MVB_CB_FLAGS] = v->flags;
+	skb->cb[MVB_CB_COPIES] = 0;
+}
+
+struct mvb_flood_ctx {
+	struct __sk_buff *skb;
+	__u32 parent;
+	__u32 mask;
+	__u32 exclude;
+	__u32 len;
+	__u32 copies;
+	__u32 failed;
+};
+
+/* One flood step: copy the frame to list entry i. bpf_clone_redirect to the host end's egress: the
+ * veth hands the copy to the child, whose eth_type_trans marks it broadcast or multicast as the kernel's
+ * macvlan does. */
+static long mvb_flood_one(__u32 i, void *data)
+{
+	struct mvb_flood_ctx *fc = data;
+	struct mvb_flood_key key = { .parent_ifindex = fc->parent, .idx = i };
+	struct mvb_flood_val *e = bpf_map_lookup_elem(&mvb_flood, &key);
+
+	if (!e || e->host_ifindex == fc->exclude || !(e->mode & fc->mask))
+		return 0;
+	if (bpf_clone_redirect(fc->skb, e->host_ifindex, 0) == 0) {
+		fc->copies++;
+		mvb_count_flood_copy(e->host_ifindex, fc->len);
+	} else {
+		fc->failed++;
+	}
+	return 0;
+}
+
+/* Copies the frame to the port's eligible UP children, synchronously and in order (deliberate
+ * difference 2: no broadcast work-queue). bpf_loop keeps the verifier's cost independent of the number
+ * of children. Returns the copies made; failures are counted, never silent. */
+static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mvb_verdict *v)
+{
+	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .mask = v->mask, .exclude = v->exclude, .len = skb->len };
+	__u32 parent = v->target;
+	struct mvb_port *port = bpf_map_lookup_elem(&mvb_ports, &parent);
+	__u32 n = port ? port->nflood : 0;
+
+	if (fc.mask && n)
+		bpf_loop(n > MVB_MAX_CHILDREN ? MVB_MAX_CHILDREN : n, mvb_flood_one, &fc, 0);
+	if (fc.failed) {
+		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent);
+
+		if (s)
+			s->drops[MVB_DROP_REDIRECT_FAIL] += fc.failed;
+	}
+	return fc.copies;
 }
 
 static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
 	mvb_tc_record(skb, v);
 	switch (v->action) {
+	case MVB_ACT_FLOOD:
+		skb->cb[MVB_CB_COPIES] = mvb_tc_flood(skb, v);
+		if (v->flags & MVB_FLOOD_THEN_WIRE) {
+			mvb_count_wire(v->parent, skb->len);
+			return bpf_redirect(v->parent, 0);
+		}
+		mvb_count_stack(v->parent, skb->len);
+		return TC_ACT_OK;
 	case MVB_ACT_STACK:
 		mvb_count_stack(v->parent, skb->len);
 		return TC_ACT_OK;
 	case MVB_ACT_DELIVER:
-		/* The kernel forces PACKET_HOST on delivery (l.526-531): a passthru child must accept
-		 * frames to any MAC, and the redirect below skips eth_type_trans in the child. */
-		bpf_skb_change_type(skb, PACKET_HOST);
+		/* The kernel forces PACKET_HOST on unicast delivery (l.526-531): a passthru child must
+		 * accept frames to any MAC, and the redirect below skips eth_type_trans in the child. A
+		 * multicast echo keeps its broadcast/multicast type. */
+		if (skb->pkt_type != PACKET_BROADCAST && skb->pkt_type != PACKET_MULTICAST)
+			bpf_skb_change_type(skb, PACKET_HOST);
 		mvb_count_child_rx(v->target, skb->len);
 		/* The peer shortcut enters the child's netns without a second backlog pass; it refuses a
 		 * peer in the same netns, so such children take the veth's normal transmit path. */

@@ -212,7 +212,7 @@ export class Macvlan {
     let port = this.dp.getPort(parent.ifindex);
     const fresh = !port;
     if (!port) {
-      port = { flags: 0, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0 };
+      port = { flags: 0, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, nflood: 0 };
       this.dp.ensureParentStats(parent.ifindex);
       this.dp.putPort(parent.ifindex, port);
       undo.push(() => {
@@ -265,6 +265,7 @@ export class Macvlan {
     this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: (c.flags | CHILD_UP) & 0xff });
     c.flags |= CHILD_UP;
     this.dp.putChild(c);
+    this.floodAdd(c);
     const port = this.dp.getPort(c.parentIfindex);
     if (c.mode === 'passthru') {
       // passthru: the parent goes promiscuous (dev_set_promiscuity +1); we only undo what we did.
@@ -285,6 +286,7 @@ export class Macvlan {
     const wasUp = (c.flags & CHILD_UP) !== 0;
     c.flags &= ~CHILD_UP;
     this.dp.putChild(c);
+    this.floodRemove(c);
     if (!wasUp) return;
     const port = this.dp.getPort(c.parentIfindex);
     if (c.mode === 'passthru') {
@@ -307,7 +309,53 @@ export class Macvlan {
       throw new ConfigError('EINVAL', `Invalid argument: the mode cannot change to or from passthru (${c.name} is ${c.mode}); delete and re-create the child instead`);
     c.mode = mode;
     this.dp.putChild(c);
-    if (c.flags & CHILD_UP) this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode, flags: c.flags });
+    if (c.flags & CHILD_UP) {
+      this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode, flags: c.flags });
+      const port = this.dp.getPort(c.parentIfindex);
+      for (let i = 0; port && i < port.nflood; i++)
+        if (this.dp.getFlood(c.parentIfindex, i)?.hostIfindex === c.hostIfindex) this.dp.putFlood(c.parentIfindex, i, { hostIfindex: c.hostIfindex, mode });
+    }
+  }
+
+  // --- the flood list: a dense array of UP children per parent -------------------------------------
+  /** Appends the child: entry first, then the count, so the datapath never reads a missing entry. */
+  private floodAdd(c: ChildRecord): void {
+    const port = this.dp.getPort(c.parentIfindex);
+    if (!port) return;
+    for (let i = 0; i < port.nflood; i++) if (this.dp.getFlood(c.parentIfindex, i)?.hostIfindex === c.hostIfindex) return;
+    this.dp.putFlood(c.parentIfindex, port.nflood, { hostIfindex: c.hostIfindex, mode: c.mode });
+    this.dp.putPort(c.parentIfindex, { ...port, nflood: port.nflood + 1 });
+  }
+
+  /** Removes the child by moving the last entry into its place: the count shrinks first, so a frame in
+   * flight may miss the moved child once but never gets a second copy. */
+  private floodRemove(c: ChildRecord): void {
+    const port = this.dp.getPort(c.parentIfindex);
+    if (!port) return;
+    let at = -1;
+    for (let i = 0; i < port.nflood; i++) if (this.dp.getFlood(c.parentIfindex, i)?.hostIfindex === c.hostIfindex) at = i;
+    if (at < 0) return;
+    const last = port.nflood - 1;
+    const moved = this.dp.getFlood(c.parentIfindex, last);
+    this.dp.putPort(c.parentIfindex, { ...port, nflood: last });
+    if (at !== last && moved) this.dp.putFlood(c.parentIfindex, at, moved);
+    this.dp.deleteFlood(c.parentIfindex, last);
+  }
+
+  /** Rewrites a parent's flood list from the registry when it disagrees (reconcile). */
+  private floodRebuild(parentIfindex: number): void {
+    const port = this.dp.getPort(parentIfindex);
+    if (!port) return;
+    const up = this.dp.listChildren().filter((c) => c.parentIfindex === parentIfindex && c.flags & CHILD_UP);
+    const have = this.dp.floodEntries(parentIfindex);
+    const want = up.map((c) => c.hostIfindex);
+    const current = [...Array(port.nflood).keys()].map((i) => have.get(i)?.hostIfindex ?? -1);
+    const strays = [...have.keys()].filter((i) => i >= port.nflood);
+    if (strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
+    this.dp.putPort(parentIfindex, { ...port, nflood: 0 });
+    up.forEach((c, i) => this.dp.putFlood(parentIfindex, i, { hostIfindex: c.hostIfindex, mode: c.mode }));
+    for (const i of have.keys()) if (i >= up.length) this.dp.deleteFlood(parentIfindex, i);
+    this.dp.putPort(parentIfindex, { ...port, nflood: up.length });
   }
 
   setAddress(name: string, addr: string, netns?: string): void {
@@ -362,7 +410,7 @@ export class Macvlan {
     if (parent.link_type !== 'ether' || parent.flags.includes('LOOPBACK'))
       throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is not an Ethernet device and cannot be a parent`);
     const port: PortRecord = this.dp.getPort(parent.ifindex) ??
-      { flags: 0, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0 };
+      { flags: 0, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, nflood: 0 };
     port.flags = isolation === 'kernel' ? port.flags | PORT_ISOLATION_KERNEL : port.flags & ~PORT_ISOLATION_KERNEL;
     this.dp.ensureParentStats(parent.ifindex);
     this.dp.putPort(parent.ifindex, port);
@@ -404,8 +452,9 @@ export class Macvlan {
       this.dp.detach(parentIfindex, port.clsactCreated);
       if (port.promiscSet) tryIp(['link', 'set', this.ifname(parentIfindex), 'promisc', 'off']);
     }
+    for (const i of this.dp.floodEntries(parentIfindex).keys()) this.dp.deleteFlood(parentIfindex, i);
     if (port.flags & PORT_ISOLATION_KERNEL && parentExists) {
-      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, flags: port.flags & PORT_ISOLATION_KERNEL, passthruHost: 0 });
+      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & PORT_ISOLATION_KERNEL, passthruHost: 0 });
     } else {
       this.dp.deletePort(parentIfindex);
       this.dp.deleteParentStats(parentIfindex);
@@ -514,8 +563,9 @@ export class Macvlan {
           this.dp.deleteParentStats(parentIfindex);
         } else this.releasePort(parentIfindex, { ...port, nchildren: 0 }, true);
         report.portsReleased.push(parentIfindex);
-      } else if (port.nchildren !== n) {
-        this.dp.putPort(parentIfindex, { ...port, nchildren: n });
+      } else {
+        if (port.nchildren !== n) this.dp.putPort(parentIfindex, { ...port, nchildren: n });
+        this.floodRebuild(parentIfindex);
       }
     }
     return report;

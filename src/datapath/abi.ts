@@ -16,7 +16,9 @@ export const CHILD_SAME_NETNS = 1 << 1;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 
-export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4 } as const;
+export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4, flood: 5 } as const;
+export const FLOOD_THEN_STACK = 1 << 4;
+export const FLOOD_THEN_WIRE = 1 << 5;
 export type Action = keyof typeof ACTION;
 export function actionName(v: number): Action | `unknown(${number})` {
   const a = (Object.keys(ACTION) as Action[]).find((k) => ACTION[k] === v);
@@ -42,13 +44,15 @@ export const SIZES = {
   macKey: 12,
   macVal: 8,
   child: 96,
-  port: 20,
+  port: 24,
+  floodKey: 8,
+  floodVal: 8,
   childStats: 40,
   parentStats: 32 + 8 * DROP_MAX,
 } as const;
 
 /** skb->cb[] slots carrying the verdict, and cb's offset in struct __sk_buff. */
-export const CB = { action: 0, target: 1, reason: 2, flags: 3 } as const;
+export const CB = { action: 0, target: 1, reason: 2, flags: 3, copies: 4 } as const;
 export const SKB_CTX_SIZE = 192;
 export const SKB_CB_OFFSET = 48;
 export const SKB_IFINDEX_OFFSET = 40;
@@ -141,6 +145,7 @@ export interface PortRecord {
   promiscSet: boolean;
   clsactCreated: boolean;
   nchildren: number;
+  nflood: number;
 }
 export function encodePort(p: PortRecord): Buffer {
   const b = Buffer.alloc(SIZES.port);
@@ -150,6 +155,7 @@ export function encodePort(p: PortRecord): Buffer {
   b.writeUInt8(p.promiscSet ? 1 : 0, 14);
   b.writeUInt8(p.clsactCreated ? 1 : 0, 15);
   b.writeUInt32LE(p.nchildren, 16);
+  b.writeUInt32LE(p.nflood, 20);
   return b;
 }
 export function decodePort(b: Buffer): PortRecord {
@@ -160,6 +166,7 @@ export function decodePort(b: Buffer): PortRecord {
     promiscSet: b.readUInt8(14) !== 0,
     clsactCreated: b.readUInt8(15) !== 0,
     nchildren: b.readUInt32LE(16),
+    nflood: b.readUInt32LE(20),
   };
 }
 
@@ -222,4 +229,24 @@ export function sumParentStats(per: ParentStats[]): ParentStats {
     for (const r of DROP_REASONS) t.drops[r] += s.drops[r];
   }
   return t;
+}
+
+export function encodeFloodKey(parentIfindex: number, idx: number): Buffer {
+  const b = Buffer.alloc(SIZES.floodKey);
+  b.writeUInt32LE(parentIfindex, 0);
+  b.writeUInt32LE(idx, 4);
+  return b;
+}
+export interface FloodEntry {
+  hostIfindex: number;
+  mode: Mode;
+}
+export function encodeFloodVal(e: FloodEntry): Buffer {
+  const b = Buffer.alloc(SIZES.floodVal);
+  b.writeUInt32LE(e.hostIfindex, 0);
+  b.writeUInt8(MODES[e.mode], 4);
+  return b;
+}
+export function decodeFloodVal(b: Buffer): FloodEntry {
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)) };
 }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
   SIZES, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
-  encodePort, decodePort, type ChildRecord, type PortRecord, type MacEntry,
+  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal,
+  type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
 import type { Mac } from '../mac.js';
 
@@ -25,7 +26,7 @@ const PROGRAMS = {
 } as const;
 type ProgramRole = keyof typeof PROGRAMS;
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_child_stats', 'mvb_parent_stats'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats'] as const;
 type MapName = (typeof MAP_NAMES)[number];
 
 export class DatapathError extends Error {}
@@ -182,6 +183,28 @@ export class Datapath {
     for (const k of this.maps.mvb_ports.keys()) {
       const v = this.maps.mvb_ports.lookup(k);
       if (v) out.push({ parentIfindex: k.readUInt32LE(0), port: decodePort(v) });
+    }
+    return out;
+  }
+
+  // --- flood lists: entries 0..port.nflood-1 per parent -------------------------------------------
+  getFlood(parentIfindex: number, idx: number): FloodEntry | null {
+    const v = this.maps.mvb_flood.lookup(encodeFloodKey(parentIfindex, idx));
+    return v ? decodeFloodVal(v) : null;
+  }
+  putFlood(parentIfindex: number, idx: number, e: FloodEntry): void {
+    this.maps.mvb_flood.update(encodeFloodKey(parentIfindex, idx), encodeFloodVal(e));
+  }
+  deleteFlood(parentIfindex: number, idx: number): boolean {
+    return this.maps.mvb_flood.delete(encodeFloodKey(parentIfindex, idx));
+  }
+  /** Every flood entry of one parent, by index, including strays past nflood. */
+  floodEntries(parentIfindex: number): Map<number, FloodEntry> {
+    const out = new Map<number, FloodEntry>();
+    for (const k of this.maps.mvb_flood.keys()) {
+      if (k.readUInt32LE(0) !== parentIfindex) continue;
+      const v = this.maps.mvb_flood.lookup(k);
+      if (v) out.set(k.readUInt32LE(4), decodeFloodVal(v));
     }
     return out;
   }

@@ -68,6 +68,7 @@ type Expect =
   | { deliver: string } // into this child
   | { wire: string } // out of this parent
   | { stack: true }
+  | { flood: 'stack' | 'wire'; copies: number } // copies to children, then the frame itself goes on
   | { drop: (typeof DROP_REASONS)[number] };
 
 interface Row {
@@ -96,9 +97,18 @@ const ROWS: Row[] = [
   { desc: 'QinQ-tagged → child', at: 'parent:p0', frame: { src: EXT, dst: MAC.b2!, vlans: [{ tpid: 0x88a8, vid: 5 }, { tpid: 0x8100, vid: 10 }] }, expect: { deliver: 'b2' } },
   { desc: 'larger than the child\'s MTU → delivered (the kernel does not check on RX)', at: 'parent:p0', frame: { src: EXT, dst: MAC.b1!, length: 1400 }, expect: { deliver: 'b1' } },
   { desc: 'group bit in the source → still dispatched on dst', at: 'parent:p0', frame: { src: '03:00:00:00:00:01', dst: MAC.v1! }, expect: { deliver: 'v1' } },
-  { desc: 'broadcast → the parent\'s stack (flooding is multicast work)', at: 'parent:p0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { stack: true } },
-  { desc: 'IPv4 multicast → the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:00:00:01' }, expect: { stack: true } },
-  { desc: 'PAUSE → the parent\'s stack', at: 'parent:p0', frame: { src: EXT, dst: '01:80:c2:00:00:01', ethertype: ETH_P_PAUSE }, expect: { stack: true } },
+  // --- parent RX, broadcast and multicast (spec §2.2, §6): UP children of p0 are p1 p2 v1 v2 b1 b2 s1 ---
+  { desc: 'broadcast from outside → every UP child and the stack', at: 'parent:p0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 7 } },
+  { desc: 'IPv4 multicast from outside → every UP child and the stack', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:00:00:01' }, expect: { flood: 'stack', copies: 7 } },
+  { desc: 'IPv6 multicast from outside → every UP child and the stack', at: 'parent:p0', frame: { src: EXT, dst: '33:33:00:00:00:01' }, expect: { flood: 'stack', copies: 7 } },
+  { desc: 'broadcast from a DOWN child\'s MAC counts as external', at: 'parent:p0', frame: { src: MAC.b3!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 7 } },
+  { desc: 'broadcast reflected from a vepa child → vepa and bridge, not itself', at: 'parent:p0', frame: { src: MAC.v1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 4 } },
+  { desc: 'broadcast reflected from a bridge child → vepa only', at: 'parent:p0', frame: { src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 2 } },
+  { desc: 'broadcast reflected from a private child → back to it only, not the stack', at: 'parent:p0', frame: { src: MAC.p1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { deliver: 'p1' } },
+  { desc: 'PAUSE from outside → the stack only', at: 'parent:p0', frame: { src: EXT, dst: '01:80:c2:00:00:01', ethertype: ETH_P_PAUSE }, expect: { stack: true } },
+  { desc: 'PAUSE reflected from a private child → back to it (no PAUSE check there)', at: 'parent:p0', frame: { src: MAC.p1!, dst: '01:80:c2:00:00:01', ethertype: ETH_P_PAUSE }, expect: { deliver: 'p1' } },
+  { desc: 'tagged broadcast from outside → flooded', at: 'parent:p0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff', vlans: [{ tpid: 0x8100, vid: 9 }] }, expect: { flood: 'stack', copies: 7 } },
+  { desc: 'kernel isolation: broadcast from outside → both private children', at: 'parent:k0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 2 } },
   // --- strict isolation (deliberate difference 1) vs kernel isolation ---
   { desc: 'strict: sibling private → private is dropped', at: 'parent:p0', frame: { src: MAC.p2!, dst: MAC.p1! }, expect: { drop: 'private-src' } },
   { desc: 'strict: sibling vepa → private is dropped', at: 'parent:p0', frame: { src: MAC.v1!, dst: MAC.p1! }, expect: { drop: 'private-src' } },
@@ -112,7 +122,9 @@ const ROWS: Row[] = [
   { desc: 'passthru: tagged unicast', at: 'parent:q0', frame: { src: EXT, dst: UNKNOWN, vlans: [{ tpid: 0x8100, vid: 1 }] }, expect: { deliver: 't1' } },
   { desc: 'passthru DOWN: unicast is dropped, not given to the stack', at: 'parent:r0', frame: { src: EXT, dst: R0 }, expect: { drop: 'child-down' } },
   { desc: 'passthru DOWN: unknown unicast is dropped', at: 'parent:r0', frame: { src: EXT, dst: UNKNOWN }, expect: { drop: 'child-down' } },
-  { desc: 'passthru DOWN: broadcast still reaches the stack', at: 'parent:r0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { stack: true } },
+  { desc: 'passthru DOWN: broadcast still reaches the stack', at: 'parent:r0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 0 } },
+  { desc: 'passthru: broadcast → the child and the stack', at: 'parent:q0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 1 } },
+  { desc: 'passthru: the parent\'s own broadcast reflected → the child only', at: 'parent:q0', frame: { src: Q0, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { deliver: 't1' } },
   // --- child TX (spec §3) ---
   { desc: 'private TX → private sibling: wire', at: 'child:p1', frame: { src: MAC.p1!, dst: MAC.p2! }, expect: { wire: 'p0' } },
   { desc: 'private TX → itself: wire', at: 'child:p1', frame: { src: MAC.p1!, dst: MAC.p1! }, expect: { wire: 'p0' } },
@@ -126,7 +138,11 @@ const ROWS: Row[] = [
   { desc: 'bridge TX → private child: wire', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.p1! }, expect: { wire: 'p0' } },
   { desc: 'bridge TX → parent MAC: wire, never the parent\'s stack', at: 'child:b1', frame: { src: MAC.b1!, dst: P0 }, expect: { wire: 'p0' } },
   { desc: 'bridge TX → unknown: wire', at: 'child:b1', frame: { src: MAC.b1!, dst: UNKNOWN }, expect: { wire: 'p0' } },
-  { desc: 'bridge TX broadcast: wire (sibling copies are multicast work)', at: 'child:b1', frame: { src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { wire: 'p0' } },
+  { desc: 'bridge TX broadcast → every UP bridge sibling, then the wire', at: 'child:b1', frame: { src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'wire', copies: 2 } },
+  { desc: 'bridge TX multicast → every UP bridge sibling, then the wire', at: 'child:b2', frame: { src: MAC.b2!, dst: '01:00:5e:01:02:03' }, expect: { flood: 'wire', copies: 2 } },
+  { desc: 'bridge TX PAUSE → the wire only', at: 'child:b1', frame: { src: MAC.b1!, dst: '01:80:c2:00:00:01', ethertype: ETH_P_PAUSE }, expect: { flood: 'wire', copies: 0 } },
+  { desc: 'vepa TX broadcast → the wire only', at: 'child:v1', frame: { src: MAC.v1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { wire: 'p0' } },
+  { desc: 'private TX broadcast → the wire only', at: 'child:p1', frame: { src: MAC.p1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { wire: 'p0' } },
   { desc: 'bridge TX tagged → bridge sibling: direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1!, vlans: [{ tpid: 0x8100, vid: 3 }] }, expect: { deliver: 'b1' } },
   { desc: 'bridge TX with a spoofed source: not checked (spoofchk off)', at: 'child:b2', frame: { src: MAC.p1!, dst: MAC.b1! }, expect: { deliver: 'b1' } },
   { desc: 'bridge TX larger than the peer\'s MTU → direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1!, length: 1400 }, expect: { deliver: 'b1' } },
@@ -145,6 +161,9 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
       expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
     } else if ('wire' in e) {
       expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
+    } else if ('flood' in e) {
+      expect(v).toMatchObject({ retval: e.flood === 'stack' ? TC_ACT_OK : TC_ACT_REDIRECT, action: 'flood', copies: e.copies });
+      if (e.flood === 'wire') expect(v.target).toBe(ifindex.get(row.at.split(':')[1] === 't1' ? 'q0' : 'p0'));
     } else if ('stack' in e) {
       expect(v).toMatchObject({ retval: TC_ACT_OK, action: 'stack' });
     } else {

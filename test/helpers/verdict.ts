@@ -13,6 +13,7 @@ export interface Verdict {
   target: number;
   reason: number;
   flags: number;
+  copies: number;
 }
 
 export function testRunTc(prog: BpfProgram, netnsPath: string, ifindex: number, frame: Buffer): Verdict {
@@ -20,5 +21,5 @@ export function testRunTc(prog: BpfProgram, netnsPath: string, ifindex: number, 
   ctx.writeUInt32LE(ifindex, SKB_IFINDEX_OFFSET);
   const r = inNetns(netnsPath, () => prog.testRun({ data: frame, ctx }));
   const cb = (i: number) => r.ctx!.readUInt32LE(SKB_CB_OFFSET + 4 * i);
-  return { retval: r.retval, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags) };
+  return { retval: r.retval, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags), copies: cb(CB.copies) };
 }
