@@ -18,6 +18,8 @@ export interface ModelPort {
   /** In creation order. */
   children: ModelChild[];
   isolation: 'strict' | 'kernel';
+  /** Deliberate difference 3: every eligible child gets every group, joined or not (macvlan-bpf). */
+  allmulti?: boolean;
 }
 
 export interface ModelFrame {
@@ -36,7 +38,7 @@ export const ALWAYS_JOINED: readonly Mac[] = ['ff:ff:ff:ff:ff:ff', '33:33:00:00:
 
 const upChildren = (p: ModelPort) => p.children.filter((c) => c.up);
 const byMac = (p: ModelPort, mac: Mac) => upChildren(p).find((c) => c.mac === mac);
-const accepts = (c: ModelChild, dst: Mac) => ALWAYS_JOINED.includes(dst) || (c.groups ?? []).includes(dst);
+const accepts = (p: ModelPort, c: ModelChild, dst: Mac) => p.allmulti === true || ALWAYS_JOINED.includes(dst) || (c.groups ?? []).includes(dst);
 
 /** Parent RX: what macvlan_handle_frame does with a frame from the wire. */
 export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
@@ -47,7 +49,7 @@ export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
     const out: Endpoint[] = ['stack'];
     if (f.ethertype === ETH_P_PAUSE) return out;
     const mask: Mode[] = !s ? ['private', 'vepa', 'bridge', 'passthru'] : s.mode === 'vepa' ? ['vepa', 'bridge'] : ['vepa'];
-    for (const c of upChildren(p)) if (c !== s && mask.includes(c.mode) && accepts(c, f.dst)) out.push(c.name);
+    for (const c of upChildren(p)) if (c !== s && mask.includes(c.mode) && accepts(p, c, f.dst)) out.push(c.name);
     return out;
   }
   const pt = p.children.find((c) => c.mode === 'passthru');
@@ -67,7 +69,7 @@ export function childTx(p: ModelPort, sender: ModelChild, f: ModelFrame): Endpoi
     if (isMulticastMac(f.dst)) {
       const out: Endpoint[] = [];
       if (f.ethertype !== ETH_P_PAUSE)
-        for (const c of upChildren(p)) if (c !== sender && c.mode === 'bridge' && accepts(c, f.dst)) out.push(c.name);
+        for (const c of upChildren(p)) if (c !== sender && c.mode === 'bridge' && accepts(p, c, f.dst)) out.push(c.name);
       return [...out, 'wire'];
     }
     const d = byMac(p, f.dst);

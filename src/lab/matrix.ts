@@ -1,5 +1,5 @@
 // Builds the frame cases of a differential run and compares delivery sets cell by cell.
-import { buildFrame, ETH_P_TEST, type FrameSpec } from '../frames.js';
+import { buildFrame, ETH_P_PAUSE, ETH_P_TEST, type FrameSpec } from '../frames.js';
 import { deliveries, type Endpoint, type Injection } from '../model.js';
 import type { Mac } from '../mac.js';
 import { EXT_MAC, PARENT_MAC, UNKNOWN_MAC, Topology, type TopoSpec } from './topology.js';
@@ -33,6 +33,31 @@ export function unicastCases(spec: TopoSpec): Case[] {
     for (const [dname, dst] of [...dsts, ['ext', EXT_MAC] as [string, Mac]])
       add(`tx:${c.name} U:${dname}`, { from: 'child', name: c.name }, { src: macOf(c), dst });
   for (const [dname, dst] of dsts) add(`stack U:${dname}`, { from: 'stack' }, { src: PARENT_MAC, dst });
+  return cases;
+}
+
+export const GROUP_DSTS: [string, Mac, number][] = [
+  ['B', 'ff:ff:ff:ff:ff:ff', ETH_P_TEST],
+  ['M4', '01:00:5e:00:00:01', ETH_P_TEST],
+  ['M6', '33:33:00:00:00:01', ETH_P_TEST],
+  ['MJ', '01:00:5e:01:02:03', ETH_P_TEST], // joined by some children
+  ['Mx', '01:00:5e:11:22:33', ETH_P_TEST], // joined by nobody
+  ['PAUSE', 'ff:ff:ff:ff:ff:ff', ETH_P_PAUSE],
+];
+export const JOINED_GROUP: Mac = '01:00:5e:01:02:03';
+
+/** Broadcast and multicast cases, from the same injection points as the unicast ones. */
+export function groupCases(spec: TopoSpec): Case[] {
+  const macOf = (c: TopoSpec['children'][number]) => (c.mode === 'passthru' ? PARENT_MAC : c.mac);
+  const cases: Case[] = [];
+  let id = 1;
+  const add = (label: string, inj: Injection, frame: FrameSpec) => cases.push({ id, label, inj, frame: { ...frame, id: id++ } });
+  const srcs: [string, Mac][] = [['ext', EXT_MAC], ...spec.children.map((c) => [c.name, macOf(c)] as [string, Mac])];
+  for (const [sname, src] of srcs)
+    for (const [g, dst, ethertype] of GROUP_DSTS) add(`wire src=${sname} ${g}`, { from: 'wire' }, { src, dst, ethertype });
+  for (const c of spec.children.filter((c) => c.up !== false))
+    for (const [g, dst, ethertype] of GROUP_DSTS) add(`tx:${c.name} ${g}`, { from: 'child', name: c.name }, { src: macOf(c), dst, ethertype });
+  for (const [g, dst, ethertype] of GROUP_DSTS) add(`stack ${g}`, { from: 'stack' }, { src: PARENT_MAC, dst, ethertype });
   return cases;
 }
 

@@ -5,7 +5,7 @@ import { addon, inNetns, type PacketSocket } from '../native.js';
 import { Macvlan } from '../control/macvlan.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import type { Mode } from '../datapath/abi.js';
-import { ETH_P_8021Q, ETH_P_TEST, frameId } from '../frames.js';
+import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
 import type { Endpoint, Injection, ModelPort } from '../model.js';
 import type { Mac } from '../mac.js';
 import { run, type Sandbox } from './sandbox.js';
@@ -30,6 +30,8 @@ export interface ChildSpec {
   mac: Mac;
   up?: boolean;
   mtu?: number;
+  /** Multicast groups the child joins (ip maddr add). */
+  groups?: Mac[];
 }
 export type Datapath = 'kernel' | 'bpf';
 export interface TopoSpec {
@@ -97,11 +99,14 @@ export class Topology {
       });
     }
 
+    for (const c of spec.children)
+      for (const g of c.groups ?? []) run('ip', ['-n', this.childNs.get(c.name)!, 'maddr', 'add', g, 'dev', c.name]);
+
     const a = addon();
     this.sockets.set('wire', [new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` })]);
     // Protocol-specific handlers run after the rx_handler and TC: exactly "the parent's stack got it".
     // A QinQ frame reaches them as 0x8100 (only its outer tag is taken off), hence the second socket.
-    this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q].map((protocol) => new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol })));
+    this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q, ETH_P_PAUSE].map((protocol) => new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol })));
     for (const c of spec.children)
       this.sockets.set(c.name, [new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${this.childNs.get(c.name)!}` })]);
   }
@@ -110,8 +115,9 @@ export class Topology {
   model(): ModelPort {
     return {
       parentMac: PARENT_MAC,
-      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false })),
+      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups })),
       isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
+      allmulti: this.spec.datapath === 'bpf',
     };
   }
 
