@@ -82,6 +82,7 @@ export interface Addon {
   netnsRestore(fd: number): void;
   netnsInode(path?: string): number;
   ifNameToIndex(name: string, netnsPath?: string): number;
+  ifIndexToName(ifindex: number): string;
   isBpffs(path: string): boolean;
   mountBpffs(path: string): void;
 }

@@ -91,6 +91,14 @@ static Napi::Value IfNameToIndex(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, if_nametoindex(name.c_str()));
 }
 
+// ifIndexToName(ifindex) -> name in the calling thread's netns, or "" when there is none.
+static Napi::Value IfIndexToName(const Napi::CallbackInfo &info) {
+  char name[IF_NAMESIZE] = {};
+  unsigned idx = info[0].As<Napi::Number>().Uint32Value();
+  if (!if_indextoname(idx, name)) return Napi::String::New(info.Env(), "");
+  return Napi::String::New(info.Env(), name);
+}
+
 // isBpffs(path) -> whether path is on a bpf filesystem.
 static Napi::Value IsBpffs(const Napi::CallbackInfo &info) {
   std::string path = info[0].As<Napi::String>();
@@ -112,6 +120,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsRestore", Napi::Function::New(env, NetnsRestore));
   exports.Set("netnsInode", Napi::Function::New(env, NetnsInode));
   exports.Set("ifNameToIndex", Napi::Function::New(env, IfNameToIndex));
+  exports.Set("ifIndexToName", Napi::Function::New(env, IfIndexToName));
   exports.Set("isBpffs", Napi::Function::New(env, IsBpffs));
   exports.Set("mountBpffs", Napi::Function::New(env, MountBpffs));
 }

@@ -9,6 +9,7 @@ import {
 } from '../datapath/abi.js';
 import { isMulticastMac, isZeroMac, parseMac, isMacSyntax, type Mac } from '../mac.js';
 import { ConfigError } from './errors.js';
+import { addon } from '../native.js';
 import {
   IpCommandError, bridgeCmd, getLink, ip, ipOrConfigError, isUp, listLinks, netnsExists, setNetSysctl, type LinkInfo,
 } from '../net/iproute.js';
@@ -581,17 +582,8 @@ export class Macvlan {
   }
 
   private hostName(ifindex: number): string {
-    try {
-      const l = ipJsonLinkByIndex(ifindex);
-      return l?.ifname ?? '';
-    } catch {
-      return '';
-    }
+    return addon().ifIndexToName(ifindex);
   }
-}
-
-function ipJsonLinkByIndex(ifindex: number): LinkInfo | null {
-  return listLinks().find((l) => l.ifindex === ifindex) ?? null;
 }
 
 function tryIp(args: string[], netns?: string): void {
