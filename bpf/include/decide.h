@@ -48,8 +48,8 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 		return;
 	}
 	if (f->proto == 0x8808) {
-		/* PAUSE is never flooded; the parent's stack still gets it. */
-		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+		/* PAUSE is never flooded; the parent's stack still gets it. The withheld flood is counted. */
+		mvb_verdict_set(v, MVB_ACT_STACK, parent, MVB_DROP_PAUSE, 0);
 		return;
 	}
 	/* Who gets a copy depends on the sender (l.314-320): unknown → every mode; a vepa child (its frame

@@ -59,13 +59,24 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 	struct mvb_port *port = bpf_map_lookup_elem(&mvb_ports, &parent);
 	__u32 n = port ? port->nflood : 0;
 
+	__u32 filtered;
+
+	if (n > MVB_MAX_CHILDREN)
+		n = MVB_MAX_CHILDREN;
 	if (fc.mask && n)
-		bpf_loop(n > MVB_MAX_CHILDREN ? MVB_MAX_CHILDREN : n, mvb_flood_one, &fc, 0);
-	if (fc.failed) {
+		bpf_loop(n, mvb_flood_one, &fc, 0);
+	/* Copies the sender's mode withheld (l.314-320): derived here rather than counted in the loop,
+	 * which keeps the callback's state small enough for the verifier to converge. */
+	filtered = n - fc.copies - fc.failed - (fc.exclude ? 1 : 0);
+	if (!fc.mask || filtered > n)
+		filtered = 0;
+	if (fc.failed || filtered) {
 		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent);
 
-		if (s)
+		if (s) {
 			s->drops[MVB_DROP_REDIRECT_FAIL] += fc.failed;
+			s->drops[MVB_DROP_MODE_FILTER] += filtered;
+		}
 	}
 	return fc.copies;
 }
@@ -83,6 +94,8 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 		mvb_count_stack(v->parent, skb->len);
 		return TC_ACT_OK;
 	case MVB_ACT_STACK:
+		if (v->reason) /* the frame goes on, but something it would have had was withheld */
+			mvb_count_drop(v->parent, v->reason);
 		mvb_count_stack(v->parent, skb->len);
 		return TC_ACT_OK;
 	case MVB_ACT_DELIVER:

@@ -114,7 +114,7 @@ export class Macvlan {
       throw new ConfigError('ENOENT', `network namespace "${req.netns}" does not exist: create it first (ip netns add ${req.netns})`);
 
     const parent = this.parentLinkOrThrow(req.parent);
-    this.checkParentUsable(parent);
+    this.checkParentUsable(parent, !this.dp.getPort(parent.ifindex)?.nchildren);
     if (req.mtu !== undefined) this.checkMtu(req.mtu, parent);
     const netns = req.netns ?? '';
 
@@ -189,13 +189,15 @@ export class Macvlan {
     }
   }
 
-  private checkParentUsable(parent: LinkInfo): void {
+  /** The kernel's macvlan_port_create() checks, made once per port (when it gets its first child). */
+  private checkParentUsable(parent: LinkInfo, newPort: boolean): void {
     if (parent.link_type !== 'ether' || parent.flags.includes('LOOPBACK'))
       throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is ${parent.flags.includes('LOOPBACK') ? 'a loopback device' : `not an Ethernet device (link/${parent.link_type})`}; a parent must be an Ethernet interface`);
     if (this.dp.getChild(parent.ifindex))
       throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is the host end of a macvlan-bpf child; give the real parent`);
     if (parent.master)
       throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} is enslaved to ${parent.master} (a bridge port or bond slave cannot also be a macvlan parent); release it first: ip link set ${parent.ifname} nomaster`);
+    if (!newPort) return;
     const kernelChild = listLinks().find((l) => l.link_index === parent.ifindex && l.link_netnsid === undefined && ['macvlan', 'macvtap', 'ipvlan', 'ipvtap'].includes(l.linkinfo?.info_kind ?? ''));
     if (kernelChild)
       throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} already carries kernel ${kernelChild.linkinfo?.info_kind} child ${kernelChild.ifname}; delete it, or use another parent`);

@@ -6,7 +6,7 @@ import { testRunTc, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT } from '../helpers/v
 import { Macvlan } from '../../src/control/macvlan.js';
 import { inNetns, addon } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
-import { DROP_REASONS, type Mode } from '../../src/datapath/abi.js';
+import { DROP_REASONS, decodeParentStatsPerCpu, sumParentStats, type Mode } from '../../src/datapath/abi.js';
 import type { Mac } from '../../src/mac.js';
 
 const sb = new Sandbox('v');
@@ -174,5 +174,19 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('a frame on a host end the registry does not know is dropped', () => {
     const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get('p0')!, buildFrame({ src: EXT, dst: MAC.b1! }));
     expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf('unknown-child') });
+  });
+});
+
+describe('drop counters', () => {
+  it('a PAUSE frame counts as pause, a mode-filtered copy as mode-filter', () => {
+    const p0 = ifindex.get('p0')!;
+    const read = () => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(p0)!)).drops);
+    const before = read();
+    testRunTc(m.dp.programs.parent, `/run/netns/${host}`, p0, buildFrame({ src: EXT, dst: 'ff:ff:ff:ff:ff:ff', ethertype: ETH_P_PAUSE }));
+    // From a bridge child: only the two vepa children get a copy; the other 4 UP children are filtered.
+    testRunTc(m.dp.programs.parent, `/run/netns/${host}`, p0, buildFrame({ src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }));
+    const after = read();
+    expect(after.pause - before.pause).toBe(1n);
+    expect(after['mode-filter'] - before['mode-filter']).toBe(4n);
   });
 });
