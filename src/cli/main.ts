@@ -16,6 +16,7 @@ const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf port set PARENT isolation { strict | kernel }
   macvlan-bpf port show [ PARENT ]
   macvlan-bpf lab [ --keep ]
+  macvlan-bpf bench [ --smoke ]
 
   -j          JSON output (like ip -j)
   -n NETNS    the named network namespace a child lives in, when names repeat across namespaces
@@ -50,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     const r = new ArgReader(rest);
     if (r.done) throw new UsageError('no object given');
     const objWord = r.next('object');
-    const obj = matchKeyword(objWord, ['link', 'port', 'lab', 'help']);
+    const obj = matchKeyword(objWord, ['link', 'port', 'lab', 'bench', 'help']);
     if (obj === 'help') {
       console.log(USAGE);
       return 0;
@@ -58,6 +59,10 @@ export async function main(argv: string[]): Promise<number> {
     if (obj === 'lab') {
       const { runLab } = await import('../lab/lab.js');
       return await runLab({ keep: rest.includes('--keep'), json: g.json });
+    }
+    if (obj === 'bench') {
+      const { runBench } = await import('../bench/main.js');
+      return await runBench(rest.slice(1));
     }
     if (obj === 'link') return linkCommand(r, g);
     if (obj === 'port') return portCommand(r, g);

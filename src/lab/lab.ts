@@ -21,6 +21,8 @@ function labCases(spec: TopoSpec): Case[] {
       c('outside → unknown MAC', { from: 'wire' }, EXT_MAC, UNKNOWN_MAC),
       c('t1 → outside', { from: 'child', name: 't1' }, PARENT_MAC, EXT_MAC),
       c('parent stack → unknown', { from: 'stack' }, PARENT_MAC, UNKNOWN_MAC),
+      c('outside → broadcast', { from: 'wire' }, EXT_MAC, 'ff:ff:ff:ff:ff:ff'),
+      c('parent stack → broadcast', { from: 'stack' }, PARENT_MAC, 'ff:ff:ff:ff:ff:ff'),
     ];
   return [
     c('outside → p1 (private)', { from: 'wire' }, EXT_MAC, MAC.p1!),
@@ -37,6 +39,12 @@ function labCases(spec: TopoSpec): Case[] {
     c('v2 → outside', { from: 'child', name: 'v2' }, MAC.v2!, EXT_MAC),
     c('parent stack → b1', { from: 'stack' }, PARENT_MAC, MAC.b1!),
     c('outside → broadcast', { from: 'wire' }, EXT_MAC, 'ff:ff:ff:ff:ff:ff'),
+    c('outside → IPv4 multicast 224.0.0.1', { from: 'wire' }, EXT_MAC, '01:00:5e:00:00:01'),
+    c('hairpinned v1 broadcast', { from: 'wire' }, MAC.v1!, 'ff:ff:ff:ff:ff:ff'),
+    c('hairpinned b1 broadcast', { from: 'wire' }, MAC.b1!, 'ff:ff:ff:ff:ff:ff'),
+    c('hairpinned p1 broadcast (echo)', { from: 'wire' }, MAC.p1!, 'ff:ff:ff:ff:ff:ff'),
+    c('b1 broadcast', { from: 'child', name: 'b1' }, MAC.b1!, 'ff:ff:ff:ff:ff:ff'),
+    c('v1 broadcast', { from: 'child', name: 'v1' }, MAC.v1!, 'ff:ff:ff:ff:ff:ff'),
   ];
 }
 
@@ -99,9 +107,8 @@ export async function runLab(opts: { keep: boolean; json: boolean }): Promise<nu
         results.push({ title, reflector, isolation, cells: Object.fromEntries(b.cells), kernel: Object.fromEntries(measured.kernel!.cells) });
       }
     }
-    out.push('\nIn strict isolation a private child does not take unicast from a sibling even through a hairpinning');
-    out.push('switch (the kernel delivers it: the only "DIFFER" rows, by design). Broadcast flooding to children is');
-    out.push('not in the datapath yet: the parent stack gets it.');
+    out.push('\nDIFFER rows are the deliberate differences: in strict isolation a private child takes no unicast from a');
+    out.push('sibling, even through a hairpinning switch; and every eligible child gets every multicast group, joined or not.');
     if (opts.json) console.log(JSON.stringify(results));
     else console.log(out.join('\n'));
     return 0;

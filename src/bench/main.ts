@@ -1,0 +1,23 @@
+// `macvlan-bpf bench` / `npm run bench`: the benchmarks that exist so far, printed as one table.
+// `--smoke` runs every case once with tiny counts (CI-sized); it asserts nothing about speed.
+import os from 'node:os';
+import { benchFanout, fanoutTable } from './fanout.js';
+
+export async function runBench(args: string[]): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    console.error('Error: the benchmarks build network namespaces and load BPF programs: run them as root');
+    return 2;
+  }
+  const smoke = args.includes('--smoke');
+  const sizes = smoke ? [1, 8] : [1, 8, 64, 256, 1024];
+  const log = (s: string) => console.error(s);
+  log(`macvlan-bpf bench${smoke ? ' (smoke)' : ''}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), kernel ${os.release()}`);
+  const rows = await benchFanout({ sizes, reps: smoke ? 1 : 3, copies: smoke ? 2000 : 400_000, log });
+  console.log(`\nBroadcast fan-out, external host → N vepa children (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} vCPUs, kernel ${os.release()})\n`);
+  console.log(fanoutTable(rows));
+  if (smoke && rows.some((r) => r.delivered.some((d) => d === 0))) {
+    console.error('Error: a datapath delivered no copies');
+    return 1;
+  }
+  return 0;
+}
