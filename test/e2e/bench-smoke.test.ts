@@ -1,0 +1,15 @@
+// The benchmark in smoke mode: every case once, tiny counts. It asserts only that each datapath
+// delivered copies, never anything about speed.
+import { describe, expect, it } from 'vitest';
+import { requireRoot } from '../helpers/sandbox.js';
+import { benchFanout } from '../../src/bench/fanout.js';
+
+describe('bench --smoke', () => {
+  it('fan-out delivers through macvlan-bpf and kernel macvlan', async () => {
+    requireRoot();
+    const rows = await benchFanout({ sizes: [1, 8], reps: 1, copies: 2000, log: () => {} });
+    expect(rows.map((r) => r.datapath)).toEqual(['macvlan-bpf', 'kernel macvlan', 'macvlan-bpf', 'kernel macvlan']);
+    for (const r of rows) expect(r.delivered[0], `${r.datapath} N=${r.n}`).toBeGreaterThan(0);
+    expect(rows[0]!.nsPerCopy).toBeGreaterThan(0);
+  });
+});
