@@ -1,5 +1,5 @@
 // Ethernet frames for tests, the lab and benchmarks.
-import { macToBytes, macFromBytes, type Mac } from './mac.js';
+import { macToBytes, type Mac } from './mac.js';
 
 export const ETH_P_TEST = 0x88b5; // IEEE 802 local experimental ethertype
 export const ETH_P_PAUSE = 0x8808;
@@ -49,11 +49,4 @@ export function frameId(b: Buffer): number | undefined {
   if (et !== ETH_P_TEST && et !== ETH_P_PAUSE) return undefined;
   if (!b.subarray(off + 2, off + 6).equals(MAGIC)) return undefined;
   return b.readUInt32BE(off + 6);
-}
-
-export function frameDst(b: Buffer): Mac {
-  return macFromBytes(b, 0);
-}
-export function frameSrc(b: Buffer): Mac {
-  return macFromBytes(b, 6);
 }

@@ -430,7 +430,7 @@ export class Macvlan {
     const parentName = this.ifname(c.parentIfindex);
     this.removeUp(c, parentName);
     if (deleteLinks) {
-      const host = this.hostName(c.hostIfindex);
+      const host = this.ifname(c.hostIfindex);
       if (host) tryIp(['link', 'del', host]);
       else tryIp(['link', 'del', c.name], c.netns || undefined);
     }
@@ -579,11 +579,8 @@ export class Macvlan {
     return !!owner && owner.hostIfindex !== c.hostIfindex;
   }
 
+  /** The name of an interface in this netns, or '' when it is gone. */
   private ifname(ifindex: number): string {
-    return this.hostName(ifindex);
-  }
-
-  private hostName(ifindex: number): string {
     return addon().ifIndexToName(ifindex);
   }
 }

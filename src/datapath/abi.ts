@@ -17,8 +17,6 @@ export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 
 export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4, flood: 5 } as const;
-export const FLOOD_THEN_STACK = 1 << 4;
-export const FLOOD_THEN_WIRE = 1 << 5;
 export type Action = keyof typeof ACTION;
 export function actionName(v: number): Action | `unknown(${number})` {
   const a = (Object.keys(ACTION) as Action[]).find((k) => ACTION[k] === v);
@@ -56,7 +54,6 @@ export const CB = { action: 0, target: 1, reason: 2, flags: 3, copies: 4 } as co
 export const SKB_CTX_SIZE = 192;
 export const SKB_CB_OFFSET = 48;
 export const SKB_IFINDEX_OFFSET = 40;
-export const SKB_INGRESS_IFINDEX_OFFSET = 36;
 
 export function u32Key(v: number): Buffer {
   const b = Buffer.alloc(4);
