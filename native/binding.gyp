@@ -10,6 +10,7 @@
         "src/bpf_program.cc",
         "src/tc.cc",
         "src/packet_socket.cc",
+        "src/netlink_socket.cc",
         "src/netns.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

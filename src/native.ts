@@ -66,6 +66,19 @@ export interface PacketSocket {
   recv(): ReceivedFrame[];
   close(): void;
 }
+export interface NetlinkDatagram {
+  /** The nsid (in the listener's netns) of the netns the event happened in; -1: the listener's own. */
+  nsid: number;
+  data: Buffer;
+}
+export interface NetlinkSocket {
+  readonly fd: number;
+  readonly portId: number;
+  request(msg: Buffer): Buffer[];
+  listen(cb: (err: NodeSystemError | null, batch: NetlinkDatagram[]) => void): void;
+  stop(): void;
+  close(): void;
+}
 export type FdOrPin = { fd: number } | { pin: string };
 
 export interface Addon {
@@ -73,6 +86,7 @@ export interface Addon {
   BpfMap: new (src: FdOrPin) => BpfMap;
   BpfProgram: new (src: FdOrPin) => BpfProgram;
   PacketSocket: new (opts: { ifname: string; protocol?: number; netns?: string; ignoreOutgoing?: boolean }) => PacketSocket;
+  NetlinkSocket: new (opts?: { netns?: string; groups?: number[]; listenAllNsid?: boolean; rcvbuf?: number }) => NetlinkSocket;
   possibleCpus(): number;
   tcAttach(ifindex: number, dir: 'ingress' | 'egress', progFd: number, handle: number, priority: number, replace: boolean): { qdiscCreated: boolean };
   tcDetach(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): boolean;

@@ -10,6 +10,7 @@
 #include "bpf_program.h"
 #include "errors.h"
 #include "netns.h"
+#include "netlink_socket.h"
 #include "packet_socket.h"
 #include "tc.h"
 
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfMap", BpfMap::Init(env));
   exports.Set("BpfProgram", BpfProgram::Init(env));
   exports.Set("PacketSocket", PacketSocket::Init(env));
+  exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
   InitTc(env, exports);
   InitNetns(env, exports);

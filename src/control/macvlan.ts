@@ -11,7 +11,7 @@ import { isMulticastMac, isZeroMac, parseMac, isMacSyntax, type Mac } from '../m
 import { ConfigError } from './errors.js';
 import { addon } from '../native.js';
 import {
-  IpCommandError, bridgeCmd, getLink, ip, ipOrConfigError, isUp, listLinks, netnsExists, setNetSysctl, type LinkInfo,
+  IpCommandError, LinkTable, ip, ipOrConfigError, isUp, netnsExists, setNetSysctl, type LinkInfo,
 } from '../net/iproute.js';
 
 export const MIN_MTU = 68;
@@ -67,6 +67,8 @@ function modeOrThrow(m: string): Mode {
 }
 
 export class Macvlan {
+  private readonly links = new LinkTable();
+
   private constructor(readonly dp: Datapath) {}
 
   /** Opens (creating if needed) the instance and reconciles it with the kernel. */
@@ -78,6 +80,7 @@ export class Macvlan {
 
   close(): void {
     this.dp.close();
+    this.links.close();
   }
 
   // --- lookups -------------------------------------------------------------------------------------
@@ -92,13 +95,13 @@ export class Macvlan {
   }
 
   private parentLinkOrThrow(name: string): LinkInfo {
-    const l = getLink(name);
+    const l = this.links.get(name);
     if (!l) throw new ConfigError('ENODEV', `Cannot find device "${name}": the parent must be an existing interface in this network namespace`);
     return l;
   }
 
   private childLink(c: ChildRecord): LinkInfo | null {
-    return getLink(c.name, c.netns || undefined);
+    return this.links.get(c.name, c.netns || undefined);
   }
 
   // --- add -----------------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ export class Macvlan {
       if (same) return existing;
       throw new ConfigError('EEXIST', `File exists: child "${req.name}"${netns ? ` in netns "${netns}"` : ''} already exists with other settings (parent ${this.ifname(existing.parentIfindex)}, mode ${existing.mode}); delete it first or use 'link set'`);
     }
-    if (getLink(req.name, req.netns))
+    if (this.links.get(req.name, req.netns))
       throw new ConfigError('EEXIST', `File exists: an interface named "${req.name}" already exists in ${netns ? `netns "${netns}"` : 'this netns'}; choose another name`);
 
     const port = this.dp.getPort(parent.ifindex);
@@ -139,7 +142,7 @@ export class Macvlan {
     if (mode === 'passthru') address = parent.address as Mac; // eth_hw_addr_inherit: the request is ignored
 
     const host = hostEndName(this.dp.pinRoot, netns, req.name);
-    const leftover = getLink(host);
+    const leftover = this.links.get(host);
     if (leftover) ip(['link', 'del', host]); // a crash halfway left it; its registry entry never existed
 
     const undo: (() => void)[] = [];
@@ -154,8 +157,8 @@ export class Macvlan {
       // The host end is plumbing, not a host: no IPv6 link-local, no DAD, no router solicitations.
       setNetSysctl(`ipv6.conf.${host}.disable_ipv6`, '1');
       ip(['link', 'set', host, 'up']);
-      const hostLink = getLink(host)!;
-      const childLink = getLink(req.name, req.netns);
+      const hostLink = this.links.get(host)!;
+      const childLink = this.links.get(req.name, req.netns);
       if (!childLink) throw new ConfigError('EIO', `child ${req.name} vanished while it was being made`);
       const rec: ChildRecord = {
         parentIfindex: parent.ifindex,
@@ -198,7 +201,7 @@ export class Macvlan {
     if (parent.master)
       throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} is enslaved to ${parent.master} (a bridge port or bond slave cannot also be a macvlan parent); release it first: ip link set ${parent.ifname} nomaster`);
     if (!newPort) return;
-    const kernelChild = listLinks().find((l) => l.link_index === parent.ifindex && l.link_netnsid === undefined && ['macvlan', 'macvtap', 'ipvlan', 'ipvtap'].includes(l.linkinfo?.info_kind ?? ''));
+    const kernelChild = this.links.list().find((l) => l.link_index === parent.ifindex && l.link_netnsid === undefined && ['macvlan', 'macvtap', 'ipvlan', 'ipvtap'].includes(l.linkinfo?.info_kind ?? ''));
     if (kernelChild)
       throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} already carries kernel ${kernelChild.linkinfo?.info_kind} child ${kernelChild.ifname}; delete it, or use another parent`);
   }
@@ -253,7 +256,7 @@ export class Macvlan {
   /** The kernel's macvlan_addr_busy(): the parent's MAC (except passthru) or an UP sibling's MAC. */
   private checkMacFree(c: ChildRecord, mac: Mac): void {
     if (c.mode !== 'passthru') {
-      const parent = getLink(this.ifname(c.parentIfindex));
+      const parent = this.links.get(this.ifname(c.parentIfindex));
       if (parent && parent.address === mac)
         throw new ConfigError('EADDRINUSE', `Address already in use: ${mac} is the parent ${parent.ifname}'s own MAC; give ${c.name} another address (link set ${c.name} address <mac>)`);
     }
@@ -272,14 +275,14 @@ export class Macvlan {
     const port = this.dp.getPort(c.parentIfindex);
     if (c.mode === 'passthru') {
       // passthru: the parent goes promiscuous (dev_set_promiscuity +1); we only undo what we did.
-      const parent = getLink(parentName);
+      const parent = this.links.get(parentName);
       if (port && parent && !parent.flags.includes('PROMISC')) {
         ip(['link', 'set', parentName, 'promisc', 'on']);
         port.promiscSet = true;
         this.dp.putPort(c.parentIfindex, port);
       }
     } else {
-      fdb('add', c.mac, parentName);
+      this.fdb('add', c.mac, c.parentIfindex);
     }
   }
 
@@ -299,7 +302,7 @@ export class Macvlan {
         this.dp.putPort(c.parentIfindex, port);
       }
     } else if (parentName) {
-      fdb('del', c.mac, parentName);
+      this.fdb('del', c.mac, c.parentIfindex);
     }
   }
 
@@ -385,13 +388,12 @@ export class Macvlan {
 
   private rekey(c: ChildRecord, mac: Mac, filter: boolean): void {
     const old = c.mac;
-    const parentName = this.ifname(c.parentIfindex);
     if (c.flags & CHILD_UP) {
       this.dp.putMac(c.parentIfindex, mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: c.flags });
-      if (filter) fdb('add', mac, parentName);
+      if (filter) this.fdb('add', mac, c.parentIfindex);
       const owner = this.dp.getMac(c.parentIfindex, old);
       if (owner && owner.hostIfindex === c.hostIfindex) this.dp.deleteMac(c.parentIfindex, old);
-      if (filter) fdb('del', old, parentName);
+      if (filter) this.fdb('del', old, c.parentIfindex);
     }
     c.mac = mac;
     this.dp.putChild(c);
@@ -471,12 +473,12 @@ export class Macvlan {
     const linksIn = (ns: string) => {
       let m = byNs.get(ns);
       if (!m) {
-        m = new Map(listLinks(ns || undefined).map((l) => [l.ifname, l]));
+        m = new Map(this.links.list(ns || undefined).map((l) => [l.ifname, l]));
         byNs.set(ns, m);
       }
       return m;
     };
-    const here = new Map(listLinks().map((l) => [l.ifindex, l]));
+    const here = new Map(this.links.list().map((l) => [l.ifindex, l]));
     return children.map((c) => {
       const l = linksIn(c.netns).get(c.name);
       return {
@@ -510,12 +512,12 @@ export class Macvlan {
    */
   reconcile(): ReconcileReport {
     const report: ReconcileReport = { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [] };
-    const here = new Map(listLinks().map((l) => [l.ifindex, l]));
+    const here = new Map(this.links.list().map((l) => [l.ifindex, l]));
     const nsLinks = new Map<string, Map<string, LinkInfo> | null>();
     const linksIn = (ns: string) => {
       if (!nsLinks.has(ns)) {
         try {
-          nsLinks.set(ns, new Map(listLinks(ns || undefined).map((l) => [l.ifname, l])));
+          nsLinks.set(ns, new Map(this.links.list(ns || undefined).map((l) => [l.ifname, l])));
         } catch {
           nsLinks.set(ns, null); // the namespace is gone
         }
@@ -579,6 +581,18 @@ export class Macvlan {
     return !!owner && owner.hostIfindex !== c.hostIfindex;
   }
 
+  /** The parent's unicast filter: dev_uc_add/del through the default fdb handler (a device without
+   * IFF_UNICAST_FLT, like veth, turns promiscuous, exactly as it does for kernel macvlan). */
+  private fdb(op: 'add' | 'del', mac: Mac, parentIfindex: number): void {
+    if (!this.ifname(parentIfindex)) return;
+    try {
+      this.links.rtnl.fdb(op, parentIfindex, mac);
+    } catch (e) {
+      if (op === 'del') return; // already gone with its device
+      throw new ConfigError('EIO', `adding ${mac} to ${this.ifname(parentIfindex)}'s unicast filter failed: ${(e as Error).message}`);
+    }
+  }
+
   /** The name of an interface in this netns, or '' when it is gone. */
   private ifname(ifindex: number): string {
     return addon().ifIndexToName(ifindex);
@@ -590,19 +604,5 @@ function tryIp(args: string[], netns?: string): void {
     ip(args, netns);
   } catch (e) {
     if (!(e instanceof IpCommandError)) throw e;
-  }
-}
-
-/** The parent's unicast filter: dev_uc_add/del through the default fdb handler (a device without
- * IFF_UNICAST_FLT, like veth, turns promiscuous, exactly as it does for kernel macvlan). */
-function fdb(op: 'add' | 'del', mac: Mac, parent: string): void {
-  if (!parent) return;
-  try {
-    bridgeCmd(op === 'add' ? ['fdb', 'add', mac, 'dev', parent, 'self', 'permanent'] : ['fdb', 'del', mac, 'dev', parent, 'self']);
-  } catch (e) {
-    if (!(e instanceof IpCommandError)) throw e;
-    // add: already present (EEXIST) is fine; del: already gone is fine.
-    if (op === 'add' && !/exists/i.test(e.stderr))
-      throw new ConfigError('EIO', `adding ${mac} to ${parent}'s unicast filter failed: ${e.stderr.trim()}`);
   }
 }

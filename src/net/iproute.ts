@@ -3,26 +3,11 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ConfigError, codeFromIpStderr } from '../control/errors.js';
+import { Rtnl, type Link } from './rtnetlink.js';
 
 export const NETNS_DIR = '/run/netns';
 
-export interface LinkInfo {
-  ifindex: number;
-  ifname: string;
-  address: string;
-  mtu: number;
-  min_mtu?: number;
-  max_mtu?: number;
-  flags: string[];
-  operstate: string;
-  link_type: string;
-  link?: string | null;
-  link_index?: number;
-  link_netnsid?: number;
-  master?: string;
-  promiscuity?: number;
-  linkinfo?: { info_kind?: string; info_slave_kind?: string };
-}
+export type LinkInfo = Link;
 
 export class IpCommandError extends Error {
   constructor(readonly args: string[], readonly stderr: string, readonly status: number | null) {
@@ -67,17 +52,28 @@ export function ipOrConfigError(args: string[], netns: string | undefined, what:
   }
 }
 
-export function listLinks(netns?: string): LinkInfo[] {
-  return ipJson<LinkInfo[]>(['-d', 'link', 'show'], netns);
-}
+/**
+ * Link queries over rtnetlink: one socket in the caller's netns for the object's life, and a short-lived
+ * one per query into another netns (a kept socket would keep that netns alive after `ip netns del`).
+ */
+export class LinkTable {
+  private readonly here = Rtnl.open();
 
-export function getLink(name: string, netns?: string): LinkInfo | null {
-  try {
-    const l = ipJson<LinkInfo[]>(['-d', 'link', 'show', 'dev', name], netns);
-    return l[0] ?? null;
-  } catch (e) {
-    if (e instanceof IpCommandError && /does not exist|Cannot find device/.test(e.stderr)) return null;
-    throw e;
+  list(netns?: string): LinkInfo[] {
+    return netns ? Rtnl.once(netnsPath(netns), (r) => r.links()) : this.here.links();
+  }
+
+  get(name: string | number, netns?: string): LinkInfo | null {
+    return netns ? Rtnl.once(netnsPath(netns), (r) => r.link(name)) : this.here.link(name);
+  }
+
+  /** The caller's-netns socket, for requests beyond queries (link state, the unicast filter). */
+  get rtnl(): Rtnl {
+    return this.here;
+  }
+
+  close(): void {
+    this.here.close();
   }
 }
 

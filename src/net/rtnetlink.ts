@@ -1,0 +1,280 @@
+// rtnetlink in TypeScript: the messages we send and the link messages we read, over the addon's raw
+// NetlinkSocket. Used for everything per-link and per-event (dumps, link state, the parent's unicast
+// filter, nsids), so that the agent's hot path never spawns a process.
+import fs from 'node:fs';
+import { addon, type NetlinkSocket } from '../native.js';
+
+// <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/neighbour.h>, <linux/net_namespace.h>
+export const NLMSG_HDRLEN = 16;
+const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_CREATE = 0x400;
+export const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
+const RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_NEWNSID = 88, RTM_GETNSID = 90;
+export const RTNLGRP_LINK = 1;
+const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
+const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+const NDA_LLADDR = 2, NTF_SELF = 0x02, NUD_PERMANENT = 0x80, AF_BRIDGE = 7;
+const NETNSA_NSID = 1, NETNSA_FD = 3;
+export const IFF_UP = 0x1, IFF_LOOPBACK = 0x8, IFF_PROMISC = 0x100, IFF_LOWER_UP = 0x10000;
+const ARPHRD_ETHER = 1, ARPHRD_LOOPBACK = 772;
+
+const FLAG_NAMES: [number, string][] = [
+  [0x1, 'UP'], [0x2, 'BROADCAST'], [0x8, 'LOOPBACK'], [0x10, 'POINTOPOINT'], [0x40, 'RUNNING'], [0x80, 'NOARP'],
+  [0x100, 'PROMISC'], [0x200, 'ALLMULTI'], [0x1000, 'MULTICAST'], [0x10000, 'LOWER_UP'], [0x20000, 'DORMANT'],
+];
+const OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP'];
+
+/** A link as RTM_NEWLINK describes it; the field names follow `ip -j -d link show`. */
+export interface Link {
+  ifindex: number;
+  ifname: string;
+  address: string;
+  mtu: number;
+  flags: string[];
+  ifflags: number;
+  operstate: string;
+  link_type: string;
+  link_index?: number;
+  link_netnsid?: number;
+  master?: string;
+  master_index?: number;
+  promiscuity?: number;
+  linkinfo?: { info_kind?: string };
+}
+
+export interface NetlinkMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  payload: Buffer;
+}
+
+let seq = Math.floor(Math.random() * 0x7fffffff);
+
+/** Splits a datagram into its messages. */
+export function splitMessages(buf: Buffer): NetlinkMessage[] {
+  const out: NetlinkMessage[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
+    out.push({ type: buf.readUInt16LE(off + 4), flags: buf.readUInt16LE(off + 6), seq: buf.readUInt32LE(off + 8), payload: buf.subarray(off + NLMSG_HDRLEN, off + len) });
+    off += align4(len);
+  }
+  return out;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+function attr(type: number, data: Buffer): Buffer {
+  const b = Buffer.alloc(align4(4 + data.length));
+  b.writeUInt16LE(4 + data.length, 0);
+  b.writeUInt16LE(type, 2);
+  data.copy(b, 4);
+  return b;
+}
+function u32Attr(type: number, v: number): Buffer {
+  const d = Buffer.alloc(4);
+  d.writeUInt32LE(v >>> 0);
+  return attr(type, d);
+}
+function s32Attr(type: number, v: number): Buffer {
+  const d = Buffer.alloc(4);
+  d.writeInt32LE(v);
+  return attr(type, d);
+}
+function strAttr(type: number, s: string): Buffer {
+  return attr(type, Buffer.from(s + '\0'));
+}
+export function macBytes(mac: string): Buffer {
+  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+}
+function macString(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function message(type: number, flags: number, header: Buffer, attrs: Buffer[] = []): Buffer {
+  const body = Buffer.concat([header, ...attrs]);
+  const h = Buffer.alloc(NLMSG_HDRLEN);
+  seq = (seq + 1) >>> 0;
+  h.writeUInt32LE(NLMSG_HDRLEN + body.length, 0);
+  h.writeUInt16LE(type, 4);
+  h.writeUInt16LE(flags, 6);
+  h.writeUInt32LE(seq, 8);
+  return Buffer.concat([h, body]);
+}
+
+function ifinfomsg(ifindex = 0, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32LE(ifindex, 4);
+  b.writeUInt32LE(flags >>> 0, 8);
+  b.writeUInt32LE(change >>> 0, 12);
+  return b;
+}
+
+function parseAttrs(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let off = 0;
+  while (off + 4 <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > buf.length) break;
+    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
+    off += align4(len);
+  }
+  return out;
+}
+function cstr(b: Buffer): string {
+  const z = b.indexOf(0);
+  return b.subarray(0, z < 0 ? b.length : z).toString();
+}
+
+/** Decodes an RTM_NEWLINK/RTM_DELLINK payload. */
+export function parseLink(payload: Buffer): Link {
+  const type = payload.readUInt16LE(2);
+  const ifflags = payload.readUInt32LE(8);
+  const a = parseAttrs(payload.subarray(16));
+  const l: Link = {
+    ifindex: payload.readInt32LE(4),
+    ifname: a.has(IFLA_IFNAME) ? cstr(a.get(IFLA_IFNAME)!) : '',
+    address: a.has(IFLA_ADDRESS) ? macString(a.get(IFLA_ADDRESS)!) : '',
+    mtu: a.get(IFLA_MTU)?.readUInt32LE(0) ?? 0,
+    flags: FLAG_NAMES.filter(([bit]) => ifflags & bit).map(([, n]) => n),
+    ifflags,
+    operstate: OPERSTATES[a.get(IFLA_OPERSTATE)?.readUInt8(0) ?? 0] ?? 'UNKNOWN',
+    link_type: type === ARPHRD_ETHER ? 'ether' : type === ARPHRD_LOOPBACK ? 'loopback' : `arphrd-${type}`,
+  };
+  const link = a.get(IFLA_LINK);
+  if (link) l.link_index = link.readInt32LE(0);
+  const nsid = a.get(IFLA_LINK_NETNSID);
+  if (nsid) l.link_netnsid = nsid.readInt32LE(0);
+  const master = a.get(IFLA_MASTER);
+  if (master) l.master_index = master.readUInt32LE(0);
+  const promisc = a.get(IFLA_PROMISCUITY);
+  if (promisc) l.promiscuity = promisc.readUInt32LE(0);
+  const li = a.get(IFLA_LINKINFO);
+  if (li) {
+    const kind = parseAttrs(li).get(IFLA_INFO_KIND);
+    l.linkinfo = kind ? { info_kind: cstr(kind) } : {};
+  }
+  return l;
+}
+
+/**
+ * A request socket, made inside one network namespace and staying there. It holds a reference on that
+ * netns: close it when done, or an `ip netns del` would not destroy the namespace (and its links).
+ */
+export class Rtnl {
+  private constructor(private readonly sock: NetlinkSocket) {}
+
+  /** A socket in the netns at netnsPath (a path like /run/netns/X), or in the caller's with ''. */
+  static open(netnsPath = ''): Rtnl {
+    return new Rtnl(new (addon().NetlinkSocket)({ netns: netnsPath || undefined }));
+  }
+
+  /** Runs fn with a socket in that netns, closed afterwards. */
+  static once<T>(netnsPath: string, fn: (r: Rtnl) => T): T {
+    const r = Rtnl.open(netnsPath);
+    try {
+      return fn(r);
+    } finally {
+      r.close();
+    }
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  private request(msg: Buffer): NetlinkMessage[] {
+    return this.sock.request(msg).flatMap(splitMessages);
+  }
+
+  /** Every link of the netns; masters resolved to names, as `ip -j link show` prints them. */
+  links(): Link[] {
+    const msgs = this.request(message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg(), [u32Attr(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)]));
+    const links = msgs.filter((m) => m.type === RTM_NEWLINK).map((m) => parseLink(m.payload));
+    const names = new Map(links.map((l) => [l.ifindex, l.ifname]));
+    for (const l of links) if (l.master_index) l.master = names.get(l.master_index);
+    return links;
+  }
+
+  /** One link by name or index, or null when there is none. */
+  link(nameOrIndex: string | number): Link | null {
+    const req = typeof nameOrIndex === 'number'
+      ? message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(nameOrIndex), [u32Attr(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)])
+      : message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(), [strAttr(IFLA_IFNAME, nameOrIndex), u32Attr(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)]);
+    try {
+      const m = this.request(req).find((x) => x.type === RTM_NEWLINK);
+      if (!m) return null;
+      const l = parseLink(m.payload);
+      if (l.master_index) l.master = this.link(l.master_index)?.ifname;
+      return l;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENODEV') return null;
+      throw e;
+    }
+  }
+
+  /** ip link set dev IFINDEX up|down */
+  setUp(ifindex: number, up: boolean): void {
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex, up ? IFF_UP : 0, IFF_UP)));
+  }
+
+  /** ip link set dev IFINDEX mtu MTU */
+  setMtu(ifindex: number, mtu: number): void {
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex), [u32Attr(IFLA_MTU, mtu)]));
+  }
+
+  /** ip link set dev IFINDEX address MAC */
+  setAddress(ifindex: number, mac: string): void {
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex), [attr(IFLA_ADDRESS, macBytes(mac))]));
+  }
+
+  /**
+   * bridge fdb add|del MAC dev IFINDEX self [permanent]: the device's own unicast filter (dev_uc_add).
+   * Adding an address that is there already, or deleting one that is gone, is not an error.
+   */
+  fdb(op: 'add' | 'del', ifindex: number, mac: string): void {
+    const ndm = Buffer.alloc(12);
+    ndm.writeUInt8(AF_BRIDGE, 0);
+    ndm.writeInt32LE(ifindex, 4);
+    ndm.writeUInt16LE(NUD_PERMANENT, 8);
+    ndm.writeUInt8(NTF_SELF, 10);
+    const type = op === 'add' ? RTM_NEWNEIGH : RTM_DELNEIGH;
+    const flags = NLM_F_REQUEST | NLM_F_ACK | (op === 'add' ? NLM_F_CREATE : 0);
+    try {
+      this.request(message(type, flags, ndm, [attr(NDA_LLADDR, macBytes(mac))]));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (op === 'del' && (code === 'ENOENT' || code === 'ENODEV')) return;
+      throw e;
+    }
+  }
+
+  /** The nsid the netns at nsPath has in this one, or -1 if it has none; assigns one when asked. */
+  nsid(nsPath: string, assign = false): number {
+    const fd = fs.openSync(nsPath, 'r');
+    try {
+      const rtgen = Buffer.alloc(4); // struct rtgenmsg, padded
+      if (assign) {
+        try {
+          this.request(message(RTM_NEWNSID, NLM_F_REQUEST | NLM_F_ACK, rtgen, [u32Attr(NETNSA_FD, fd), s32Attr(NETNSA_NSID, -1)]));
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'EEXIST') throw e;
+        }
+      }
+      const m = this.request(message(RTM_GETNSID, NLM_F_REQUEST | NLM_F_ACK, rtgen, [u32Attr(NETNSA_FD, fd)])).find((x) => x.type === RTM_NEWNSID);
+      const v = m ? parseAttrs(m.payload.subarray(4)).get(NETNSA_NSID) : undefined;
+      return v ? v.readInt32LE(0) : -1;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** A listening socket for link events in this netns and every netns with an nsid here. */
+export function linkEventSocket(): NetlinkSocket {
+  return new (addon().NetlinkSocket)({ groups: [RTNLGRP_LINK], listenAllNsid: true, rcvbuf: 32 << 20 });
+}
