@@ -11,8 +11,9 @@ import { isMulticastMac, isZeroMac, parseMac, isMacSyntax, type Mac } from '../m
 import { ConfigError } from './errors.js';
 import { addon } from '../native.js';
 import {
-  IpCommandError, LinkTable, ip, ipOrConfigError, isUp, netnsExists, setNetSysctl, type LinkInfo,
+  IpCommandError, LinkTable, ip, ipOrConfigError, isUp, netnsExists, netnsPath, setNetSysctl, type LinkInfo,
 } from '../net/iproute.js';
+import { Rtnl } from '../net/rtnetlink.js';
 
 export const MIN_MTU = 68;
 
@@ -48,6 +49,10 @@ export interface ReconcileReport {
   readdressed: string[];
   portsReleased: number[];
   conflicts: string[];
+}
+
+export function emptyReport(): ReconcileReport {
+  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [] };
 }
 
 /** The derived name of a child's host end: stable for (instance, netns, name), so a crashed half-made
@@ -511,7 +516,7 @@ export class Macvlan {
    * applied, ports without children are released. Idempotent; the agent runs it on every event burst.
    */
   reconcile(): ReconcileReport {
-    const report: ReconcileReport = { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [] };
+    const report = emptyReport();
     const here = new Map(this.links.list().map((l) => [l.ifindex, l]));
     const nsLinks = new Map<string, Map<string, LinkInfo> | null>();
     const linksIn = (ns: string) => {
@@ -535,27 +540,8 @@ export class Macvlan {
         report.purged.push(c.name);
         continue;
       }
-      if (!isUp(host)) tryIp(['link', 'set', host.ifname, 'up']);
-      if (child.address !== c.mac) {
-        if (c.mode === 'passthru' || !this.macTakenByOther(c, child.address as Mac)) {
-          this.rekey(c, child.address as Mac, c.mode !== 'passthru');
-          report.readdressed.push(c.name);
-        } else {
-          report.conflicts.push(`${c.name}: address ${child.address} is in use by a sibling`);
-        }
-      }
-      const kernelUp = isUp(child);
-      const mapUp = (c.flags & CHILD_UP) !== 0 && !!this.dp.getMac(c.parentIfindex, c.mac);
-      if (kernelUp && !mapUp) {
-        if (this.macTakenByOther(c, c.mac)) report.conflicts.push(`${c.name}: up, but ${c.mac} is in use by a sibling`);
-        else {
-          this.insertUp(c, parent.ifname);
-          report.stateSynced.push(c.name);
-        }
-      } else if (!kernelUp && (c.flags & CHILD_UP) !== 0) {
-        this.removeUp(c, parent.ifname);
-        report.stateSynced.push(c.name);
-      }
+      this.followParentCarrier(c, parent, host);
+      this.syncChild(c, child, report);
     }
     const counts = new Map<number, number>();
     for (const c of this.dp.listChildren()) counts.set(c.parentIfindex, (counts.get(c.parentIfindex) ?? 0) + 1);
@@ -574,6 +560,123 @@ export class Macvlan {
       }
     }
     return report;
+  }
+
+  /**
+   * Applies what the kernel says about one child's link (its state after an event, or a dump): name,
+   * netns, MTU, MAC and UP/DOWN. The map changes first; the filter and promiscuity follow.
+   */
+  syncChild(c: ChildRecord, child: LinkInfo, report: ReconcileReport = emptyReport(), netns = c.netns): ReconcileReport {
+    let changed = false;
+    if (child.ifname && child.ifname !== c.name) {
+      c.name = child.ifname; // renamed with ip link set ... name: follow it
+      changed = true;
+    }
+    if (netns !== c.netns) {
+      c.netns = netns;
+      c.flags = netns ? c.flags & ~CHILD_SAME_NETNS : c.flags | CHILD_SAME_NETNS;
+      changed = true;
+    }
+    if (child.mtu && child.mtu !== c.mtu) {
+      c.mtu = child.mtu;
+      changed = true;
+    }
+    if (changed) this.dp.putChild(c);
+    if (child.address && child.address !== c.mac) {
+      if (c.mode === 'passthru' || !this.macTakenByOther(c, child.address as Mac)) {
+        this.rekey(c, child.address as Mac, c.mode !== 'passthru');
+        report.readdressed.push(c.name);
+      } else {
+        report.conflicts.push(`${c.name}: address ${child.address} is in use by a sibling`);
+      }
+    }
+    const kernelUp = isUp(child);
+    const mapUp = (c.flags & CHILD_UP) !== 0 && !!this.dp.getMac(c.parentIfindex, c.mac);
+    if (kernelUp && !mapUp) {
+      if (this.macTakenByOther(c, c.mac)) report.conflicts.push(`${c.name}: up, but ${c.mac} is in use by a sibling`);
+      else {
+        this.insertUp(c, this.ifname(c.parentIfindex));
+        report.stateSynced.push(c.name);
+      }
+    } else if (!kernelUp && (c.flags & CHILD_UP) !== 0) {
+      this.removeUp(c, this.ifname(c.parentIfindex));
+      report.stateSynced.push(c.name);
+    }
+    return report;
+  }
+
+  /** A child's host end is gone (its veth pair or its netns was deleted): clear its state. */
+  hostEndGone(hostIfindex: number): string | null {
+    const c = this.dp.getChild(hostIfindex);
+    if (!c) return null;
+    this.purge(c, false);
+    return c.name;
+  }
+
+  /** The parent was deleted: its children go with it, as the kernel's do (NETDEV_UNREGISTER). */
+  parentGone(parentIfindex: number): string[] {
+    const gone = this.childrenOf(parentIfindex);
+    for (const c of gone) this.purge(c, true);
+    if (this.dp.getPort(parentIfindex)) {
+      this.dp.deletePort(parentIfindex);
+      this.dp.deleteParentStats(parentIfindex);
+    }
+    for (const i of this.dp.floodEntries(parentIfindex).keys()) this.dp.deleteFlood(parentIfindex, i);
+    return gone.map((c) => c.name);
+  }
+
+  /**
+   * The parent changed (NETDEV_UP/DOWN/CHANGE, CHANGEMTU, CHANGEADDR): children follow its carrier,
+   * no child keeps an MTU above the parent's, a passthru child keeps the parent's MAC.
+   */
+  parentChanged(parent: LinkInfo): void {
+    const port = this.dp.getPort(parent.ifindex);
+    if (!port) return;
+    if (parent.address && parent.address !== port.mac) this.dp.putPort(parent.ifindex, { ...port, mac: parent.address as Mac });
+    for (const c of this.childrenOf(parent.ifindex)) {
+      const host = this.links.get(c.hostIfindex);
+      if (!host) continue;
+      this.followParentCarrier(c, parent, host);
+      if (host.mtu !== parent.mtu) whileExists(() => this.links.rtnl.setMtu(host.ifindex, parent.mtu));
+      const inChild = (fn: (r: Rtnl, ifindex: number) => void) => {
+        const run = (r: Rtnl) => {
+          const l = r.link(c.name);
+          if (l) fn(r, l.ifindex);
+        };
+        whileExists(() => (c.netns ? Rtnl.once(netnsPath(c.netns), run) : run(this.links.rtnl)));
+      };
+      if (c.mtu > parent.mtu) inChild((r, i) => r.setMtu(i, parent.mtu));
+      if (c.mode === 'passthru' && parent.address && c.mac !== parent.address) inChild((r, i) => r.setAddress(i, parent.address));
+    }
+  }
+
+  /** A host end changed (someone set it down, or its carrier moved): it stays as its parent says. */
+  hostEndChanged(c: ChildRecord, host: LinkInfo): void {
+    const parent = this.links.get(c.parentIfindex);
+    if (parent) this.followParentCarrier(c, parent, host);
+  }
+
+  /** A child's host end is up exactly when its parent has carrier: children see the parent's carrier. */
+  private followParentCarrier(c: ChildRecord, parent: LinkInfo, host: LinkInfo): void {
+    const carrier = isUp(parent) && parent.flags.includes('LOWER_UP');
+    if (isUp(host) !== carrier) whileExists(() => this.links.rtnl.setUp(host.ifindex, carrier));
+  }
+
+  hasLink(name: string): boolean {
+    return this.links.get(name) !== null;
+  }
+
+  hasNetns(name: string): boolean {
+    return netnsExists(name);
+  }
+
+  /** The name of an interface in the parents' netns, or '' when it is gone. */
+  ifnameOf(ifindex: number): string {
+    return this.ifname(ifindex);
+  }
+
+  childrenOf(parentIfindex: number): ChildRecord[] {
+    return this.dp.listChildren().filter((c) => c.parentIfindex === parentIfindex);
   }
 
   private macTakenByOther(c: ChildRecord, mac: Mac): boolean {
@@ -596,6 +699,16 @@ export class Macvlan {
   /** The name of an interface in this netns, or '' when it is gone. */
   private ifname(ifindex: number): string {
     return addon().ifIndexToName(ifindex);
+  }
+}
+
+/** Runs a change to a link that may vanish meanwhile (its netns is being deleted): gone is fine. */
+function whileExists(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ENODEV' && code !== 'ENOENT') throw e;
   }
 }
 

@@ -1,0 +1,289 @@
+// The agent: owns one instance's state while it runs. It listens to rtnetlink link events of its own
+// netns and of every netns with an nsid there, and applies each child's and parent's new state to the
+// maps at once (the kernel's macvlan does the same in its open/stop/notifier callbacks). Forwarding never
+// depends on it: maps, programs and TC attachments are pinned or held by the kernel, so the agent may
+// die, restart and reconcile while frames keep flowing.
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Server } from 'node:net';
+import { Macvlan } from '../control/macvlan.js';
+import { ConfigError } from '../control/errors.js';
+import { applyConfig, loadConfigFile } from '../control/config.js';
+import { pinRootFromEnv } from '../datapath/datapath.js';
+import { NETNS_DIR, type LinkInfo } from '../net/iproute.js';
+import { RTM_DELLINK, RTM_NEWLINK, Rtnl, linkEventSocket, parseLink, splitMessages } from '../net/rtnetlink.js';
+import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.js';
+import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
+
+export interface AgentOptions {
+  pinRoot: string;
+  socketPath: string;
+  config?: string;
+  prune?: boolean;
+  log?: (msg: string) => void;
+}
+
+export class AgentError extends Error {}
+
+/** Holds the instance lock: an abstract unix socket, released by the kernel when the process dies. */
+async function takeLock(pinRoot: string): Promise<Server> {
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(`\0macvlan-bpf-agent:${pinRoot}`, () => resolve());
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new AgentError(`another macvlan-bpf agent is already running for ${pinRoot} in this network namespace; stop it first (systemctl stop macvlan-bpf, or kill its pid), or give this one another instance with MACVLAN_BPF_PIN_ROOT`);
+    throw e;
+  }
+  server.unref();
+  return server;
+}
+
+export class Agent {
+  private events?: NetlinkSocket;
+  private control?: Server;
+  private readonly nsNames = new Map<number, string>();
+  private resyncQueued = false;
+  readonly stats = { events: 0, overruns: 0, resyncs: 0 };
+
+  private constructor(private readonly m: Macvlan, private readonly lock: Server, private readonly opts: AgentOptions) {}
+
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const lock = await takeLock(opts.pinRoot);
+    let m: Macvlan | undefined;
+    try {
+      // Listen before the first dump: whatever changes during reconcile arrives as an event after it.
+      m = Macvlan.open(opts.pinRoot, { reconcile: false });
+      const agent = new Agent(m, lock, opts);
+      agent.events = linkEventSocket();
+      agent.events.listen((err, batch) => agent.onEvents(err, batch));
+      agent.resync('start');
+      if (opts.config) agent.apply(opts.config, opts.prune);
+      agent.control = await serveControl(opts.socketPath, (req) => agent.runForClient(req.argv));
+      return agent;
+    } catch (e) {
+      m?.close();
+      lock.close();
+      throw e;
+    }
+  }
+
+  private log(msg: string): void {
+    (this.opts.log ?? ((s) => console.log(s)))(msg);
+  }
+
+  stop(): void {
+    this.events?.close();
+    this.control?.close();
+    this.m.close();
+    this.lock.close();
+    if (fs.existsSync(this.opts.socketPath)) fs.unlinkSync(this.opts.socketPath);
+  }
+
+  apply(file: string, prune?: boolean): string[] {
+    const cfg = loadConfigFile(file);
+    const changes = applyConfig(this.m, cfg, { prune: prune || cfg.prune });
+    this.log(`applied ${file}: ${changes.length ? changes.join('; ') : 'no changes'}`);
+    this.ensureNsids();
+    return changes;
+  }
+
+  /** Full reconcile with a dump of every link: at start, and whenever events may have been lost. */
+  resync(why: string): void {
+    this.stats.resyncs++;
+    this.ensureNsids();
+    const r = this.m.reconcile();
+    const what = [
+      r.purged.length && `purged ${r.purged.join(',')}`,
+      r.stateSynced.length && `state ${r.stateSynced.join(',')}`,
+      r.readdressed.length && `readdressed ${r.readdressed.join(',')}`,
+      r.portsReleased.length && `released ports ${r.portsReleased.join(',')}`,
+      r.conflicts.length && `conflicts: ${r.conflicts.join('; ')}`,
+    ].filter(Boolean);
+    this.log(`reconciled (${why}): ${what.length ? what.join('; ') : 'in sync'}`);
+  }
+
+  private queueResync(why: string): void {
+    if (this.resyncQueued) return;
+    this.resyncQueued = true;
+    setImmediate(() => {
+      this.resyncQueued = false;
+      this.guard(() => this.resync(why));
+    });
+  }
+
+  /** Every child netns needs an nsid here, or its events never reach us (NETLINK_LISTEN_ALL_NSID). */
+  private ensureNsids(): void {
+    const names = new Set(this.m.dp.listChildren().map((c) => c.netns).filter(Boolean));
+    const rt = Rtnl.open();
+    try {
+      for (const ns of names) {
+        try {
+          const id = rt.nsid(`${NETNS_DIR}/${ns}`, true);
+          if (id >= 0) this.nsNames.set(id, ns);
+        } catch { /* the netns is gone: reconcile purges its children */ }
+      }
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** The name (under /run/netns) of the netns with this nsid, looked up again when unknown. */
+  private netnsName(nsid: number): string | undefined {
+    if (!this.nsNames.has(nsid)) {
+      const rt = Rtnl.open();
+      try {
+        for (const ns of fs.existsSync(NETNS_DIR) ? fs.readdirSync(NETNS_DIR) : []) {
+          try {
+            const id = rt.nsid(`${NETNS_DIR}/${ns}`);
+            if (id >= 0) this.nsNames.set(id, ns);
+          } catch { /* vanished meanwhile */ }
+        }
+      } finally {
+        rt.close();
+      }
+    }
+    return this.nsNames.get(nsid);
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      // A vanished netns or parent mid-change is normal life: log, resync, keep running.
+      this.log(`error: ${(e as Error).message}`);
+      if (!(e instanceof ConfigError)) this.queueResync('after an error');
+    }
+  }
+
+  private onEvents(err: NodeSystemError | null, batch: NetlinkDatagram[]): void {
+    if (err) {
+      this.stats.overruns++;
+      this.log(`netlink: ${err.message}`);
+      this.queueResync('event overrun');
+    }
+    for (const d of batch) {
+      for (const msg of splitMessages(d.data)) {
+        if (msg.type !== RTM_NEWLINK && msg.type !== RTM_DELLINK) continue;
+        this.stats.events++;
+        const link = parseLink(msg.payload);
+        this.guard(() => this.onLink(d.nsid, msg.type === RTM_DELLINK, link));
+      }
+    }
+  }
+
+  private onLink(nsid: number, deleted: boolean, link: LinkInfo): void {
+    const dp = this.m.dp;
+    if (nsid < 0) {
+      // Our own netns: parents, host ends, and children that live beside their parent.
+      if (dp.getChild(link.ifindex)) {
+        if (deleted) {
+          const name = this.m.hostEndGone(link.ifindex);
+          if (name) this.log(`child ${name} is gone (its link or netns was deleted)`);
+        } else {
+          this.m.hostEndChanged(dp.getChild(link.ifindex)!, link);
+        }
+        return;
+      }
+      if (dp.getPort(link.ifindex)) {
+        if (deleted) {
+          const gone = this.m.parentGone(link.ifindex);
+          this.log(`parent ${link.ifname} deleted: removed ${gone.join(', ') || 'its port'}`);
+        } else this.m.parentChanged(link);
+        return;
+      }
+      if (link.link_netnsid === undefined && link.link_index && link.link_index !== link.ifindex) {
+        const c = dp.getChild(link.link_index);
+        if (c && c.netns === '' && !deleted) this.m.syncChild(c, link);
+      }
+      return;
+    }
+    // Another netns: a child is the veth end whose peer (IFLA_LINK) is one of our host ends.
+    if (deleted || !link.link_index) return; // a deleted child takes its host end with it: seen above
+    const c = dp.getChild(link.link_index);
+    if (!c) return;
+    const ns = this.netnsName(nsid);
+    if (ns === undefined) return;
+    if (ns !== c.netns) {
+      // Moved to another netns? Only if our host end's peer really is there now.
+      const host = Rtnl.once('', (r) => r.link(c.hostIfindex));
+      if (!host || host.link_netnsid !== nsid) return;
+      this.log(`child ${c.name} moved from netns ${c.netns || '(parent)'} to ${ns}`);
+    }
+    this.m.syncChild(c, link, undefined, ns);
+  }
+
+  /** Runs one CLI command line for a client, capturing what it prints. */
+  private async runForClient(argv: string[]): Promise<ControlResponse> {
+    const { runCommand, commandContext } = await import('../cli/commands.js');
+    commandContext.reconcile = false;
+    const out: string[] = [];
+    const err: string[] = [];
+    const saved = { log: console.log, error: console.error };
+    console.log = (...a: unknown[]) => out.push(a.map(String).join(' ') + '\n');
+    console.error = (...a: unknown[]) => err.push(a.map(String).join(' ') + '\n');
+    let code: number;
+    try {
+      // The command opens its own handle on the same pinned maps; the event loop waits meanwhile, and
+      // the events it causes arrive afterwards and find everything already in place.
+      code = await runCommand(argv);
+    } catch (e) {
+      err.push(`Error: ${(e as Error).message}\n`);
+      code = 1;
+    } finally {
+      console.log = saved.log;
+      console.error = saved.error;
+    }
+    if (argv.includes('apply')) this.ensureNsids();
+    else if (argv.includes('add')) this.ensureNsids();
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  }
+}
+
+/** `macvlan-bpf agent [--config FILE] [--prune]`: runs until SIGTERM or SIGINT. */
+export async function runAgent(args: string[]): Promise<number> {
+  let config: string | undefined;
+  let prune = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--config' || a === '-f') config = args[++i];
+    else if (a === '--prune') prune = true;
+    else {
+      console.error(`Error: unknown agent option "${a}": use --config FILE [--prune]`);
+      return 1;
+    }
+  }
+  const pinRoot = pinRootFromEnv();
+  const socketPath = socketPathFor(pinRoot);
+  let agent: Agent;
+  try {
+    agent = await Agent.start({ pinRoot, socketPath, config, prune, log: (s) => console.log(`macvlan-bpf agent: ${s}`) });
+  } catch (e) {
+    if (e instanceof AgentError || e instanceof ConfigError) {
+      console.error(`Error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  console.log(`macvlan-bpf agent: ready (pid ${process.pid}, instance ${pinRoot}, control socket ${socketPath})`);
+  return new Promise((resolve) => {
+    const bye = (sig: string) => {
+      console.log(`macvlan-bpf agent: ${sig}: stopping; forwarding goes on without the agent`);
+      agent.stop();
+      resolve(0);
+    };
+    process.once('SIGTERM', () => bye('SIGTERM'));
+    process.once('SIGINT', () => bye('SIGINT'));
+    process.on('SIGHUP', () => {
+      if (!config) return;
+      try {
+        agent.apply(config, prune);
+      } catch (e) {
+        console.log(`macvlan-bpf agent: SIGHUP: ${(e as Error).message}; nothing changed`);
+      }
+    });
+  });
+}

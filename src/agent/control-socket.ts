@@ -1,0 +1,99 @@
+// The agent's control API: a unix socket in a root-only directory (0700, socket 0600), one JSON request
+// per line ({ argv }) and one JSON response per line ({ code, stdout, stderr }). The CLI forwards its
+// command line; the agent runs exactly the code the CLI would run without it, so both give one result.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
+
+export const SOCKET_DIR = '/run/macvlan-bpf';
+
+export interface ControlRequest {
+  argv: string[];
+}
+export interface ControlResponse {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The socket of the agent serving pinRoot: agent.sock for the default instance, <pin dir>.sock else. */
+export function socketPathFor(pinRoot: string): string {
+  if (process.env.MACVLAN_BPF_SOCKET) return process.env.MACVLAN_BPF_SOCKET;
+  return path.join(SOCKET_DIR, pinRoot === DEFAULT_PIN_ROOT ? 'agent.sock' : `${path.basename(pinRoot)}.sock`);
+}
+
+/** Listens on socketPath (a stale socket file is replaced: the caller holds the instance lock). */
+export async function serveControl(socketPath: string, handle: (req: ControlRequest) => Promise<ControlResponse>): Promise<net.Server> {
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  fs.chmodSync(path.dirname(socketPath), 0o700);
+  if (fs.existsSync(socketPath)) fs.unlinkSync(socketPath);
+  const server = net.createServer((conn) => {
+    let buf = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      buf = '';
+      let req: ControlRequest;
+      try {
+        req = JSON.parse(line) as ControlRequest;
+        if (!Array.isArray(req.argv) || !req.argv.every((a) => typeof a === 'string')) throw new Error('argv must be an array of strings');
+      } catch (e) {
+        conn.end(JSON.stringify({ code: 1, stdout: '', stderr: `Error: bad request: ${(e as Error).message}\n` }) + '\n');
+        return;
+      }
+      handle(req).then(
+        (res) => conn.end(JSON.stringify(res) + '\n'),
+        (e) => conn.end(JSON.stringify({ code: 1, stdout: '', stderr: `Error: ${(e as Error).message}\n` }) + '\n'),
+      );
+    });
+    conn.on('error', () => { /* the client went away */ });
+  });
+  // umask for the socket file itself: it must never be connectable by others, even for an instant.
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(old);
+  }
+  fs.chmodSync(socketPath, 0o600);
+  return server;
+}
+
+/**
+ * Sends one command to the agent. Returns null when no agent listens there (no socket, or a stale one):
+ * the caller then acts directly.
+ */
+export function requestControl(socketPath: string, req: ControlRequest, timeoutMs = 600_000): Promise<ControlResponse | null> {
+  if (!fs.existsSync(socketPath)) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const conn = net.connect(socketPath);
+    let buf = '';
+    let connected = false;
+    conn.setEncoding('utf8');
+    conn.setTimeout(timeoutMs, () => conn.destroy(new Error(`the agent at ${socketPath} did not answer within ${timeoutMs / 1000} s`)));
+    conn.on('connect', () => {
+      connected = true;
+      conn.write(JSON.stringify(req) + '\n');
+    });
+    conn.on('data', (d: string) => (buf += d));
+    conn.on('end', () => {
+      try {
+        resolve(JSON.parse(buf) as ControlResponse);
+      } catch {
+        reject(new Error(`the agent at ${socketPath} sent a malformed answer`));
+      }
+    });
+    conn.on('error', (e: NodeJS.ErrnoException) => {
+      if (!connected && (e.code === 'ECONNREFUSED' || e.code === 'ENOENT')) resolve(null);
+      else if (!connected && e.code === 'EACCES') reject(new Error(`cannot open the agent's socket ${socketPath}: permission denied (the control API is root-only; run as root)`));
+      else reject(e);
+    });
+  });
+}

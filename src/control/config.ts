@@ -1,0 +1,224 @@
+// The declarative configuration file: parents, children, modes, addresses, namespaces. Read once,
+// checked whole (a mistake names its line and field, and nothing changes), then applied so that running
+// it again changes nothing.
+//
+//   parents:
+//     - name: eth1
+//       isolation: strict          # strict (default) | kernel
+//   children:
+//     - name: c1
+//       parent: eth1
+//       mode: bridge               # private | vepa (default) | bridge | passthru
+//       address: 02:00:00:00:00:01 # optional (random, or the parent's for passthru)
+//       mtu: 1500                  # optional (the parent's)
+//       netns: blue                # optional (the parent's netns)
+//       state: up                  # up (default) | down
+//   prune: false                   # true: delete children the file does not list
+import fs from 'node:fs';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { MODE_NAMES, CHILD_UP, type Mode } from '../datapath/abi.js';
+import { isMacSyntax, isMulticastMac, isZeroMac, parseMac } from '../mac.js';
+import { ConfigError } from './errors.js';
+import { MIN_MTU, type Isolation, type Macvlan } from './macvlan.js';
+
+export interface ParentConfig {
+  name: string;
+  isolation?: Isolation;
+  line: number;
+}
+export interface ChildConfig {
+  name: string;
+  parent: string;
+  mode: Mode;
+  address?: string;
+  mtu?: number;
+  netns: string;
+  state: 'up' | 'down';
+  line: number;
+}
+export interface Config {
+  file: string;
+  parents: ParentConfig[];
+  children: ChildConfig[];
+  prune: boolean;
+}
+
+const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state'];
+const PARENT_KEYS = ['name', 'isolation'];
+const TOP_KEYS = ['parents', 'children', 'prune'];
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('ENOENT', `cannot read configuration file ${file}: ${(e as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+/** Parses and checks a configuration; throws a ConfigError naming file:line and the field. */
+export function parseConfig(text: string, file = '<config>'): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (n: Node | null | undefined) => (n?.range ? lc.linePos(n.range[0]).line : 1);
+  const fail = (n: Node | null | undefined, field: string, problem: string): never => {
+    throw new ConfigError('EINVAL', `${file}:${lineOf(n)}: ${field}: ${problem}`);
+  };
+  const err = doc.errors[0];
+  if (err) throw new ConfigError('EINVAL', `${file}:${err.linePos?.[0]?.line ?? 1}: not valid YAML: ${err.message.split('\n')[0]}`);
+  const cfg: Config = { file, parents: [], children: [], prune: false };
+  if (doc.contents === null) return cfg;
+  if (!isMap(doc.contents)) fail(doc.contents, 'top level', `expected a mapping with ${TOP_KEYS.join(', ')}`);
+  const top = doc.contents as YAMLMap;
+
+  const fields = (m: YAMLMap, allowed: string[], where: string) => {
+    const out = new Map<string, Node>();
+    for (const pair of m.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!allowed.includes(key)) fail(pair.key as Node, `${where}${key || '<key>'}`, `unknown field; allowed: ${allowed.join(', ')}`);
+      out.set(key, pair.value as Node);
+    }
+    return out;
+  };
+  const str = (n: Node | undefined, field: string): string => {
+    if (!isScalar(n) || n.value === null || typeof n.value === 'object') fail(n, field, 'expected a string');
+    return String((n as { value: unknown }).value);
+  };
+  const list = (n: Node | undefined, field: string) => {
+    if (n === undefined || (isScalar(n) && n.value === null)) return [];
+    if (!isSeq(n)) fail(n, field, 'expected a list (items start with "- ")');
+    return (n as unknown as { items: Node[] }).items;
+  };
+
+  const t = fields(top, TOP_KEYS, '');
+  if (t.has('prune')) {
+    const p = t.get('prune');
+    if (!isScalar(p) || typeof p.value !== 'boolean') fail(p, 'prune', 'expected true or false');
+    cfg.prune = (p as { value: boolean }).value;
+  }
+  list(t.get('parents'), 'parents').forEach((item, i) => {
+    const where = `parents[${i}].`;
+    if (!isMap(item)) fail(item, `parents[${i}]`, 'expected a mapping with name and isolation');
+    const f = fields(item as YAMLMap, PARENT_KEYS, where);
+    if (!f.has('name')) fail(item, `${where}name`, 'missing: every parent needs a name');
+    const p: ParentConfig = { name: str(f.get('name'), `${where}name`), line: lineOf(item) };
+    if (f.has('isolation')) {
+      const iso = str(f.get('isolation'), `${where}isolation`);
+      if (iso !== 'strict' && iso !== 'kernel') fail(f.get('isolation'), `${where}isolation`, `"${iso}" is not an isolation: use strict or kernel`);
+      p.isolation = iso as Isolation;
+    }
+    if (cfg.parents.some((q) => q.name === p.name)) fail(item, `${where}name`, `parent "${p.name}" is listed twice`);
+    cfg.parents.push(p);
+  });
+  list(t.get('children'), 'children').forEach((item, i) => {
+    const where = `children[${i}].`;
+    if (!isMap(item)) fail(item, `children[${i}]`, 'expected a mapping with name, parent, mode, ...');
+    const f = fields(item as YAMLMap, CHILD_KEYS, where);
+    for (const k of ['name', 'parent']) if (!f.has(k)) fail(item, `${where}${k}`, `missing: every child needs a ${k}`);
+    const name = str(f.get('name'), `${where}name`);
+    if (!/^[^\s/:]{1,15}$/.test(name) || name === '.' || name === '..')
+      fail(f.get('name'), `${where}name`, `"${name}" is not a valid interface name (1 to 15 characters, no spaces, '/' or ':')`);
+    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', line: lineOf(item) };
+    if (f.has('mode')) {
+      const m = str(f.get('mode'), `${where}mode`);
+      if (!(MODE_NAMES as readonly string[]).includes(m)) fail(f.get('mode'), `${where}mode`, `"${m}" is not a mode: use one of ${MODE_NAMES.join(', ')}`);
+      c.mode = m as Mode;
+    }
+    if (f.has('address')) {
+      const a = str(f.get('address'), `${where}address`);
+      if (!isMacSyntax(a)) fail(f.get('address'), `${where}address`, `"${a}" is not a MAC address: give six hex pairs like 02:00:00:00:00:01`);
+      const mac = parseMac(a);
+      if (isMulticastMac(mac) || isZeroMac(mac)) fail(f.get('address'), `${where}address`, `${mac} is not a unicast, non-zero MAC`);
+      c.address = mac;
+    }
+    if (f.has('mtu')) {
+      const n = f.get('mtu');
+      if (!isScalar(n) || typeof n.value !== 'number' || !Number.isInteger(n.value) || n.value < MIN_MTU)
+        fail(n, `${where}mtu`, `expected an integer of at least ${MIN_MTU}`);
+      c.mtu = (n as { value: number }).value;
+    }
+    if (f.has('netns')) {
+      c.netns = str(f.get('netns'), `${where}netns`);
+      if (!/^[^\s/]{1,47}$/.test(c.netns)) fail(f.get('netns'), `${where}netns`, `"${c.netns}" is not a network namespace name`);
+    }
+    if (f.has('state')) {
+      const s = str(f.get('state'), `${where}state`);
+      if (s !== 'up' && s !== 'down') fail(f.get('state'), `${where}state`, `"${s}" is not a state: use up or down`);
+      c.state = s as 'up' | 'down';
+    }
+    const dup = cfg.children.find((d) => d.name === c.name && d.netns === c.netns);
+    if (dup) fail(item, `${where}name`, `child "${c.name}"${c.netns ? ` in netns "${c.netns}"` : ''} is already listed at line ${dup.line}`);
+    const clash = c.address && c.state === 'up' ? cfg.children.find((d) => d.parent === c.parent && d.address === c.address && d.state === 'up') : undefined;
+    if (clash) fail(f.get('address'), `${where}address`, `${c.address} is also the address of "${clash.name}" (line ${clash.line}), UP on the same parent`);
+    cfg.children.push(c);
+  });
+  return cfg;
+}
+
+/**
+ * Makes the instance look like the configuration: missing children are made, differing settings
+ * changed, states set; with prune, unlisted children are deleted. Everything the kernel can refuse
+ * up front (a missing parent or netns) is checked before the first change. Returns what it changed.
+ */
+export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } = {}): string[] {
+  const at = (line: number, field: string, problem: string, code: ConstructorParameters<typeof ConfigError>[0] = 'ENODEV') =>
+    new ConfigError(code, `${cfg.file}:${line}: ${field}: ${problem}`);
+  cfg.children.forEach((c, i) => {
+    if (!m.hasLink(c.parent)) throw at(c.line, `children[${i}].parent`, `no interface "${c.parent}" in this network namespace`);
+    if (c.netns && !m.hasNetns(c.netns)) throw at(c.line, `children[${i}].netns`, `network namespace "${c.netns}" does not exist: create it first (ip netns add ${c.netns})`, 'ENOENT');
+  });
+  cfg.parents.forEach((p, i) => {
+    if (!m.hasLink(p.name)) throw at(p.line, `parents[${i}].name`, `no interface "${p.name}" in this network namespace`);
+  });
+
+  const changes: string[] = [];
+  for (const p of cfg.parents) {
+    if (p.isolation && m.isolation(p.name) !== p.isolation) {
+      m.setIsolation(p.name, p.isolation);
+      changes.push(`port ${p.name}: isolation ${p.isolation}`);
+    }
+  }
+  const label = (c: { name: string; netns: string }) => (c.netns ? `${c.name} (netns ${c.netns})` : c.name);
+  for (const c of cfg.children) {
+    const netns = c.netns || undefined;
+    let have = m.dp.listChildren().find((x) => x.name === c.name && x.netns === c.netns);
+    if (have && (m.ifnameOf(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')))) {
+      m.del(c.name, c.netns); // the parent, or to/from passthru, cannot change in place
+      changes.push(`deleted ${label(c)} to re-create it`);
+      have = undefined;
+    }
+    if (!have) {
+      m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns });
+      changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}`);
+    } else {
+      if (have.mode !== c.mode) {
+        m.setMode(c.name, c.mode, c.netns);
+        changes.push(`${label(c)}: mode ${c.mode}`);
+      }
+      if (c.address && c.mode !== 'passthru' && have.mac !== c.address) {
+        m.setAddress(c.name, c.address, c.netns);
+        changes.push(`${label(c)}: address ${c.address}`);
+      }
+      if (c.mtu && have.mtu !== c.mtu) {
+        m.setMtu(c.name, c.mtu, c.netns);
+        changes.push(`${label(c)}: mtu ${c.mtu}`);
+      }
+    }
+    const now = m.findChild(c.name, c.netns);
+    const up = (now.flags & CHILD_UP) !== 0;
+    if ((c.state === 'up') !== up) {
+      m.setUp(c.name, c.state === 'up', c.netns);
+      changes.push(`${label(c)}: ${c.state}`);
+    }
+  }
+  if (opts.prune) {
+    const keep = new Set(cfg.children.map((c) => `${c.netns}\0${c.name}`));
+    for (const x of m.dp.listChildren()) {
+      if (keep.has(`${x.netns}\0${x.name}`)) continue;
+      m.del(x.name, x.netns);
+      changes.push(`deleted ${label(x)} (not in ${cfg.file})`);
+    }
+  }
+  return changes;
+}
