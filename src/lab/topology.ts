@@ -1,7 +1,12 @@
 // One parent, its children, an external host and optionally a hairpinning switch, built either with
 // the kernel's macvlan or with macvlan-bpf, with a packet socket at every endpoint. The same spec builds
 // the same topology (names, MACs) both ways, so deliveries can be compared cell by cell.
-import { addon, inNetns, type PacketSocket } from '../native.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { addon, inNetns, projectRoot, type PacketSocket } from '../native.js';
+import { socketPathFor } from '../agent/control-socket.js';
 import { Macvlan } from '../control/macvlan.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import type { Mode } from '../datapath/abi.js';
@@ -39,6 +44,12 @@ export interface TopoSpec {
   children: ChildSpec[];
   reflector: boolean;
   isolation?: 'strict' | 'kernel';
+  /**
+   * How a bpf topology is run: 'agent' (default) starts a macvlan-bpf agent in the host netns, applies
+   * the children as a config file through it, and brings them up with plain `ip link set up` inside
+   * their namespaces, as users do; 'direct' drives the control plane in-process (no agent).
+   */
+  control?: 'agent' | 'direct';
 }
 
 export class Topology {
@@ -47,6 +58,8 @@ export class Topology {
   readonly childNs = new Map<string, string>();
   readonly pinRoot: string;
   private readonly sockets = new Map<Endpoint, PacketSocket[]>();
+  private agentProc?: ChildProcess;
+  agentLog = '';
 
   private constructor(readonly sb: Sandbox, readonly spec: TopoSpec, tag: string) {
     this.ext = sb.netns(`${tag}x`);
@@ -85,6 +98,23 @@ export class Topology {
         run('ip', ['-n', host, 'link', 'set', c.name, 'netns', this.childNs.get(c.name)!]);
         if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
       }
+    } else if ((spec.control ?? 'agent') === 'agent') {
+      this.startAgent();
+      const cfg = [
+        'parents:',
+        `  - { name: p0, isolation: ${spec.isolation ?? 'strict'} }`,
+        'children:',
+        ...spec.children.map((c) => `  - { name: ${c.name}, parent: p0, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}, state: down }`),
+      ].join('\n');
+      const file = path.join(os.tmpdir(), `${this.sb.prefix}-${tag}.yaml`);
+      fs.writeFileSync(file, cfg + '\n');
+      try {
+        this.cli(['apply', '-f', file]);
+      } finally {
+        fs.rmSync(file, { force: true });
+      }
+      for (const c of spec.children) if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
+      this.waitForAgentSync();
     } else {
       inNetns(`/run/netns/${host}`, () => {
         const m = Macvlan.open(this.pinRoot);
@@ -109,6 +139,51 @@ export class Topology {
     this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q, ETH_P_PAUSE].map((protocol) => new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol })));
     for (const c of spec.children)
       this.sockets.set(c.name, [new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${this.childNs.get(c.name)!}` })]);
+  }
+
+  /** Runs the CLI in the host netns (it goes to the agent when one runs). */
+  cli(args: string[]): string {
+    return run('nsenter', [`--net=/run/netns/${this.host}`, path.join(projectRoot, 'bin', 'macvlan-bpf'), ...args], { MACVLAN_BPF_PIN_ROOT: this.pinRoot });
+  }
+
+  /** Starts the agent for this topology's instance and waits until its control socket answers. */
+  startAgent(): void {
+    const proc = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, path.join(projectRoot, 'dist', 'cli', 'main.js'), 'agent'], {
+      env: { ...process.env, MACVLAN_BPF_PIN_ROOT: this.pinRoot },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (d: Buffer) => (this.agentLog += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (this.agentLog += d.toString()));
+    this.agentProc = proc;
+    const sock = socketPathFor(this.pinRoot);
+    waitFor(() => fs.existsSync(sock) || proc.exitCode !== null, 'the agent to listen');
+    if (proc.exitCode !== null) throw new Error(`the agent exited with ${proc.exitCode}: ${this.agentLog}`);
+  }
+
+  /** Stops the agent (SIGTERM to the pid we started; SIGKILL with hard). Forwarding goes on. */
+  stopAgent(hard = false): void {
+    const p = this.agentProc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    // nsenter execs node: the pid is the agent's own.
+    p.kill(hard ? 'SIGKILL' : 'SIGTERM');
+    waitFor(() => !pidAlive(p.pid!), 'the agent to exit');
+    this.agentProc = undefined;
+  }
+
+  get agentPid(): number | undefined {
+    return this.agentProc?.pid;
+  }
+
+  /** Waits until the agent has put every UP child in the map and finished handling those events. */
+  waitForAgentSync(): void {
+    const up = this.spec.children.filter((c) => c.up !== false).length;
+    const macs = new (addon().BpfMap)({ pin: path.join(this.pinRoot, 'mvb_macs') });
+    try {
+      waitFor(() => macs.keys().length === up, `the agent to insert ${up} UP children`);
+    } finally {
+      macs.close();
+    }
+    this.cli(['link', 'show']); // served after every event already queued, so their handling is complete
   }
 
   /** The model of this topology (for the model check). */
@@ -147,12 +222,22 @@ export class Topology {
   }
 
   close(): void {
+    this.stopAgent();
     for (const s of [...this.sockets.values()].flat()) s.close();
     this.sockets.clear();
     this.sb.dropNetns(this.ext);
     this.sb.dropNetns(this.host); // takes p0 and every host end with it
     for (const ns of this.childNs.values()) this.sb.dropNetns(ns);
     BpfDatapath.destroy(this.pinRoot);
+  }
+}
+
+/** Alive, and not a zombie waiting for our (blocked) event loop to reap it. */
+function pidAlive(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
   }
 }
 
