@@ -59,7 +59,7 @@ export class Topology {
   readonly pinRoot: string;
   private readonly sockets = new Map<Endpoint, PacketSocket[]>();
   private agentProc?: ChildProcess;
-  agentLog = '';
+  private agentLogFile = '';
 
   private constructor(readonly sb: Sandbox, readonly spec: TopoSpec, tag: string) {
     this.ext = sb.netns(`${tag}x`);
@@ -148,12 +148,14 @@ export class Topology {
 
   /** Starts the agent for this topology's instance and waits until its control socket answers. */
   startAgent(): void {
+    // Its log goes to a file, not a pipe: we often wait synchronously, and a full pipe would block it.
+    this.agentLogFile ||= path.join(os.tmpdir(), `${path.basename(this.pinRoot)}-agent.log`);
+    const log = fs.openSync(this.agentLogFile, 'a');
     const proc = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, path.join(projectRoot, 'dist', 'cli', 'main.js'), 'agent'], {
       env: { ...process.env, MACVLAN_BPF_PIN_ROOT: this.pinRoot },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', log, log],
     });
-    proc.stdout!.on('data', (d: Buffer) => (this.agentLog += d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => (this.agentLog += d.toString()));
+    fs.closeSync(log);
     this.agentProc = proc;
     const sock = socketPathFor(this.pinRoot);
     waitFor(() => fs.existsSync(sock) || proc.exitCode !== null, 'the agent to listen');
@@ -170,8 +172,15 @@ export class Topology {
     this.agentProc = undefined;
   }
 
-  get agentPid(): number | undefined {
-    return this.agentProc?.pid;
+  /** Everything the agents of this topology printed. */
+  get agentLog(): string {
+    return this.agentLogFile && fs.existsSync(this.agentLogFile) ? fs.readFileSync(this.agentLogFile, 'utf8') : '';
+  }
+
+  /** Closes an endpoint's packet sockets (an open socket keeps its netns alive after ip netns del). */
+  closeEndpoint(ep: Endpoint): void {
+    for (const s of this.sockets.get(ep) ?? []) s.close();
+    this.sockets.delete(ep);
   }
 
   /** Waits until the agent has put every UP child in the map and finished handling those events. */
@@ -229,6 +238,7 @@ export class Topology {
     this.sb.dropNetns(this.host); // takes p0 and every host end with it
     for (const ns of this.childNs.values()) this.sb.dropNetns(ns);
     BpfDatapath.destroy(this.pinRoot);
+    if (this.agentLogFile) fs.rmSync(this.agentLogFile, { force: true });
   }
 }
 

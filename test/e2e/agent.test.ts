@@ -1,0 +1,307 @@
+// The agent (issue 4): children changed with plain `ip` inside their namespaces are reflected in the
+// maps; the parent's fate is the children's; killing and restarting the agent loses no frame; the
+// control socket, the config file and the instance lock behave; churn leaves no stale or missing entry.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Sandbox, run } from '../helpers/sandbox.js';
+import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
+import { addon } from '../../src/native.js';
+import { decodeChild, decodeMacKey, decodeMacVal, decodePort, CHILD_UP } from '../../src/datapath/abi.js';
+import { buildFrame, frameId } from '../../src/frames.js';
+import { socketPathFor } from '../../src/agent/control-socket.js';
+
+const sb = new Sandbox('a');
+afterAll(() => sb.cleanup());
+const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
+
+/** What the pinned maps say, read without the control plane. */
+function state(pinRoot: string) {
+  const a = addon();
+  const open = (n: string) => new a.BpfMap({ pin: path.join(pinRoot, n) });
+  const [macs, children, ports] = [open('mvb_macs'), open('mvb_children'), open('mvb_ports')];
+  try {
+    return {
+      macs: new Map(macs.keys().map((k) => [decodeMacKey(k).mac as string, decodeMacVal(macs.lookup(k)!).hostIfindex])),
+      children: children.keys().map((k) => decodeChild(children.lookup(k)!)),
+      ports: ports.keys().map((k) => ({ ifindex: k.readUInt32LE(0), ...decodePort(ports.lookup(k)!) })),
+    };
+  } finally {
+    for (const m of [macs, children, ports]) m.close();
+  }
+}
+const ipIn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
+const linkIn = (ns: string, dev: string) => (JSON.parse(ipIn(ns, '-j', 'link', 'show', 'dev', dev)) as { flags: string[]; mtu: number; address: string; operstate: string }[])[0]!;
+/** The bound we hold events to in tests; the benchmark measures the real latency (p50/p99). */
+const EVENT_BOUND_MS = 2000;
+const eventually = (ok: () => boolean, what: string) => waitFor(ok, what, EVENT_BOUND_MS);
+
+describe('the agent follows plain ip commands', () => {
+  const kids: ChildSpec[] = [
+    { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
+    { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
+    { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01' },
+  ];
+  let t: Topology;
+
+  it('starts, and every UP child is in the map', () => {
+    t = Topology.build(sb, { datapath: 'bpf', children: kids, reflector: false }, 'e');
+    expect([...state(t.pinRoot).macs.keys()].sort()).toEqual(kids.map((k) => k.mac).sort());
+  });
+
+  it('down inside the netns removes the MAC, up inserts it again', () => {
+    const ns = t.childNs.get('b1')!;
+    ipIn(ns, 'link', 'set', 'b1', 'down');
+    eventually(() => !state(t.pinRoot).macs.has('02:00:00:00:04:01'), 'b1 to leave the map');
+    expect(state(t.pinRoot).children.find((c) => c.name === 'b1')!.flags & CHILD_UP).toBe(0);
+    expect(state(t.pinRoot).ports[0]!.nflood).toBe(2);
+    ipIn(ns, 'link', 'set', 'b1', 'up');
+    eventually(() => state(t.pinRoot).macs.has('02:00:00:00:04:01'), 'b1 to come back');
+    expect(state(t.pinRoot).ports[0]!.nflood).toBe(3);
+  });
+
+  it('a MAC change re-keys, a rename and an MTU change are followed', () => {
+    const ns = t.childNs.get('b2')!;
+    ipIn(ns, 'link', 'set', 'b2', 'address', '02:00:00:00:04:22');
+    eventually(() => state(t.pinRoot).macs.has('02:00:00:00:04:22') && !state(t.pinRoot).macs.has('02:00:00:00:04:02'), 'b2 to be re-keyed');
+    ipIn(ns, 'link', 'set', 'b2', 'name', 'b2x');
+    eventually(() => state(t.pinRoot).children.some((c) => c.name === 'b2x'), 'the rename to reach the registry');
+    ipIn(ns, 'link', 'set', 'b2x', 'mtu', '1400');
+    eventually(() => state(t.pinRoot).children.find((c) => c.name === 'b2x')?.mtu === 1400, 'the MTU to reach the registry');
+    expect(JSON.parse(t.cli(['-j', 'link', 'show', 'b2x']))[0]).toMatchObject({ ifname: 'b2x', address: '02:00:00:00:04:22', mtu: 1400 });
+  });
+
+  it('children follow the parent: carrier, lower MTU', () => {
+    ipIn(t.host, 'link', 'set', 'p0', 'down');
+    eventually(() => !linkIn(t.childNs.get('b1')!, 'b1').flags.includes('LOWER_UP'), 'b1 to lose carrier');
+    ipIn(t.host, 'link', 'set', 'p0', 'up');
+    eventually(() => linkIn(t.childNs.get('b1')!, 'b1').flags.includes('LOWER_UP'), 'b1 to regain carrier');
+    ipIn(t.host, 'link', 'set', 'p0', 'mtu', '1300');
+    eventually(() => linkIn(t.childNs.get('v1')!, 'v1').mtu === 1300, 'v1 to take the lower MTU');
+    eventually(() => state(t.pinRoot).children.every((c) => c.mtu === 1300), 'the registry to say so');
+  });
+
+  it('deleting a child\'s netns removes all it owned', () => {
+    const before = state(t.pinRoot);
+    const v1 = before.children.find((c) => c.name === 'v1')!;
+    t.closeEndpoint('v1');
+    sb.dropNetns(t.childNs.get('v1')!);
+    t.childNs.delete('v1');
+    eventually(() => !state(t.pinRoot).children.some((c) => c.name === 'v1'), 'v1 to leave the registry');
+    const after = state(t.pinRoot);
+    expect(after.macs.has('02:00:00:00:02:01')).toBe(false);
+    expect([...after.macs.values()]).not.toContain(v1.hostIfindex);
+    expect(after.ports[0]!.nflood).toBe(2);
+    expect(after.ports[0]!.nchildren).toBe(2);
+  });
+
+  it('deleting the parent deletes its children and their state', () => {
+    ipIn(t.host, 'link', 'del', 'p0');
+    eventually(() => state(t.pinRoot).children.length === 0, 'the children to be removed');
+    const s = state(t.pinRoot);
+    expect(s.macs.size).toBe(0);
+    expect(s.ports).toEqual([]);
+    expect(ipIn(t.childNs.get('b1')!, '-j', 'link', 'show')).not.toContain('"b1"');
+    expect(t.agentLog).toMatch(/parent p0 deleted/);
+    t.close();
+  });
+});
+
+describe('restart without loss', () => {
+  it('kill -9, a child toggled while the agent is down, restart: every frame arrives, state is right', async () => {
+    const kids: ChildSpec[] = [
+      { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
+      { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
+      { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01' },
+    ];
+    const t = Topology.build(sb, { datapath: 'bpf', children: kids, reflector: false }, 'r');
+    try {
+      const a = addon();
+      const wire = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${t.ext}` });
+      const b2 = new a.PacketSocket({ ifname: 'b2', netns: `/run/netns/${t.childNs.get('b2')}` });
+      const b1 = new a.PacketSocket({ ifname: 'b1', netns: `/run/netns/${t.childNs.get('b1')}` });
+      const N = 3000; // per stream, 1 frame per ms per stream
+      const seen = new Map<number, number>();
+      const drain = () => { for (const f of b1.recv()) { const id = frameId(f.data); if (id !== undefined) seen.set(id, (seen.get(id) ?? 0) + 1); } };
+      let killedAt = -1, restartedAt = -1;
+      for (let i = 0; i < N; i++) {
+        wire.send(buildFrame({ dst: '02:00:00:00:04:01', src: EXT_MAC, id: i }));
+        b2.send(buildFrame({ dst: '02:00:00:00:04:01', src: '02:00:00:00:04:02', id: N + i }));
+        if (i === 800) {
+          t.stopAgent(true); // kill -9
+          killedAt = i;
+          run('ip', ['-n', t.childNs.get('v1')!, 'link', 'set', 'v1', 'down']);
+        }
+        if (i === 1600) {
+          expect(state(t.pinRoot).macs.has('02:00:00:00:02:01'), 'nobody removed v1 while the agent was dead').toBe(true);
+          t.startAgent();
+          restartedAt = i;
+        }
+        if (i % 50 === 0) drain();
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      drain();
+      for (const s of [wire, b1, b2]) s.close();
+      expect(killedAt).toBe(800);
+      expect(restartedAt).toBe(1600);
+      const missing = [...Array(2 * N).keys()].filter((id) => seen.get(id) !== 1);
+      expect(missing.length, `frames lost or duplicated: ${missing.slice(0, 10).join(',')}`).toBe(0);
+      eventually(() => !state(t.pinRoot).macs.has('02:00:00:00:02:01'), 'the restarted agent to remove v1');
+      expect(t.agentLog).toMatch(/reconciled \(start\): state v1/);
+    } finally {
+      t.close();
+    }
+  });
+});
+
+describe('control socket, config file and lock', () => {
+  let t: Topology;
+  let dir = '';
+  const cfgFile = (name: string, text: string) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, text);
+    return f;
+  };
+  const cli = (args: string[], env: Record<string, string> = {}) => {
+    const r = spawnSync('nsenter', [`--net=/run/netns/${t.host}`, CLI, ...args], { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: t.pinRoot, ...env } });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('the socket is root-only, and a second agent refuses to start', () => {
+    t = Topology.build(sb, { datapath: 'bpf', children: [{ name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' }], reflector: false }, 'k');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `${sb.prefix}-`));
+    const sock = socketPathFor(t.pinRoot);
+    expect(fs.statSync(sock).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(sock)).mode & 0o777).toBe(0o700);
+    const r = spawnSync('nsenter', [`--net=/run/netns/${t.host}`, process.execPath, path.resolve(__dirname, '../../dist/cli/main.js'), 'agent'],
+      { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: t.pinRoot }, timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/another macvlan-bpf agent is already running/);
+  });
+
+  it('a malformed config names the line and the field, and changes nothing', () => {
+    const before = state(t.pinRoot);
+    const cases: [string, RegExp][] = [
+      ['children:\n  - name: c2\n    parent: p0\n    mode: brige\n', /:4: children\[0\]\.mode: "brige" is not a mode/],
+      ['children:\n  - name: c2\n    parent: p0\n  - name: c3\n    parent: p0\n    adress: 02:00:00:00:00:01\n', /:6: children\[1\]\.adress: unknown field/],
+      ['children:\n  - name: c2\n    parent: p0\n    address: 01:00:5e:00:00:01\n', /:4: children\[0\]\.address: .* not a unicast/],
+      ['children:\n  - name: c2\n    parent: p0\n    mtu: big\n', /:4: children\[0\]\.mtu: expected an integer/],
+      ['children:\n  - name: c2\n    parent: nosuch0\n', /:2: children\[0\]\.parent: no interface "nosuch0"/],
+      ['children:\n  - name: c2\n    parent: p0\n    netns: nosuchns\n', /:2: children\[0\]\.netns: network namespace "nosuchns" does not exist/],
+      ['children: [\n', /:\d+: not valid YAML/],
+      ['children:\n  - name: c2\n    parent: p0\n  - name: c2\n    parent: p0\n', /:4: children\[1\]\.name: child "c2" is already listed at line 2/],
+    ];
+    for (const [text, re] of cases) {
+      const r = cli(['apply', '-f', cfgFile('bad.yaml', text)]);
+      expect(r.code, text).toBe(2);
+      expect(r.err, text).toMatch(re);
+      expect(r.err).toContain(path.join(dir, 'bad.yaml'));
+    }
+    expect(state(t.pinRoot)).toEqual(before);
+  });
+
+  it('apply converges and is idempotent; the CLI gives the same answer with and without the agent', () => {
+    const ns = t.childNs.get('b1')!;
+    const good = cfgFile('good.yaml', [
+      'children:',
+      '  - { name: b1, parent: p0, mode: bridge, address: "02:00:00:00:04:01", netns: ' + ns + ' }',
+      '  - { name: c2, parent: p0, mode: private, address: "02:00:00:00:01:02", netns: ' + ns + ' }',
+      '  - { name: c3, parent: p0, mode: vepa, address: "02:00:00:00:02:03", netns: ' + ns + ', state: down }',
+    ].join('\n') + '\n');
+    const first = cli(['apply', '-f', good]);
+    expect(first.err).toBe('');
+    expect(first.out).toMatch(/added c2/);
+    expect(first.out).toMatch(/added c3/);
+    expect(cli(['apply', '-f', good]).out.trim()).toBe('no changes');
+    const viaAgent = cli(['-j', 'link', 'show']);
+    const direct = cli(['-j', 'link', 'show'], { MACVLAN_BPF_NO_AGENT: '1' });
+    expect(viaAgent.code).toBe(0);
+    expect(JSON.parse(viaAgent.out)).toEqual(JSON.parse(direct.out));
+    expect(JSON.parse(viaAgent.out).map((l: { ifname: string }) => l.ifname).sort()).toEqual(['b1', 'c2', 'c3']);
+    expect([...state(t.pinRoot).macs.keys()].sort()).toEqual(['02:00:00:00:01:02', '02:00:00:00:04:01']);
+    // A bad command through the agent: the same error and exit code as without it.
+    const bad = cli(['link', 'set', 'nosuch', 'up']);
+    const badDirect = cli(['link', 'set', 'nosuch', 'up'], { MACVLAN_BPF_NO_AGENT: '1' });
+    expect([bad.code, bad.err]).toEqual([badDirect.code, badDirect.err]);
+    expect(bad.err).toMatch(/Cannot find device "nosuch"/);
+    // prune: children the file does not list go.
+    const only = cfgFile('only.yaml', `children:\n  - { name: b1, parent: p0, mode: bridge, address: "02:00:00:00:04:01", netns: ${ns} }\nprune: true\n`);
+    expect(cli(['apply', '-f', only]).out).toMatch(/deleted c2[\s\S]*deleted c3/);
+    expect(state(t.pinRoot).children.map((c) => c.name)).toEqual(['b1']);
+    t.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('churn', () => {
+  it('1,000 children created, toggled and deleted in random order: no stale, no missing entry', () => {
+    const t = Topology.build(sb, { datapath: 'bpf', children: [], reflector: false }, 'c');
+    const nss = [0, 1, 2, 3].map((i) => sb.netns(`c${i}`));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${sb.prefix}-`));
+    try {
+      let rnd = 12345;
+      const random = () => ((rnd = (rnd * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      const N = 1000;
+      const kids = [...Array(N).keys()].map((i) => ({ name: `k${i}`, ns: nss[i % 4]!, mac: `02:01:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}` }));
+      const cfg = path.join(dir, 'churn.yaml');
+      fs.writeFileSync(cfg, 'children:\n' + kids.map((k) => `  - { name: ${k.name}, parent: p0, mode: ${['private', 'vepa', 'bridge'][k.name.length % 3]}, address: "${k.mac}", netns: ${k.ns}, state: ${random() < 0.5 ? 'up' : 'down'} }`).join('\n') + '\n');
+      t.cli(['apply', '-f', cfg]);
+      // Random toggles, MAC changes and deletions with plain ip, every netns at once.
+      const batches = new Map(nss.map((ns) => [ns, [] as string[]]));
+      const alive = new Set(kids.map((k) => k.name));
+      for (let i = 0; i < 4000; i++) {
+        const k = kids[Math.floor(random() * N)]!;
+        if (!alive.has(k.name)) continue;
+        const r = random();
+        const cmd = r < 0.06 ? `link del ${k.name}` : r < 0.1 ? `link set ${k.name} address 02:02:00:00:${(i >> 8 & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}` : `link set ${k.name} ${r < 0.55 ? 'up' : 'down'}`;
+        if (cmd.startsWith('link del')) alive.delete(k.name);
+        batches.get(k.ns)!.push(cmd);
+      }
+      const files = [...batches].map(([ns, cmds]) => {
+        const f = path.join(dir, `${ns}.batch`);
+        fs.writeFileSync(f, cmds.join('\n') + '\n');
+        return [ns, f] as const;
+      });
+      for (const [ns, f] of files) run('ip', ['-n', ns, '-force', '-batch', f]);
+      // One more netns goes away whole, with its children.
+      sb.dropNetns(nss[3]!);
+      const truth = () => {
+        const want = new Map<string, { mac: string; up: boolean }>();
+        for (const ns of nss.slice(0, 3))
+          for (const l of JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show'])) as { ifname: string; address: string; flags: string[] }[])
+            if (l.ifname.startsWith('k')) want.set(`${ns}/${l.ifname}`, { mac: l.address, up: l.flags.includes('UP') });
+        return want;
+      };
+      const diff = () => {
+        const want = truth();
+        const s = state(t.pinRoot);
+        const have = new Map(s.children.map((c) => [`${c.netns}/${c.name}`, c]));
+        const out: string[] = [];
+        for (const [k, w] of want) {
+          const c = have.get(k);
+          if (!c) { out.push(`missing ${k}`); continue; }
+          if (c.mac !== w.mac) out.push(`${k}: mac ${c.mac} != ${w.mac}`);
+          if (((c.flags & CHILD_UP) !== 0) !== w.up) out.push(`${k}: up ${!w.up} != ${w.up}`);
+          if (w.up !== (s.macs.get(w.mac) === c.hostIfindex)) out.push(`${k}: map entry ${w.up ? 'missing' : 'stale'}`);
+        }
+        for (const k of have.keys()) if (!want.has(k)) out.push(`stale child ${k}`);
+        const ups = [...want.values()].filter((w) => w.up).length;
+        if (s.macs.size !== ups) out.push(`map holds ${s.macs.size} MACs, ${ups} children are up`);
+        if (s.ports[0]?.nflood !== ups) out.push(`flood list holds ${s.ports[0]?.nflood}, ${ups} children are up`);
+        return out;
+      };
+      let last: string[] = [];
+      try {
+        waitFor(() => (last = diff()).length === 0, 'the maps to match the kernel', 60_000);
+      } catch { /* reported below */ }
+      if (last.length) console.log(last.slice(0, 20).join('\n'), t.agentLog.slice(-3000));
+      expect(last, t.agentLog.split('\n').filter((l) => /error|conflict/.test(l)).slice(0, 5).join('\n')).toEqual([]);
+    } finally {
+      t.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
