@@ -79,6 +79,7 @@ export class Macvlan {
   /** Opens (creating if needed) the instance and reconciles it with the kernel. */
   static open(pinRoot = pinRootFromEnv(), opts: { reconcile?: boolean } = {}): Macvlan {
     const m = new Macvlan(Datapath.open(pinRoot));
+    if (m.dp.upgraded) m.reattachAll();
     if (opts.reconcile !== false) m.reconcile();
     return m;
   }
@@ -86,6 +87,14 @@ export class Macvlan {
   close(): void {
     this.dp.close();
     this.links.close();
+  }
+
+  /** A new build of the programs was pinned: put it on every hook, each swap atomic (tc replace). */
+  reattachAll(): void {
+    for (const { parentIfindex } of this.dp.listPorts())
+      if (this.dp.attachedProgramId(parentIfindex)) whileExists(() => void this.dp.attach('parent', parentIfindex));
+    for (const c of this.dp.listChildren())
+      if (this.dp.attachedProgramId(c.hostIfindex)) whileExists(() => void this.dp.attach('child', c.hostIfindex));
   }
 
   // --- lookups -------------------------------------------------------------------------------------

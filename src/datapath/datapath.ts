@@ -1,5 +1,6 @@
 // The loaded datapath of one instance: programs and maps pinned under one pin root, and their TC
 // attachments. Everything here is mechanism; the rules for when to attach or insert live in control/.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
@@ -42,9 +43,21 @@ export function ensureBpffs(): void {
   }
 }
 
+/** The build of the BPF objects on disk: a hash of their bytes, recorded as a `build-<id>` marker. */
+export function buildId(): string {
+  const h = createHash('sha256');
+  for (const role of Object.keys(PROGRAMS) as ProgramRole[]) {
+    const file = path.join(projectRoot, 'bpf', PROGRAMS[role].object);
+    if (fs.existsSync(file)) h.update(fs.readFileSync(file));
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
 export class Datapath {
   readonly maps: Record<MapName, BpfMap>;
   readonly programs: Record<ProgramRole, BpfProgram>;
+  /** True when this open replaced the pinned programs with a newer build (attachments must follow). */
+  upgraded = false;
 
   private constructor(readonly pinRoot: string, maps: Record<MapName, BpfMap>, programs: Record<ProgramRole, BpfProgram>) {
     this.maps = maps;
@@ -72,19 +85,30 @@ export class Datapath {
       if (other)
         throw new DatapathError(`the instance pinned at ${pinRoot} serves network namespace inode ${other.slice(6)}, and this command runs in inode ${ino}: run it in the parents' namespace (nsenter --net=...), or use another instance with MACVLAN_BPF_PIN_ROOT`);
     }
+    const build = `build-${buildId()}`;
+    let upgraded = false;
     if (!Datapath.exists(pinRoot)) {
       if (opts.create === false) throw new DatapathError(`no macvlan-bpf instance is pinned at ${pinRoot}`);
       Datapath.load(pinRoot);
+    } else if (!fs.existsSync(path.join(pinRoot, build))) {
+      // Another build is pinned: load this one against the same pinned maps (nothing is lost) and
+      // swap the program pins; the caller re-attaches with replace, which is atomic per hook.
+      Datapath.load(pinRoot);
+      upgraded = true;
     }
     fs.mkdirSync(path.join(pinRoot, marker), { recursive: true });
+    for (const f of fs.readdirSync(pinRoot)) if (f.startsWith('build-') && f !== build) fs.rmdirSync(path.join(pinRoot, f));
+    fs.mkdirSync(path.join(pinRoot, build), { recursive: true });
     const maps = Object.fromEntries(MAP_NAMES.map((n) => [n, new a.BpfMap({ pin: path.join(pinRoot, n) })])) as Record<MapName, BpfMap>;
     const programs = Object.fromEntries(
       (Object.keys(PROGRAMS) as ProgramRole[]).map((r) => [r, new a.BpfProgram({ pin: path.join(pinRoot, PROGRAMS[r].pin) })]),
     ) as Record<ProgramRole, BpfProgram>;
-    return new Datapath(pinRoot, maps, programs);
+    const dp = new Datapath(pinRoot, maps, programs);
+    dp.upgraded = upgraded;
+    return dp;
   }
 
-  /** Loads every object (maps pin by name under pinRoot) and pins its program. */
+  /** Loads every object (maps pin by name under pinRoot, reusing pinned ones) and pins its program. */
   private static load(pinRoot: string): void {
     const a = addon();
     fs.mkdirSync(pinRoot, { recursive: true });
@@ -96,8 +120,10 @@ export class Datapath {
       try {
         const prog = new a.BpfProgram({ fd: obj.programFd(spec.name) });
         const pin = path.join(pinRoot, spec.pin);
-        if (fs.existsSync(pin)) fs.unlinkSync(pin); // a half-made instance: start again
-        prog.pin(pin);
+        const fresh = `${pin}_new`; // bpffs refuses names with a dot
+        if (fs.existsSync(fresh)) fs.unlinkSync(fresh); // a half-made load: start again
+        prog.pin(fresh);
+        fs.renameSync(fresh, pin); // replaces an older build's pin in one step
         prog.close();
       } finally {
         obj.close();

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
-import { addon } from '../../src/native.js';
+import { addon, inNetns } from '../../src/native.js';
+import { TC_HANDLE, TC_PRIORITY } from '../../src/datapath/datapath.js';
 import { decodeChild, decodeMacKey, decodeMacVal, decodePort, CHILD_UP } from '../../src/datapath/abi.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { socketPathFor } from '../../src/agent/control-socket.js';
@@ -110,7 +111,7 @@ describe('the agent follows plain ip commands', () => {
 });
 
 describe('restart without loss', () => {
-  it('kill -9, a child toggled while the agent is down, restart: every frame arrives, state is right', async () => {
+  it('kill -9, a child toggled and the programs rebuilt while the agent is down, restart: every frame arrives, state is right', async () => {
     const kids: ChildSpec[] = [
       { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
       { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
@@ -126,6 +127,11 @@ describe('restart without loss', () => {
       const seen = new Map<number, number>();
       const drain = () => { for (const f of b1.recv()) { const id = frameId(f.data); if (id !== undefined) seen.set(id, (seen.get(id) ?? 0) + 1); } };
       let killedAt = -1, restartedAt = -1;
+      let progBefore: number[] = [];
+      const attachedIds = () => inNetns(`/run/netns/${t.host}`, () => {
+        const hooks = [a.ifNameToIndex('p0'), ...state(t.pinRoot).children.map((c) => c.hostIfindex)];
+        return hooks.map((i) => a.tcQuery(i, 'ingress', TC_HANDLE, TC_PRIORITY));
+      });
       for (let i = 0; i < N; i++) {
         wire.send(buildFrame({ dst: '02:00:00:00:04:01', src: EXT_MAC, id: i }));
         b2.send(buildFrame({ dst: '02:00:00:00:04:01', src: '02:00:00:00:04:02', id: N + i }));
@@ -133,6 +139,9 @@ describe('restart without loss', () => {
           t.stopAgent(true); // kill -9
           killedAt = i;
           run('ip', ['-n', t.childNs.get('v1')!, 'link', 'set', 'v1', 'down']);
+          // And pretend the BPF objects were rebuilt: the restarted agent loads and swaps them in.
+          for (const f of fs.readdirSync(t.pinRoot)) if (f.startsWith('build-')) fs.rmdirSync(path.join(t.pinRoot, f));
+          progBefore = attachedIds();
         }
         if (i === 1600) {
           expect(state(t.pinRoot).macs.has('02:00:00:00:02:01'), 'nobody removed v1 while the agent was dead').toBe(true);
@@ -151,6 +160,10 @@ describe('restart without loss', () => {
       expect(missing.length, `frames lost or duplicated: ${missing.slice(0, 10).join(',')}`).toBe(0);
       eventually(() => !state(t.pinRoot).macs.has('02:00:00:00:02:01'), 'the restarted agent to remove v1');
       expect(t.agentLog).toMatch(/reconciled \(start\): state v1/);
+      // The programs were replaced on every hook, atomically (no frame lost above).
+      const progAfter = attachedIds();
+      expect(progAfter.every((id) => id > 0)).toBe(true);
+      expect(progAfter.filter((id, i) => id === progBefore[i])).toEqual([]);
     } finally {
       t.close();
     }
