@@ -170,7 +170,9 @@ export class Agent {
         if (msg.type !== RTM_NEWLINK && msg.type !== RTM_DELLINK) continue;
         this.stats.events++;
         const link = parseLink(msg.payload);
+        const t0 = process.hrtime.bigint();
         this.guard(() => this.onLink(d.nsid, msg.type === RTM_DELLINK, link));
+        if (process.env.MACVLAN_BPF_AGENT_DEBUG) this.log(`event ${d.nsid} ${link.ifname} ${link.flags.join(',')} ${Number(process.hrtime.bigint() - t0) / 1000}us`);
       }
     }
   }

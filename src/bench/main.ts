@@ -2,6 +2,7 @@
 // `--smoke` runs every case once with tiny counts (CI-sized); it asserts nothing about speed.
 import os from 'node:os';
 import { benchFanout, fanoutTable } from './fanout.js';
+import { agentTable, benchAgent } from './agent.js';
 
 export async function runBench(args: string[]): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -12,9 +13,21 @@ export async function runBench(args: string[]): Promise<number> {
   const sizes = smoke ? [1, 8] : [1, 8, 64, 256, 1024];
   const log = (s: string) => console.error(s);
   log(`macvlan-bpf bench${smoke ? ' (smoke)' : ''}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), kernel ${os.release()}`);
-  const rows = await benchFanout({ sizes, reps: smoke ? 1 : 3, copies: smoke ? 2000 : 400_000, log });
-  console.log(`\nBroadcast fan-out, external host → N vepa children (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} vCPUs, kernel ${os.release()})\n`);
-  console.log(fanoutTable(rows));
+  // --only=fanout|agent runs one part.
+  const only = args.find((a) => a.startsWith('--only='))?.slice(7);
+  const when = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} vCPUs, kernel ${os.release()}`;
+  let rows: Awaited<ReturnType<typeof benchFanout>> = [];
+  if (!only || only === 'fanout') {
+    rows = await benchFanout({ sizes, reps: smoke ? 1 : 3, copies: smoke ? 2000 : 400_000, log });
+    console.log(`\nBroadcast fan-out, external host → N vepa children (${when})\n`);
+    console.log(fanoutTable(rows));
+  }
+  if (!only || only === 'agent') {
+    log('agent: event-to-map latency, children made, memory');
+    const ag = await benchAgent({ toggles: smoke ? 20 : 1000, children: smoke ? 20 : 1000, log });
+    console.log(`\nAgent, control plane (${when})\n`);
+    console.log(agentTable(ag));
+  }
   if (smoke && rows.some((r) => r.delivered.some((d) => d === 0))) {
     console.error('Error: a datapath delivered no copies');
     return 1;

@@ -73,6 +73,7 @@ function modeOrThrow(m: string): Mode {
 
 export class Macvlan {
   private readonly links = new LinkTable();
+  private readonly floodIndex = new Map<number, Map<number, number>>();
 
   private constructor(readonly dp: Datapath) {}
 
@@ -332,19 +333,35 @@ export class Macvlan {
     if (c.flags & CHILD_UP) {
       this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode, flags: c.flags });
       const port = this.dp.getPort(c.parentIfindex);
-      for (let i = 0; port && i < port.nflood; i++)
-        if (this.dp.getFlood(c.parentIfindex, i)?.hostIfindex === c.hostIfindex) this.dp.putFlood(c.parentIfindex, i, { hostIfindex: c.hostIfindex, mode });
+      const at = port ? this.floodPos(c.parentIfindex, c.hostIfindex, port.nflood) : -1;
+      if (at >= 0) this.dp.putFlood(c.parentIfindex, at, { hostIfindex: c.hostIfindex, mode });
     }
   }
 
   // --- the flood list: a dense array of UP children per parent -------------------------------------
+  /**
+   * Where a child sits in its parent's flood list, or -1. Positions are cached (a long-lived instance,
+   * the agent, would otherwise scan the list on every up/down) and checked against the map before use.
+   */
+  private floodPos(parentIfindex: number, hostIfindex: number, nflood: number): number {
+    const known = this.floodIndex.get(parentIfindex);
+    const cached = known?.get(hostIfindex);
+    if (known && cached === undefined && known.size === nflood) return -1; // this instance keeps it current
+    if (cached !== undefined && cached < nflood && this.dp.getFlood(parentIfindex, cached)?.hostIfindex === hostIfindex) return cached;
+    const index = new Map<number, number>();
+    for (const [i, e] of this.dp.floodEntries(parentIfindex)) if (i < nflood) index.set(e.hostIfindex, i);
+    this.floodIndex.set(parentIfindex, index);
+    return index.get(hostIfindex) ?? -1;
+  }
+
   /** Appends the child: entry first, then the count, so the datapath never reads a missing entry. */
   private floodAdd(c: ChildRecord): void {
     const port = this.dp.getPort(c.parentIfindex);
     if (!port) return;
-    for (let i = 0; i < port.nflood; i++) if (this.dp.getFlood(c.parentIfindex, i)?.hostIfindex === c.hostIfindex) return;
+    if (this.floodPos(c.parentIfindex, c.hostIfindex, port.nflood) >= 0) return;
     this.dp.putFlood(c.parentIfindex, port.nflood, { hostIfindex: c.hostIfindex, mode: c.mode });
     this.dp.putPort(c.parentIfindex, { ...port, nflood: port.nflood + 1 });
+    this.floodIndex.get(c.parentIfindex)?.set(c.hostIfindex, port.nflood);
   }
 
   /** Removes the child by moving the last entry into its place: the count shrinks first, so a frame in
@@ -352,18 +369,21 @@ export class Macvlan {
   private floodRemove(c: ChildRecord): void {
     const port = this.dp.getPort(c.parentIfindex);
     if (!port) return;
-    let at = -1;
-    for (let i = 0; i < port.nflood; i++) if (this.dp.getFlood(c.parentIfindex, i)?.hostIfindex === c.hostIfindex) at = i;
+    const at = this.floodPos(c.parentIfindex, c.hostIfindex, port.nflood);
     if (at < 0) return;
     const last = port.nflood - 1;
     const moved = this.dp.getFlood(c.parentIfindex, last);
     this.dp.putPort(c.parentIfindex, { ...port, nflood: last });
     if (at !== last && moved) this.dp.putFlood(c.parentIfindex, at, moved);
     this.dp.deleteFlood(c.parentIfindex, last);
+    const index = this.floodIndex.get(c.parentIfindex);
+    index?.delete(c.hostIfindex);
+    if (at !== last && moved) index?.set(moved.hostIfindex, at);
   }
 
   /** Rewrites a parent's flood list from the registry when it disagrees (reconcile). */
   private floodRebuild(parentIfindex: number): void {
+    this.floodIndex.delete(parentIfindex);
     const port = this.dp.getPort(parentIfindex);
     if (!port) return;
     const up = this.dp.listChildren().filter((c) => c.parentIfindex === parentIfindex && c.flags & CHILD_UP);
@@ -472,6 +492,7 @@ export class Macvlan {
       if (port.promiscSet) tryIp(['link', 'set', this.ifname(parentIfindex), 'promisc', 'off']);
     }
     for (const i of this.dp.floodEntries(parentIfindex).keys()) this.dp.deleteFlood(parentIfindex, i);
+    this.floodIndex.delete(parentIfindex);
     if (port.flags & PORT_ISOLATION_KERNEL && parentExists) {
       this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & PORT_ISOLATION_KERNEL, passthruHost: 0 });
     } else {
@@ -631,6 +652,7 @@ export class Macvlan {
       this.dp.deleteParentStats(parentIfindex);
     }
     for (const i of this.dp.floodEntries(parentIfindex).keys()) this.dp.deleteFlood(parentIfindex, i);
+    this.floodIndex.delete(parentIfindex);
     return gone.map((c) => c.name);
   }
 

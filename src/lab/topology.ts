@@ -172,6 +172,10 @@ export class Topology {
     this.agentProc = undefined;
   }
 
+  get agentPid(): number | undefined {
+    return this.agentProc?.pid;
+  }
+
   /** Everything the agents of this topology printed. */
   get agentLog(): string {
     return this.agentLogFile && fs.existsSync(this.agentLogFile) ? fs.readFileSync(this.agentLogFile, 'utf8') : '';
