@@ -66,7 +66,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     throw new ConfigError('EINVAL', `${file}:${lineOf(n)}: ${field}: ${problem}`);
   };
   const err = doc.errors[0];
-  if (err) throw new ConfigError('EINVAL', `${file}:${err.linePos?.[0]?.line ?? 1}: not valid YAML: ${err.message.split('\n')[0]}`);
+  if (err) throw new ConfigError('EINVAL', `${file}:${lc.linePos(err.pos[0]).line}: not valid YAML: ${err.message.split('\n')[0]}`);
   const cfg: Config = { file, parents: [], children: [], prune: false };
   if (doc.contents === null) return cfg;
   if (!isMap(doc.contents)) fail(doc.contents, 'top level', `expected a mapping with ${TOP_KEYS.join(', ')}`);

@@ -2,6 +2,8 @@
 // whatever still carries it, so a failed or interrupted run leaves the machine as it found it.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export function setup(): () => void {
@@ -21,6 +23,11 @@ export function sweep(prefix: string): void {
       try { execFileSync('ip', ['netns', 'del', name]); } catch { /* already gone */ }
     }
   }
+  // Agents' control sockets and logs, and config files the tests wrote.
+  for (const dir of ['/run/macvlan-bpf', os.tmpdir()])
+    if (fs.existsSync(dir))
+      for (const f of fs.readdirSync(dir)) if (f.startsWith(prefix)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  try { fs.rmdirSync('/run/macvlan-bpf'); } catch { /* not empty (a real agent's), or not there */ }
   if (fs.existsSync('/sys/fs/bpf'))
     for (const f of fs.readdirSync('/sys/fs/bpf'))
       if (f.startsWith(prefix)) fs.rmSync(`/sys/fs/bpf/${f}`, { recursive: true, force: true });

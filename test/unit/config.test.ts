@@ -1,0 +1,32 @@
+// The config file parser: what it accepts, and that every mistake names the line and the field.
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/control/config.js';
+
+describe('parseConfig', () => {
+  it('reads parents and children with defaults', () => {
+    const c = parseConfig('parents:\n  - name: eth1\n    isolation: kernel\nchildren:\n  - name: c1\n    parent: eth1\n  - { name: c2, parent: eth1, mode: bridge, address: "02:AA:00:00:00:01", mtu: 1400, netns: blue, state: down }\nprune: true\n', 'f.yaml');
+    expect(c.parents).toEqual([{ name: 'eth1', isolation: 'kernel', line: 2 }]);
+    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', line: 5 });
+    expect(c.children[1]).toMatchObject({ name: 'c2', mode: 'bridge', address: '02:aa:00:00:00:01', mtu: 1400, netns: 'blue', state: 'down', line: 7 });
+    expect(c.prune).toBe(true);
+    expect(parseConfig('', 'empty.yaml').children).toEqual([]);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['unknown top-level field', 'childs: []\n', /^f\.yaml:1: childs: unknown field/],
+    ['children not a list', 'children: c1\n', /^f\.yaml:1: children: expected a list/],
+    ['missing parent', 'children:\n  - name: c1\n', /^f\.yaml:2: children\[0\]\.parent: missing/],
+    ['bad name', 'children:\n  - name: "a b"\n    parent: p0\n', /^f\.yaml:2: children\[0\]\.name: "a b" is not a valid interface name/],
+    ['name too long', 'children:\n  - name: abcdefghijklmnop\n    parent: p0\n', /children\[0\]\.name: .* not a valid interface name/],
+    ['bad mode', 'children:\n  - name: c1\n    parent: p0\n    mode: hub\n', /^f\.yaml:4: children\[0\]\.mode: "hub" is not a mode/],
+    ['bad state', 'children:\n  - name: c1\n    parent: p0\n    state: on\n', /^f\.yaml:4: children\[0\]\.state: .* use up or down/],
+    ['mtu too small', 'children:\n  - name: c1\n    parent: p0\n    mtu: 10\n', /^f\.yaml:4: children\[0\]\.mtu: expected an integer of at least 68/],
+    ['bad isolation', 'parents:\n  - name: p0\n    isolation: loose\n', /^f\.yaml:3: parents\[0\]\.isolation: "loose" is not an isolation/],
+    ['prune not boolean', 'prune: yes please\n', /^f\.yaml:1: prune: expected true or false/],
+    ['same MAC twice, both up', 'children:\n  - { name: a, parent: p0, address: "02:00:00:00:00:01" }\n  - { name: b, parent: p0, address: "02:00:00:00:00:01" }\n', /^f\.yaml:3: children\[1\]\.address: .* also the address of "a" \(line 2\)/],
+    ['duplicate key', 'children:\n  - name: a\n    name: b\n    parent: p0\n', /^f\.yaml:3: not valid YAML/],
+  ];
+  it.each(bad)('%s', (_what, text, re) => {
+    expect(() => parseConfig(text, 'f.yaml')).toThrow(re);
+  });
+});
