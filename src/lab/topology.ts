@@ -234,8 +234,13 @@ export class Topology {
     return out;
   }
 
+  /** Removes everything; safe to call twice. The agent goes first, even if stopping it fails. */
   close(): void {
-    this.stopAgent();
+    try {
+      this.stopAgent();
+    } catch {
+      this.agentProc?.kill('SIGKILL');
+    }
     for (const s of [...this.sockets.values()].flat()) s.close();
     this.sockets.clear();
     this.sb.dropNetns(this.ext);

@@ -24,10 +24,12 @@ function state(pinRoot: string) {
   const open = (n: string) => new a.BpfMap({ pin: path.join(pinRoot, n) });
   const [macs, children, ports] = [open('mvb_macs'), open('mvb_children'), open('mvb_ports')];
   try {
+    // The agent changes these maps meanwhile: a key listed may be gone by its lookup.
+    const entries = (m: typeof macs) => m.keys().map((k) => [k, m.lookup(k)] as const).filter((e): e is readonly [Buffer, Buffer] => e[1] !== null);
     return {
-      macs: new Map(macs.keys().map((k) => [decodeMacKey(k).mac as string, decodeMacVal(macs.lookup(k)!).hostIfindex])),
-      children: children.keys().map((k) => decodeChild(children.lookup(k)!)),
-      ports: ports.keys().map((k) => ({ ifindex: k.readUInt32LE(0), ...decodePort(ports.lookup(k)!) })),
+      macs: new Map(entries(macs).map(([k, v]) => [decodeMacKey(k).mac as string, decodeMacVal(v).hostIfindex])),
+      children: entries(children).map(([, v]) => decodeChild(v)),
+      ports: entries(ports).map(([k, v]) => ({ ifindex: k.readUInt32LE(0), ...decodePort(v) })),
     };
   } finally {
     for (const m of [macs, children, ports]) m.close();
@@ -46,6 +48,7 @@ describe('the agent follows plain ip commands', () => {
     { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01' },
   ];
   let t: Topology;
+  afterAll(() => t?.close()); // also when a test in between failed
 
   it('starts, and every UP child is in the map', () => {
     t = Topology.build(sb, { datapath: 'bpf', children: kids, reflector: false }, 'e');
@@ -173,6 +176,10 @@ describe('restart without loss', () => {
 describe('control socket, config file and lock', () => {
   let t: Topology;
   let dir = '';
+  afterAll(() => {
+    t?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
   const cfgFile = (name: string, text: string) => {
     const f = path.join(dir, name);
     fs.writeFileSync(f, text);
