@@ -62,7 +62,13 @@ export class Agent {
       agent.events.listen((err, batch) => agent.onEvents(err, batch));
       agent.resync('start');
       if (opts.config) agent.apply(opts.config, opts.prune);
-      agent.control = await serveControl(opts.socketPath, (req) => agent.runForClient(req.argv));
+      // One command at a time: each captures the console while it runs.
+      let queue: Promise<unknown> = Promise.resolve();
+      agent.control = await serveControl(opts.socketPath, (req) => {
+        const next = queue.then(() => agent.runForClient(req.argv));
+        queue = next.catch(() => undefined);
+        return next;
+      });
       return agent;
     } catch (e) {
       m?.close();
@@ -72,7 +78,8 @@ export class Agent {
   }
 
   private log(msg: string): void {
-    (this.opts.log ?? ((s) => console.log(s)))(msg);
+    // Not console.log: that is captured while a client's command runs.
+    (this.opts.log ?? ((s) => void process.stdout.write(`${s}\n`)))(msg);
   }
 
   stop(): void {
@@ -160,10 +167,22 @@ export class Agent {
   }
 
   private onEvents(err: NodeSystemError | null, batch: NetlinkDatagram[]): void {
+    if (!this.events) return; // a batch of a socket given up after an overrun
     if (err) {
       this.stats.overruns++;
       this.log(`netlink: ${err.message}`);
-      this.queueResync('event overrun');
+      // A fresh socket, then a full dump: whatever was lost is in the dump, and whatever happens from
+      // now on arrives as events (an overrun socket can stay congested and deliver nothing more).
+      // The old socket's poll handle closes at the end of this loop turn; the new one is made on the
+      // next, so libuv never sees the same fd number twice at once.
+      this.events?.close();
+      this.events = undefined;
+      setTimeout(() => {
+        this.events = linkEventSocket();
+        this.events.listen((e, b) => this.onEvents(e, b));
+        this.queueResync('event overrun');
+      }, 0);
+      return;
     }
     for (const d of batch) {
       for (const msg of splitMessages(d.data)) {
@@ -262,7 +281,7 @@ export async function runAgent(args: string[]): Promise<number> {
   const socketPath = socketPathFor(pinRoot);
   let agent: Agent;
   try {
-    agent = await Agent.start({ pinRoot, socketPath, config, prune, log: (s) => console.log(`macvlan-bpf agent: ${s}`) });
+    agent = await Agent.start({ pinRoot, socketPath, config, prune, log: (s) => void process.stdout.write(`macvlan-bpf agent: ${s}\n`) });
   } catch (e) {
     if (e instanceof AgentError || e instanceof ConfigError) {
       console.error(`Error: ${e.message}`);

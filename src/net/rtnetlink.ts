@@ -274,7 +274,12 @@ export class Rtnl {
   }
 }
 
-/** A listening socket for link events in this netns and every netns with an nsid here. */
+/**
+ * A listening socket for link events in this netns and every netns with an nsid here. 32 MiB of buffer
+ * holds the events of a few thousand links changing at once; $MACVLAN_BPF_NETLINK_RCVBUF shrinks it
+ * (tests use that to force overruns).
+ */
 export function linkEventSocket(): NetlinkSocket {
-  return new (addon().NetlinkSocket)({ groups: [RTNLGRP_LINK], listenAllNsid: true, rcvbuf: 32 << 20 });
+  const rcvbuf = Number(process.env.MACVLAN_BPF_NETLINK_RCVBUF) || 32 << 20;
+  return new (addon().NetlinkSocket)({ groups: [RTNLGRP_LINK], listenAllNsid: true, rcvbuf });
 }

@@ -256,6 +256,45 @@ describe('control socket, config file and lock', () => {
   });
 });
 
+describe('event overrun', () => {
+  it('ENOBUFS on the netlink socket: the agent re-dumps and ends exactly right', () => {
+    // A tiny receive buffer and a burst of changes: events are lost, and the agent must notice.
+    process.env.MACVLAN_BPF_NETLINK_RCVBUF = '4096';
+    const kids: ChildSpec[] = [...Array(60).keys()].map((i) => ({ name: `o${i}`, mode: 'bridge' as const, mac: `02:00:00:00:05:${i.toString(16).padStart(2, '0')}`, up: false }));
+    let t: Topology | undefined;
+    try {
+      t = Topology.build(sb, { datapath: 'bpf', children: kids, reflector: false }, 'o');
+      delete process.env.MACVLAN_BPF_NETLINK_RCVBUF;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${sb.prefix}-`));
+      const byNs = new Map<string, string[]>();
+      kids.forEach((k, i) => {
+        const ns = t!.childNs.get(k.name)!;
+        byNs.set(ns, [...(byNs.get(ns) ?? []), `link set ${k.name} up`, ...(i % 3 === 0 ? [`link set ${k.name} down`] : [])]);
+      });
+      // Every change at once, one ip process per netns started together (no waiting in between).
+      const procs = [...byNs].map(([ns, cmds], i) => {
+        const f = path.join(dir, `${i}.batch`);
+        fs.writeFileSync(f, cmds.join('\n') + '\n');
+        return spawnSync('sh', ['-c', `ip -n ${ns} -batch ${f} &`]);
+      });
+      expect(procs.every((p) => p.status === 0)).toBe(true);
+      const wantUp = kids.filter((_, i) => i % 3 !== 0).map((k) => k.mac).sort();
+      try {
+        waitFor(() => [...state(t!.pinRoot).macs.keys()].sort().join() === wantUp.join(), 'the map to hold exactly the UP children', 20_000);
+      } catch (e) {
+        console.log(t.agentLog.slice(-4000), [...state(t.pinRoot).macs.keys()].length, wantUp.length);
+        throw e;
+      }
+      expect(t.agentLog).toMatch(/ENOBUFS/);
+      expect(t.agentLog).toMatch(/reconciled \(event overrun\)/);
+      fs.rmSync(dir, { recursive: true, force: true });
+    } finally {
+      delete process.env.MACVLAN_BPF_NETLINK_RCVBUF;
+      t?.close();
+    }
+  });
+});
+
 describe('churn', () => {
   it('1,000 children created, toggled and deleted in random order: no stale, no missing entry', () => {
     const t = Topology.build(sb, { datapath: 'bpf', children: [], reflector: false }, 'c');
