@@ -47,7 +47,6 @@ export class Agent {
   private control?: Server;
   private readonly nsNames = new Map<number, string>();
   private resyncQueued = false;
-  readonly stats = { events: 0, overruns: 0, resyncs: 0 };
 
   private constructor(private readonly m: Macvlan, private readonly lock: Server, private readonly opts: AgentOptions) {}
 
@@ -100,7 +99,6 @@ export class Agent {
 
   /** Full reconcile with a dump of every link: at start, and whenever events may have been lost. */
   resync(why: string): void {
-    this.stats.resyncs++;
     this.ensureNsids();
     const r = this.m.reconcile();
     const what = [
@@ -169,7 +167,6 @@ export class Agent {
   private onEvents(err: NodeSystemError | null, batch: NetlinkDatagram[]): void {
     if (!this.events) return; // a batch of a socket given up after an overrun
     if (err) {
-      this.stats.overruns++;
       this.log(`netlink: ${err.message}`);
       // A fresh socket, then a full dump: whatever was lost is in the dump, and whatever happens from
       // now on arrives as events (an overrun socket can stay congested and deliver nothing more).
@@ -187,7 +184,6 @@ export class Agent {
     for (const d of batch) {
       for (const msg of splitMessages(d.data)) {
         if (msg.type !== RTM_NEWLINK && msg.type !== RTM_DELLINK) continue;
-        this.stats.events++;
         const link = parseLink(msg.payload);
         const t0 = process.hrtime.bigint();
         this.guard(() => this.onLink(d.nsid, msg.type === RTM_DELLINK, link));
@@ -200,12 +196,13 @@ export class Agent {
     const dp = this.m.dp;
     if (nsid < 0) {
       // Our own netns: parents, host ends, and children that live beside their parent.
-      if (dp.getChild(link.ifindex)) {
+      const hostOf = dp.getChild(link.ifindex);
+      if (hostOf) {
         if (deleted) {
           const name = this.m.hostEndGone(link.ifindex);
           if (name) this.log(`child ${name} is gone (its link or netns was deleted)`);
         } else {
-          this.m.hostEndChanged(dp.getChild(link.ifindex)!, link);
+          this.m.hostEndChanged(hostOf, link);
         }
         return;
       }
@@ -258,8 +255,8 @@ export class Agent {
       console.log = saved.log;
       console.error = saved.error;
     }
-    if (argv.includes('apply')) this.ensureNsids();
-    else if (argv.includes('add')) this.ensureNsids();
+    // New children may live in namespaces without an nsid here yet.
+    if (argv.includes('apply') || argv.includes('add')) this.ensureNsids();
     return { code, stdout: out.join(''), stderr: err.join('') };
   }
 }

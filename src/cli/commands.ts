@@ -18,7 +18,7 @@ const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf apply -f FILE [ --prune ]
   macvlan-bpf agent [ --config FILE ] [ --prune ]
   macvlan-bpf lab [ --keep ]
-  macvlan-bpf bench [ --smoke ]
+  macvlan-bpf bench [ --smoke ] [ --only=fanout|agent ]
 
   -j          JSON output (like ip -j)
   -n NETNS    the named network namespace a child lives in, when names repeat across namespaces

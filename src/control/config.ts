@@ -19,6 +19,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAM
 import { MODE_NAMES, CHILD_UP, type Mode } from '../datapath/abi.js';
 import { isMacSyntax, isMulticastMac, isZeroMac, parseMac } from '../mac.js';
 import { ConfigError } from './errors.js';
+import { netnsExists } from '../net/iproute.js';
 import { MIN_MTU, type Isolation, type Macvlan } from './macvlan.js';
 
 export interface ParentConfig {
@@ -166,7 +167,7 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
     new ConfigError(code, `${cfg.file}:${line}: ${field}: ${problem}`);
   cfg.children.forEach((c, i) => {
     if (!m.hasLink(c.parent)) throw at(c.line, `children[${i}].parent`, `no interface "${c.parent}" in this network namespace`);
-    if (c.netns && !m.hasNetns(c.netns)) throw at(c.line, `children[${i}].netns`, `network namespace "${c.netns}" does not exist: create it first (ip netns add ${c.netns})`, 'ENOENT');
+    if (c.netns && !netnsExists(c.netns)) throw at(c.line, `children[${i}].netns`, `network namespace "${c.netns}" does not exist: create it first (ip netns add ${c.netns})`, 'ENOENT');
   });
   cfg.parents.forEach((p, i) => {
     if (!m.hasLink(p.name)) throw at(p.line, `parents[${i}].name`, `no interface "${p.name}" in this network namespace`);
@@ -183,7 +184,7 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
   for (const c of cfg.children) {
     const netns = c.netns || undefined;
     let have = m.dp.listChildren().find((x) => x.name === c.name && x.netns === c.netns);
-    if (have && (m.ifnameOf(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')))) {
+    if (have && (m.ifname(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')))) {
       m.del(c.name, c.netns); // the parent, or to/from passthru, cannot change in place
       changes.push(`deleted ${label(c)} to re-create it`);
       have = undefined;

@@ -115,10 +115,6 @@ export class Macvlan {
     return l;
   }
 
-  private childLink(c: ChildRecord): LinkInfo | null {
-    return this.links.get(c.name, c.netns || undefined);
-  }
-
   // --- add -----------------------------------------------------------------------------------------
   add(req: AddChildRequest): ChildRecord {
     const mode = modeOrThrow(req.mode ?? 'vepa'); // the kernel's default (l.1511)
@@ -697,15 +693,6 @@ export class Macvlan {
     return this.links.get(name) !== null;
   }
 
-  hasNetns(name: string): boolean {
-    return netnsExists(name);
-  }
-
-  /** The name of an interface in the parents' netns, or '' when it is gone. */
-  ifnameOf(ifindex: number): string {
-    return this.ifname(ifindex);
-  }
-
   childrenOf(parentIfindex: number): ChildRecord[] {
     return this.dp.listChildren().filter((c) => c.parentIfindex === parentIfindex);
   }
@@ -727,8 +714,8 @@ export class Macvlan {
     }
   }
 
-  /** The name of an interface in this netns, or '' when it is gone. */
-  private ifname(ifindex: number): string {
+  /** The name of an interface in the parents' netns, or '' when it is gone. */
+  ifname(ifindex: number): string {
     return addon().ifIndexToName(ifindex);
   }
 }

@@ -38,10 +38,6 @@ export function ipJson<T>(args: string[], netns?: string): T {
   return (out ? JSON.parse(out) : []) as T;
 }
 
-export function bridgeCmd(args: string[]): string {
-  return run('bridge', args);
-}
-
 /** Runs an ip command and turns its failure into a ConfigError with the kernel's errno. */
 export function ipOrConfigError(args: string[], netns: string | undefined, what: string): string {
   try {

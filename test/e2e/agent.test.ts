@@ -129,7 +129,6 @@ describe('restart without loss', () => {
       const N = 3000; // per stream, 1 frame per ms per stream
       const seen = new Map<number, number>();
       const drain = () => { for (const f of b1.recv()) { const id = frameId(f.data); if (id !== undefined) seen.set(id, (seen.get(id) ?? 0) + 1); } };
-      let killedAt = -1, restartedAt = -1;
       let progBefore: number[] = [];
       const attachedIds = () => inNetns(`/run/netns/${t.host}`, () => {
         const hooks = [a.ifNameToIndex('p0'), ...state(t.pinRoot).children.map((c) => c.hostIfindex)];
@@ -140,7 +139,6 @@ describe('restart without loss', () => {
         b2.send(buildFrame({ dst: '02:00:00:00:04:01', src: '02:00:00:00:04:02', id: N + i }));
         if (i === 800) {
           t.stopAgent(true); // kill -9
-          killedAt = i;
           run('ip', ['-n', t.childNs.get('v1')!, 'link', 'set', 'v1', 'down']);
           // And pretend the BPF objects were rebuilt: the restarted agent loads and swaps them in.
           for (const f of fs.readdirSync(t.pinRoot)) if (f.startsWith('build-')) fs.rmdirSync(path.join(t.pinRoot, f));
@@ -149,7 +147,6 @@ describe('restart without loss', () => {
         if (i === 1600) {
           expect(state(t.pinRoot).macs.has('02:00:00:00:02:01'), 'nobody removed v1 while the agent was dead').toBe(true);
           t.startAgent();
-          restartedAt = i;
         }
         if (i % 50 === 0) drain();
         await new Promise((r) => setTimeout(r, 1));
@@ -157,8 +154,6 @@ describe('restart without loss', () => {
       await new Promise((r) => setTimeout(r, 300));
       drain();
       for (const s of [wire, b1, b2]) s.close();
-      expect(killedAt).toBe(800);
-      expect(restartedAt).toBe(1600);
       const missing = [...Array(2 * N).keys()].filter((id) => seen.get(id) !== 1);
       expect(missing.length, `frames lost or duplicated: ${missing.slice(0, 10).join(',')}`).toBe(0);
       eventually(() => !state(t.pinRoot).macs.has('02:00:00:00:02:01'), 'the restarted agent to remove v1');
@@ -271,13 +266,12 @@ describe('event overrun', () => {
         const ns = t!.childNs.get(k.name)!;
         byNs.set(ns, [...(byNs.get(ns) ?? []), `link set ${k.name} up`, ...(i % 3 === 0 ? [`link set ${k.name} down`] : [])]);
       });
-      // Every change at once, one ip process per netns started together (no waiting in between).
-      const procs = [...byNs].map(([ns, cmds], i) => {
+      // Changes back to back, with no wait for the agent: more events than 4 KiB can hold.
+      [...byNs].forEach(([ns, cmds], i) => {
         const f = path.join(dir, `${i}.batch`);
         fs.writeFileSync(f, cmds.join('\n') + '\n');
-        return spawnSync('sh', ['-c', `ip -n ${ns} -batch ${f} &`]);
+        run('ip', ['-n', ns, '-batch', f]);
       });
-      expect(procs.every((p) => p.status === 0)).toBe(true);
       const wantUp = kids.filter((_, i) => i % 3 !== 0).map((k) => k.mac).sort();
       try {
         waitFor(() => [...state(t!.pinRoot).macs.keys()].sort().join() === wantUp.join(), 'the map to hold exactly the UP children', 20_000);
