@@ -40,11 +40,21 @@ export interface BpfMapInfo {
   possibleCpus: number;
   valueBytes: number;
 }
+export interface MapDump {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  keySize: number;
+  valueBytes: number;
+  batched: boolean;
+}
 export interface BpfMap {
   lookup(key: Buffer): Buffer | null;
   update(key: Buffer, value: Buffer, flags?: number): void;
   delete(key: Buffer): boolean;
   keys(): Buffer[];
+  /** Every entry in one call (BPF_MAP_LOOKUP_BATCH where the kernel has it), packed back to back. */
+  dump(): MapDump;
   info(): BpfMapInfo;
   pin(path: string): void;
   close(): void;

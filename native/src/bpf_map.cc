@@ -5,6 +5,8 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "errors.h"
@@ -19,6 +21,7 @@ Napi::Function BpfMap::Init(Napi::Env env) {
                          InstanceMethod("update", &BpfMap::Update),
                          InstanceMethod("delete", &BpfMap::Delete),
                          InstanceMethod("keys", &BpfMap::Keys),
+                         InstanceMethod("dump", &BpfMap::Dump),
                          InstanceMethod("info", &BpfMap::Info),
                          InstanceMethod("pin", &BpfMap::Pin),
                          InstanceMethod("close", &BpfMap::Close),
@@ -121,6 +124,73 @@ Napi::Value BpfMap::Keys(const Napi::CallbackInfo &info) {
   }
   if (errno != ENOENT && i <= max_entries_) ThrowErrno(env, errno, "bpf_map_get_next_key");
   return arr;
+}
+
+// dump() -> { keys: Buffer, values: Buffer, count, batched }: every entry in one call, keys and values
+// packed back to back (values per-CPU sized as in lookup). BPF_MAP_LOOKUP_BATCH reads many entries per
+// syscall; kernels or map types without it fall back to get_next_key + lookup. Entries deleted while we
+// read are skipped; the count says how many were read.
+Napi::Value BpfMap::Dump(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  const size_t vbytes = ValueBytes();
+  // Grown a chunk at a time: a map sized for 65,536 children usually holds far fewer.
+  uint32_t chunk = 512;
+  std::vector<uint8_t> keys, values;
+  uint32_t count = 0;
+  bool batched = true;
+
+  std::vector<uint8_t> in_batch(std::max<uint32_t>(key_size_, 8)), out_batch(in_batch.size());
+  bool first = true;
+  while (count < max_entries_) {
+    uint32_t n = std::min(chunk, max_entries_ - count);
+    keys.resize(static_cast<size_t>(count + n) * key_size_);
+    values.resize((count + n) * vbytes);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int rc = bpf_map_lookup_batch(fd_, first ? nullptr : in_batch.data(), out_batch.data(),
+                                  keys.data() + static_cast<size_t>(count) * key_size_,
+                                  values.data() + count * vbytes, &n, &opts);
+    int err = rc ? errno : 0;
+    if (err == ENOSPC && chunk < max_entries_) {  // one hash bucket holds more than a chunk: retry bigger
+      chunk *= 2;
+      continue;
+    }
+    if (rc && err != ENOENT) {
+      if (first && (err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP)) {
+        batched = false;
+        break;
+      }
+      ThrowErrno(env, err, "bpf_map_lookup_batch");
+    }
+    count += n;
+    first = false;
+    if (err == ENOENT) break;  // that was the last batch
+    in_batch.swap(out_batch);
+  }
+
+  if (!batched) {
+    count = 0;
+    std::vector<uint8_t> cur(key_size_), next(key_size_);
+    void *prev = nullptr;
+    while (count < max_entries_ && bpf_map_get_next_key(fd_, prev, next.data()) == 0) {
+      keys.resize(static_cast<size_t>(count + 1) * key_size_);
+      values.resize((count + 1) * vbytes);
+      uint8_t *k = keys.data() + static_cast<size_t>(count) * key_size_;
+      memcpy(k, next.data(), key_size_);
+      if (bpf_map_lookup_elem(fd_, k, values.data() + count * vbytes) == 0) count++;
+      cur.swap(next);
+      prev = cur.data();
+    }
+  }
+
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("keys", Napi::Buffer<uint8_t>::Copy(env, keys.data(), static_cast<size_t>(count) * key_size_));
+  o.Set("values", Napi::Buffer<uint8_t>::Copy(env, values.data(), count * vbytes));
+  o.Set("count", count);
+  o.Set("keySize", key_size_);
+  o.Set("valueBytes", static_cast<double>(vbytes));
+  o.Set("batched", batched);
+  return o;
 }
 
 Napi::Value BpfMap::Info(const Napi::CallbackInfo &info) {

@@ -17,6 +17,7 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
   Napi::Value Update(const Napi::CallbackInfo &info);
   Napi::Value Delete(const Napi::CallbackInfo &info);
   Napi::Value Keys(const Napi::CallbackInfo &info);
+  Napi::Value Dump(const Napi::CallbackInfo &info);
   Napi::Value Info(const Napi::CallbackInfo &info);
   Napi::Value Pin(const Napi::CallbackInfo &info);
   Napi::Value Close(const Napi::CallbackInfo &info);

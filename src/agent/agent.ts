@@ -14,12 +14,16 @@ import { NETNS_DIR, type LinkInfo } from '../net/iproute.js';
 import { RTM_DELLINK, RTM_NEWLINK, Rtnl, linkEventSocket, parseLink, splitMessages } from '../net/rtnetlink.js';
 import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.js';
 import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
+import { DEFAULT_LISTEN, ListenError, MetricsServer, parseListen, type ListenAddress } from '../metrics/http.js';
+import { CounterReader } from '../metrics/snapshot.js';
 
 export interface AgentOptions {
   pinRoot: string;
   socketPath: string;
   config?: string;
   prune?: boolean;
+  /** Where the dashboard, /metrics and the JSON API are served; null: not at all. */
+  listen?: ListenAddress | null;
   log?: (msg: string) => void;
 }
 
@@ -47,16 +51,21 @@ export class Agent {
   private control?: Server;
   private readonly nsNames = new Map<number, string>();
   private resyncQueued = false;
+  private metrics?: MetricsServer;
+  private counters?: CounterReader;
+  /** Where the HTTP server really listens (port 0 asks the kernel for a free one). */
+  httpAddress?: { host: string; port: number };
 
   private constructor(private readonly m: Macvlan, private readonly lock: Server, private readonly opts: AgentOptions) {}
 
   static async start(opts: AgentOptions): Promise<Agent> {
     const lock = await takeLock(opts.pinRoot);
     let m: Macvlan | undefined;
+    let agentRef: Agent | undefined;
     try {
       // Listen before the first dump: whatever changes during reconcile arrives as an event after it.
       m = Macvlan.open(opts.pinRoot, { reconcile: false });
-      const agent = new Agent(m, lock, opts);
+      const agent = (agentRef = new Agent(m, lock, opts));
       agent.events = linkEventSocket();
       agent.events.listen((err, batch) => agent.onEvents(err, batch));
       agent.resync('start');
@@ -68,10 +77,19 @@ export class Agent {
         queue = next.catch(() => undefined);
         return next;
       });
+      if (opts.listen) {
+        const counters = (agent.counters = new CounterReader(opts.pinRoot));
+        agent.metrics = new MetricsServer({ listen: opts.listen, read: () => counters.read(), log: (s) => agent.log(s) });
+        const a = await agent.metrics.start();
+        agent.httpAddress = { host: a.address, port: a.port };
+      }
       return agent;
     } catch (e) {
-      m?.close();
-      lock.close();
+      agentRef?.stop();
+      if (!agentRef) {
+        m?.close();
+        lock.close();
+      }
       throw e;
     }
   }
@@ -82,11 +100,13 @@ export class Agent {
   }
 
   stop(): void {
+    this.metrics?.stop();
+    this.counters?.close();
     this.events?.close();
     this.control?.close();
     this.m.close();
     this.lock.close();
-    if (fs.existsSync(this.opts.socketPath)) fs.unlinkSync(this.opts.socketPath);
+    if (this.control && fs.existsSync(this.opts.socketPath)) fs.unlinkSync(this.opts.socketPath);
   }
 
   apply(file: string, prune?: boolean): string[] {
@@ -265,28 +285,43 @@ export class Agent {
 export async function runAgent(args: string[]): Promise<number> {
   let config: string | undefined;
   let prune = false;
+  let listenText = process.env.MACVLAN_BPF_LISTEN || DEFAULT_LISTEN;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--config' || a === '-f') config = args[++i];
     else if (a === '--prune') prune = true;
+    else if (a === '--listen') listenText = args[++i] ?? '';
     else {
-      console.error(`Error: unknown agent option "${a}": use --config FILE [--prune]`);
+      console.error(`Error: unknown agent option "${a}": use --config FILE [--prune] [--listen HOST:PORT|off]`);
       return 1;
     }
+  }
+  let listen: ListenAddress | null;
+  try {
+    listen = parseListen(listenText);
+  } catch (e) {
+    console.error(`Error: ${(e as Error).message}`);
+    return 1;
   }
   const pinRoot = pinRootFromEnv();
   const socketPath = socketPathFor(pinRoot);
   let agent: Agent;
   try {
-    agent = await Agent.start({ pinRoot, socketPath, config, prune, log: (s) => void process.stdout.write(`macvlan-bpf agent: ${s}\n`) });
+    agent = await Agent.start({ pinRoot, socketPath, config, prune, listen, log: (s) => void process.stdout.write(`macvlan-bpf agent: ${s}\n`) });
   } catch (e) {
-    if (e instanceof AgentError || e instanceof ConfigError) {
+    if (e instanceof AgentError || e instanceof ConfigError || e instanceof ListenError) {
       console.error(`Error: ${e.message}`);
       return 2;
     }
     throw e;
   }
   console.log(`macvlan-bpf agent: ready (pid ${process.pid}, instance ${pinRoot}, control socket ${socketPath})`);
+  if (agent.httpAddress) {
+    const { host, port } = agent.httpAddress;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+    console.log(`macvlan-bpf agent: dashboard ${url}, Prometheus ${url}metrics, JSON ${url}api/v1/snapshot`);
+    if (!['127.0.0.1', '::1'].includes(host)) console.log('macvlan-bpf agent: warning: the dashboard and /metrics have no authentication and are reachable beyond this host');
+  }
   return new Promise((resolve) => {
     const bye = (sig: string) => {
       console.log(`macvlan-bpf agent: ${sig}: stopping; forwarding goes on without the agent`);

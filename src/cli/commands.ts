@@ -16,7 +16,8 @@ const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf port set PARENT isolation { strict | kernel }
   macvlan-bpf port show [ PARENT ]
   macvlan-bpf apply -f FILE [ --prune ]
-  macvlan-bpf agent [ --config FILE ] [ --prune ]
+  macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]
+  macvlan-bpf agent [ --config FILE ] [ --prune ] [ --listen HOST:PORT | off ]
   macvlan-bpf lab [ --keep ]
   macvlan-bpf bench [ --smoke ] [ --only=fanout|agent ]
 
@@ -71,7 +72,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const r = new ArgReader(rest);
     if (r.done) throw new UsageError('no object given');
     const objWord = r.next('object');
-    const obj = matchKeyword(objWord, ['link', 'port', 'apply', 'agent', 'lab', 'bench', 'help']);
+    const obj = matchKeyword(objWord, ['link', 'port', 'apply', 'stats', 'agent', 'lab', 'bench', 'help']);
     if (obj === 'help') {
       console.log(USAGE);
       return 0;
@@ -85,6 +86,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       return await runBench(rest.slice(1));
     }
     if (obj === 'apply') return applyCommand(r);
+    if (obj === 'stats') {
+      const { statsCommand } = await import('./stats.js');
+      return await statsCommand(rest.slice(1), g.json);
+    }
     if (obj === 'agent') {
       const { runAgent } = await import('../agent/agent.js');
       return await runAgent(rest.slice(1));
