@@ -24,6 +24,8 @@ export interface AddChildRequest {
   address?: string;
   mtu?: number;
   netns?: string;
+  /** The host end's ifindex (ip link add ... index N): tests use it to re-create a deleted child's slot. */
+  hostIfindex?: number;
 }
 
 export type Isolation = 'strict' | 'kernel';
@@ -163,7 +165,8 @@ export class Macvlan {
       if (address) peer.push('address', address);
       peer.push('mtu', String(req.mtu ?? parent.mtu));
       if (req.netns) peer.push('netns', req.netns);
-      ipOrConfigError(['link', 'add', host, 'mtu', String(parent.mtu), 'type', 'veth', 'peer', ...peer], undefined, `creating child ${req.name}`);
+      const index = req.hostIfindex ? ['index', String(req.hostIfindex)] : [];
+      ipOrConfigError(['link', 'add', host, ...index, 'mtu', String(parent.mtu), 'type', 'veth', 'peer', ...peer], undefined, `creating child ${req.name}`);
       undo.push(() => tryIp(['link', 'del', host]));
       // The host end is plumbing, not a host: no IPv6 link-local, no DAD, no router solicitations.
       setNetSysctl(`ipv6.conf.${host}.disable_ipv6`, '1');

@@ -218,13 +218,18 @@ export class Topology {
     this.sockets.get(key)![0]!.send(frame);
   }
 
+  /** Waits, then drains every endpoint: every frame each one received since the last drain. */
+  async drain(settleMs = 250): Promise<Map<Endpoint, Buffer[]>> {
+    await new Promise((r) => setTimeout(r, settleMs));
+    return new Map([...this.sockets].map(([ep, socks]) => [ep, socks.flatMap((s) => s.recv()).map((f) => f.data)]));
+  }
+
   /** Drains every endpoint and counts test frames: id -> endpoint -> copies. */
   async collect(settleMs = 250): Promise<Map<number, Map<Endpoint, number>>> {
-    await new Promise((r) => setTimeout(r, settleMs));
     const out = new Map<number, Map<Endpoint, number>>();
-    for (const [ep, socks] of this.sockets) {
-      for (const f of socks.flatMap((s) => s.recv())) {
-        const id = frameId(f.data);
+    for (const [ep, frames] of await this.drain(settleMs)) {
+      for (const f of frames) {
+        const id = frameId(f);
         if (id === undefined) continue;
         let m = out.get(id);
         if (!m) out.set(id, (m = new Map()));
