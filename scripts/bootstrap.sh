@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the build, the datapath and the tests use.
 #   clang/llvm: compile bpf/*.bpf.c; libbpf-dev/libelf-dev/zlib1g-dev: the addon links the system libbpf;
 #   iproute2: ip/tc/bridge; ethtool: offload checks; iputils-ping: e2e traffic; procps: sysctl;
-#   make/g++/python3: node-gyp.
-PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps make g++ python3 pkg-config systemd)
+#   make/g++/python3: node-gyp; chromium + fonts: the dashboard's browser test (driven by playwright-core).
+PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps make g++ python3 pkg-config systemd
+      chromium fonts-liberation fonts-dejavu-core)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,7 +28,8 @@ function human(n) {
   const u = ['', 'K', 'M', 'G', 'T'];
   let i = 0;
   while (Math.abs(n) >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-  return i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0) + u[i];
+  if (i === 0) return Number.isInteger(n) || n >= 10 ? String(Math.round(n)) : n.toFixed(1);
+  return n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0) + u[i];
 }
 function push(arr, v) {
   arr.push(v);
