@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { benchFanout, fanoutTable } from './fanout.js';
 import { agentTable, benchAgent } from './agent.js';
+import { benchCounters, countersTable } from './counters.js';
 
 export async function runBench(args: string[]): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -13,7 +14,7 @@ export async function runBench(args: string[]): Promise<number> {
   const sizes = smoke ? [1, 8] : [1, 8, 64, 256, 1024];
   const log = (s: string) => console.error(s);
   log(`macvlan-bpf bench${smoke ? ' (smoke)' : ''}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), kernel ${os.release()}`);
-  // --only=fanout|agent runs one part.
+  // --only=fanout|agent|counters runs one part.
   const only = args.find((a) => a.startsWith('--only='))?.slice(7);
   const when = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} vCPUs, kernel ${os.release()}`;
   let rows: Awaited<ReturnType<typeof benchFanout>> = [];
@@ -27,6 +28,12 @@ export async function runBench(args: string[]): Promise<number> {
     const ag = await benchAgent({ toggles: smoke ? 20 : 1000, children: smoke ? 20 : 1000, log });
     console.log(`\nAgent, control plane (${when})\n`);
     console.log(agentTable(ag));
+  }
+  if (!only || only === 'counters') {
+    log('counters: reading every counter of 1,000 children');
+    const cr = await benchCounters({ children: 1000, reps: smoke ? 3 : 200, log });
+    console.log(`\nCounters, read for /metrics, the dashboard and stats (${when})\n`);
+    console.log(countersTable(cr));
   }
   if (smoke && rows.some((r) => r.delivered.some((d) => d === 0))) {
     console.error('Error: a datapath delivered no copies');

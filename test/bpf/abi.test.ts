@@ -28,6 +28,34 @@ describe('datapath ABI', () => {
     }
   });
 
+  it('dump() returns every entry of a per-CPU map, byte for byte as lookup does, past one batch', () => {
+    const dp = Datapath.open(sb.pinRoot('dump'));
+    try {
+      const m = dp.maps.mvb_child_stats;
+      const n = 1300; // more than one 512-entry chunk
+      for (let i = 0; i < n; i++) {
+        const v = Buffer.alloc(m.info().valueBytes);
+        v.writeUInt32LE(i * 7 + 1, 0);
+        v.writeUInt32LE(i, v.length - 8); // the last CPU's slot too
+        m.update(Buffer.from(new Uint32Array([i + 1]).buffer), v);
+      }
+      const d = m.dump();
+      expect(d.count).toBe(n);
+      expect(d.batched).toBe(true);
+      expect(d.values.length).toBe(n * m.info().valueBytes);
+      const seen = new Set<number>();
+      for (let i = 0; i < d.count; i++) {
+        const key = d.keys.subarray(i * d.keySize, (i + 1) * d.keySize);
+        seen.add(key.readUInt32LE(0));
+        expect(d.values.subarray(i * d.valueBytes, (i + 1) * d.valueBytes).equals(m.lookup(key)!)).toBe(true);
+      }
+      expect(seen.size).toBe(n);
+      expect(dp.maps.mvb_macs.dump().count).toBe(0); // empty maps too
+    } finally {
+      dp.close();
+    }
+  });
+
   it('reopening an instance reuses its pinned maps', () => {
     const root = sb.pinRoot('reuse');
     const a = Datapath.open(root);

@@ -13,3 +13,12 @@ describe('bench --smoke', () => {
     expect(rows[0]!.nsPerCopy).toBeGreaterThan(0);
   });
 });
+
+describe('bench --smoke: counters', () => {
+  it('reads 1,000 children\'s counters by every method', async () => {
+    const { benchCounters } = await import('../../src/bench/counters.js');
+    const r = await benchCounters({ children: 1000, reps: 2, log: () => {} });
+    expect(r.rows.map((x) => x.what.split(',')[0])).toEqual(['child counter map', 'child counter map', 'full snapshot (registry', 'Prometheus /metrics text (fresh snapshot inside)', 'dashboard tick: rates and top 10']);
+    expect(r.scrapeBytes).toBeGreaterThan(1000 * 5 * 80); // five child series per child at least
+  });
+});
