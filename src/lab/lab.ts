@@ -87,6 +87,7 @@ export async function runLab(opts: { keep: boolean; json: boolean }): Promise<nu
       ['the same, isolation kernel', MIXED, 'kernel'],
       ['passthru (t1)', PASSTHRU, 'strict'],
     ];
+    let statsShown = '';
     for (const [title, children, isolation] of scenarios) {
       for (const reflector of [false, true]) {
         if (interrupted) break;
@@ -97,6 +98,11 @@ export async function runLab(opts: { keep: boolean; json: boolean }): Promise<nu
           const t = Topology.build(sb, { ...spec, datapath }, datapath[0]!);
           try {
             measured[datapath] = { cells: await runCases(t, cases), model: modelCells(t, cases), endpoints: t.endpoints() };
+            // The counters of the first run, as `macvlan-bpf stats` prints them (the agent serves the same on
+            // its dashboard and /metrics).
+            if (datapath === 'bpf' && !statsShown) {
+              statsShown = `\nCounters after the frames of the first table (macvlan-bpf stats):\n${t.cli(['stats']).trimEnd()}`;
+            }
           } finally {
             t.close();
           }
@@ -105,6 +111,7 @@ export async function runLab(opts: { keep: boolean; json: boolean }): Promise<nu
         const heading = `\n${title}; external switch ${reflector ? 'hairpins (reflective relay)' : 'does not hairpin'}`;
         out.push(...table(heading, cases, b.endpoints, b.cells, measured.kernel!.cells, b.model));
         results.push({ title, reflector, isolation, cells: Object.fromEntries(b.cells), kernel: Object.fromEntries(measured.kernel!.cells) });
+        if (statsShown && !out.includes(statsShown)) out.push(statsShown);
       }
     }
     out.push('\nDIFFER rows are the deliberate differences: in strict isolation a private child takes no unicast from a');
