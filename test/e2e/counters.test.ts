@@ -4,6 +4,7 @@
 // sockets at the children, the parent's stack and the external host captured. Then the same numbers
 // through /metrics (read by a Prometheus text parser), the JSON API and `stats -j`; then a child made
 // in a deleted child's slot (same host ifindex, stale entries left by a dead agent) starts at zero.
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { Sandbox } from '../helpers/sandbox.js';
@@ -148,6 +149,32 @@ describe('the same numbers everywhere', () => {
     expect(topo.children.map((c: { name: string; up: boolean }) => `${c.name}:${c.up}`).sort()).toEqual(CHILDREN.map((c) => `${c.name}:${c.up !== false}`).sort());
     expect(httpGet(t.host, 'http://127.0.0.1:9742/nope').status).toBe(404);
     expect(httpGet(t.host, 'http://127.0.0.1:9742/metrics', 'POST').status).toBe(405);
+  });
+
+  it('stats --watch prints rates each interval; stats without an instance says what to do', async () => {
+    const sending = setInterval(() => {
+      for (let n = 0; n < 5; n++) t.send({ from: 'wire' }, buildFrame({ src: EXT_MAC, dst: mac('v1'), id: 70_000 }));
+    }, 10);
+    let out: string;
+    try {
+      out = await new Promise<string>((resolve, reject) =>
+        execFile('nsenter', [`--net=/run/netns/${t.host}`, 'bin/macvlan-bpf', '-j', 'stats', '--watch', '0.5', '--count', '2'], { env: { ...process.env, MACVLAN_BPF_PIN_ROOT: t.pinRoot } }, (e, so) => (e ? reject(e) : resolve(so))));
+    } finally {
+      clearInterval(sending);
+    }
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Snapshot & { rates: { busy: Record<string, [number, number]>; top: { name: string }[] } });
+    expect(lines).toHaveLength(2);
+    const v1 = lines[1]!.children.find((c) => c.name === 'v1')!;
+    expect(lines[1]!.rates.top[0]!.name).toBe('v1');
+    expect(lines[1]!.rates.busy[v1.key]![0]).toBeGreaterThan(50);
+    let err = '';
+    try {
+      t.cli(['stats']);
+      run('nsenter', [`--net=/run/netns/${t.host}`, 'bin/macvlan-bpf', 'stats'], { MACVLAN_BPF_PIN_ROOT: `${t.pinRoot}-none` });
+    } catch (e) {
+      err = String((e as { stderr?: string }).stderr);
+    }
+    expect(err).toMatch(/no macvlan-bpf instance is pinned at .*-none .*MACVLAN_BPF_PIN_ROOT/);
   });
 
   it('the dashboard and its assets are served from this host, no CDN', () => {
