@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 #   clang/llvm: compile bpf/*.bpf.c; libbpf-dev/libelf-dev/zlib1g-dev: the addon links the system libbpf;
 #   iproute2: ip/tc/bridge; ethtool: offload checks; iputils-ping: e2e traffic; procps: sysctl;
 #   make/g++/python3: node-gyp; chromium + fonts: the dashboard's browser test (driven by playwright-core).
+#   iperf3: TCP throughput in the benchmarks.
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps make g++ python3 pkg-config systemd
-      chromium fonts-liberation fonts-dejavu-core)
+      chromium fonts-liberation fonts-dejavu-core iperf3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -73,6 +73,8 @@ export interface ReceivedFrame {
 export interface PacketSocket {
   readonly ifindex: number;
   send(frame: Buffer): number;
+  /** The same frame count times (sendmmsg in C); blocks until all are sent. */
+  sendBurst(frame: Buffer, count: number): { sent: number; retries: number; ns: number };
   recv(): ReceivedFrame[];
   close(): void;
 }
@@ -102,6 +104,9 @@ export interface Addon {
   tcDetach(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): boolean;
   tcQuery(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): number;
   tcDestroyClsact(ifindex: number): boolean;
+  /** Native (driver) XDP unless mode is 'skb'; never flags 0 (silently generic). */
+  xdpAttach(ifindex: number, progFd: number, mode?: 'native' | 'skb'): void;
+  xdpDetach(ifindex: number, mode?: 'native' | 'skb'): void;
   netnsEnter(path: string): number;
   netnsRestore(fd: number): void;
   netnsInode(path?: string): number;

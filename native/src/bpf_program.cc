@@ -60,7 +60,9 @@ Napi::Value BpfProgram::Pin(const Napi::CallbackInfo &info) {
 
 // testRun({ data, ctx?, repeat?, dataOutSize?, flags?, batchSize? })
 //   -> { retval, duration, data, ctx }
-// duration is the kernel's mean ns per run over `repeat` runs.
+// duration is the kernel's mean ns per run over `repeat` runs. With flags BPF_F_TEST_XDP_LIVE_FRAMES (2)
+// an XDP program's frames are really transmitted or redirected, `repeat` times, `batchSize` per batch;
+// ctx (struct xdp_md) then names the ingress interface.
 Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
@@ -86,12 +88,22 @@ Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo &info) {
   }
   if (o.Has("repeat")) opts.repeat = o.Get("repeat").As<Napi::Number>().Uint32Value();
   if (o.Has("flags")) opts.flags = o.Get("flags").As<Napi::Number>().Uint32Value();
+  // Live frames (BPF_F_TEST_XDP_LIVE_FRAMES) are really sent: the kernel refuses any output buffer.
+  const bool live = opts.flags & BPF_F_TEST_XDP_LIVE_FRAMES;
+  if (live) {
+    opts.data_out = nullptr;
+    opts.data_size_out = 0;
+    opts.ctx_out = nullptr;
+    opts.ctx_size_out = 0;
+    ctx_out.clear();
+  }
   if (o.Has("batchSize")) opts.batch_size = o.Get("batchSize").As<Napi::Number>().Uint32Value();
   if (bpf_prog_test_run_opts(fd_, &opts)) ThrowErrno(env, errno, "bpf_prog_test_run_opts");
   Napi::Object r = Napi::Object::New(env);
   r.Set("retval", opts.retval);
   r.Set("duration", opts.duration);
-  r.Set("data", Napi::Buffer<uint8_t>::Copy(env, data_out.data(), std::min<size_t>(opts.data_size_out, data_out.size())));
+  r.Set("data", live ? Napi::Buffer<uint8_t>::New(env, 0)
+                     : Napi::Buffer<uint8_t>::Copy(env, data_out.data(), std::min<size_t>(opts.data_size_out, data_out.size())));
   if (!ctx_out.empty())
     r.Set("ctx", Napi::Buffer<uint8_t>::Copy(env, ctx_out.data(), std::min<size_t>(opts.ctx_size_out, ctx_out.size())));
   else

@@ -15,6 +15,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 
  private:
   Napi::Value Send(const Napi::CallbackInfo &info);
+  Napi::Value SendBurst(const Napi::CallbackInfo &info);
   Napi::Value Recv(const Napi::CallbackInfo &info);
   Napi::Value Ifindex(const Napi::CallbackInfo &info);
   Napi::Value Close(const Napi::CallbackInfo &info);

@@ -2,6 +2,7 @@
 #include "tc.h"
 
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 
 #include "errors.h"
 
@@ -82,7 +83,37 @@ static Napi::Value TcDestroyClsact(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(env, true);
 }
 
+// xdpAttach(ifindex, progFd, mode): mode "native" (XDP_FLAGS_DRV_MODE) or "skb"; never flags 0, which
+// would silently fall back to generic XDP.
+static uint32_t XdpMode(Napi::Env env, const Napi::Value &v) {
+  std::string s = v.IsString() ? std::string(v.As<Napi::String>()) : "native";
+  if (s == "native") return XDP_FLAGS_DRV_MODE;
+  if (s == "skb") return XDP_FLAGS_SKB_MODE;
+  ThrowErrno(env, EINVAL, "bpf_xdp_attach", "mode must be native or skb, not " + s);
+}
+
+static Napi::Value XdpAttach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  uint32_t flags = XdpMode(env, info[2]) | XDP_FLAGS_UPDATE_IF_NOEXIST;
+  int err = bpf_xdp_attach(ifindex, fd, flags, nullptr);
+  if (err) ThrowErrno(env, err, "bpf_xdp_attach", "ifindex " + std::to_string(ifindex));
+  return env.Undefined();
+}
+
+// xdpDetach(ifindex, mode)
+static Napi::Value XdpDetach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  int err = bpf_xdp_detach(ifindex, XdpMode(env, info[1]), nullptr);
+  if (err) ThrowErrno(env, err, "bpf_xdp_detach", "ifindex " + std::to_string(ifindex));
+  return env.Undefined();
+}
+
 void InitTc(Napi::Env env, Napi::Object exports) {
+  exports.Set("xdpAttach", Napi::Function::New(env, XdpAttach));
+  exports.Set("xdpDetach", Napi::Function::New(env, XdpDetach));
   exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
   exports.Set("tcDetach", Napi::Function::New(env, TcDetach));
   exports.Set("tcQuery", Napi::Function::New(env, TcQuery));

@@ -1,9 +1,56 @@
-// `macvlan-bpf bench` / `npm run bench`: the benchmarks that exist so far, printed as one table.
-// `--smoke` runs every case once with tiny counts (CI-sized); it asserts nothing about speed.
+// `macvlan-bpf bench` / `npm run bench`: every benchmark in one run, printed as Markdown tables with
+// ratios. The method is in docs/benchmarks.md. `--smoke` runs every case once with tiny counts
+// (CI-sized) and checks only that every case delivered; it asserts nothing about speed.
 import os from 'node:os';
-import { benchFanout, fanoutTable } from './fanout.js';
+import { benchFanout, fanoutTable, fmt, median } from './fanout.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
+import { benchPaths, DATAPATHS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchCost, type CostRow } from './cost.js';
+
+const PARTS = ['paths', 'cost', 'fanout', 'agent', 'counters'] as const;
+
+const spread = (xs: number[], unit: (x: number) => string) =>
+  xs.length > 1 ? `${unit(median(xs))} (${unit(Math.min(...xs))}–${unit(Math.max(...xs))})` : unit(xs[0] ?? 0);
+
+export function ppsTable(samples: Sample[]): string {
+  const pick = (d: string, p: string, s: number) => samples.filter((x) => x.datapath === d && x.path === p && x.size === s);
+  const pps = (xs: Sample[]) => xs.map((x) => x.pps);
+  const lost = (xs: Sample[]) => {
+    const d = xs.reduce((s, x) => s + x.delivered, 0) / Math.max(1, xs.reduce((s, x) => s + x.sent, 0));
+    return d < 0.995 ? ` [${(d * 100).toFixed(0)} % delivered]` : '';
+  };
+  const out = [
+    `| path | frame | ${DATAPATHS.join(' | ')} | bpf / kernel macvlan | bpf / bridge (nf off) | bpf / XDP_DROP limit |`,
+    `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|`,
+  ];
+  for (const size of SIZES) {
+    const limit = median(pps(pick('XDP_DROP limit', 'external → child', size)));
+    out.push(`| XDP_DROP on the parent (the limit) | ${size} B | ${spread(pps(pick('XDP_DROP limit', 'external → child', size)), (x) => `${fmt(x)}pps`)} | | | | | | |`);
+    for (const path of PATHS) {
+      const cells = DATAPATHS.map((d) => pick(d, path, size));
+      const m = cells.map((c) => median(pps(c)));
+      const ratio = (x: number) => (x > 0 ? (m[0]! / x).toFixed(2) : '–');
+      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[1]!)} | ${ratio(m[2]!)} | ${ratio(limit)} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+export function tcpTable(samples: TcpSample[]): string {
+  const out = [`| TCP, one stream, default offloads | ${DATAPATHS.join(' | ')} | bpf / kernel macvlan | bpf / bridge (nf off) |`, `|---|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|`];
+  for (const path of TCP_PATHS) {
+    const cells = DATAPATHS.map((d) => samples.filter((x) => x.datapath === d && x.path === path).map((x) => x.gbps));
+    const m = cells.map(median);
+    out.push(`| ${path} | ${cells.map((c) => spread(c, (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${(m[0]! / m[1]!).toFixed(2)} | ${(m[0]! / m[2]!).toFixed(2)} |`);
+  }
+  return out.join('\n');
+}
+
+export function costTable(rows: CostRow[]): string {
+  const floor = rows.find((r) => r.what.includes('TC_ACT_OK'))!.ns;
+  return ['| program, 64-byte frame | ns per frame | over the TC floor |', '|---|---:|---:|', ...rows.map((r) => `| ${r.what} | ${r.ns} | ${r.what.startsWith('floor') ? '' : `+${r.ns - floor}`} |`)].join('\n');
+}
 
 export async function runBench(args: string[]): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -11,32 +58,56 @@ export async function runBench(args: string[]): Promise<number> {
     return 2;
   }
   const smoke = args.includes('--smoke');
-  const sizes = smoke ? [1, 8] : [1, 8, 64, 256, 1024];
-  const log = (s: string) => console.error(s);
-  log(`macvlan-bpf bench${smoke ? ' (smoke)' : ''}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), kernel ${os.release()}`);
-  // --only=fanout|agent|counters runs one part.
   const only = args.find((a) => a.startsWith('--only='))?.slice(7);
-  const when = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} vCPUs, kernel ${os.release()}`;
-  let rows: Awaited<ReturnType<typeof benchFanout>> = [];
-  if (!only || only === 'fanout') {
-    rows = await benchFanout({ sizes, reps: smoke ? 1 : 3, copies: smoke ? 2000 : 400_000, log });
+  if (only && !(PARTS as readonly string[]).includes(only)) {
+    console.error(`Error: --only=${only}: no such part; use one of ${PARTS.join(', ')}`);
+    return 1;
+  }
+  const want = (p: (typeof PARTS)[number]) => !only || only === p;
+  const log = (s: string) => console.error(s);
+  const started = Date.now();
+  const machine = `${os.cpus().length} vCPUs (${os.cpus()[0]?.model.trim() ?? '?'}), kernel ${os.release()}`;
+  const when = `${new Date().toISOString().slice(0, 10)}, ${machine}`;
+  log(`macvlan-bpf bench${smoke ? ' (smoke)' : ''}: ${machine}`);
+  const failures: string[] = [];
+
+  if (want('paths')) {
+    log('paths: pps at 64 and 1500 bytes and TCP, each datapath alternately');
+    const reps = smoke ? 1 : 3;
+    const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, log });
+    console.log(`\nPackets per second delivered, median of ${reps} (min–max) (${when})\n`);
+    console.log(ppsTable(r.samples));
+    console.log(`\nTCP throughput, median of ${reps} (min–max) (${when})\n`);
+    console.log(tcpTable(r.tcp));
+    for (const s of r.samples) if (s.delivered === 0) failures.push(`${s.datapath}, ${s.path}, ${s.size} B: nothing delivered`);
+    for (const s of r.tcp) if (!(s.gbps > 0)) failures.push(`${s.datapath}, TCP ${s.path}: no throughput`);
+  }
+  if (want('cost')) {
+    log('cost: each program through BPF_PROG_TEST_RUN');
+    console.log(`\nPer-packet cost, BPF_PROG_TEST_RUN, kernel's mean over ${smoke ? 1000 : 1_000_000} runs (${when})\n`);
+    console.log(costTable(benchCost({ repeat: smoke ? 1000 : 1_000_000 })));
+  }
+  if (want('fanout')) {
+    const rows = await benchFanout({ sizes: smoke ? [1, 8] : [1, 8, 64, 256, 1024], reps: smoke ? 1 : 3, copies: smoke ? 2000 : 400_000, log });
     console.log(`\nBroadcast fan-out, external host → N vepa children (${when})\n`);
     console.log(fanoutTable(rows));
+    for (const r of rows) if (r.delivered.some((d) => d === 0)) failures.push(`fan-out ${r.datapath} N=${r.n}: no copies`);
   }
-  if (!only || only === 'agent') {
+  if (want('agent')) {
     log('agent: event-to-map latency, children made, memory');
     const ag = await benchAgent({ toggles: smoke ? 20 : 1000, children: smoke ? 20 : 1000, log });
     console.log(`\nAgent, control plane (${when})\n`);
     console.log(agentTable(ag));
   }
-  if (!only || only === 'counters') {
+  if (want('counters')) {
     log('counters: reading every counter of 1,000 children');
     const cr = await benchCounters({ children: 1000, reps: smoke ? 3 : 200, log });
     console.log(`\nCounters, read for /metrics, the dashboard and stats (${when})\n`);
     console.log(countersTable(cr));
   }
-  if (smoke && rows.some((r) => r.delivered.some((d) => d === 0))) {
-    console.error('Error: a datapath delivered no copies');
+  log(`bench: done in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
+  if (failures.length) {
+    console.error(`Error: ${failures.length} case(s) delivered nothing:\n  ${failures.join('\n  ')}`);
     return 1;
   }
   return 0;

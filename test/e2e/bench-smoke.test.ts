@@ -1,24 +1,23 @@
-// The benchmark in smoke mode: every case once, tiny counts. It asserts only that each datapath
-// delivered copies, never anything about speed.
+// The benchmark in smoke mode (`bench --smoke`): every case once with tiny counts. It checks that every
+// path of every datapath delivered frames and TCP moved bytes, never anything about speed.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/sandbox.js';
-import { benchFanout } from '../../src/bench/fanout.js';
+import { projectRoot } from '../../src/native.js';
+import { DATAPATHS, PATHS, TCP_PATHS } from '../../src/bench/paths.js';
 
 describe('bench --smoke', () => {
-  it('fan-out delivers through macvlan-bpf and kernel macvlan', async () => {
+  it('every case of every part runs and delivers', async () => {
     requireRoot();
-    const rows = await benchFanout({ sizes: [1, 8], reps: 1, copies: 2000, log: () => {} });
-    expect(rows.map((r) => r.datapath)).toEqual(['macvlan-bpf', 'kernel macvlan', 'macvlan-bpf', 'kernel macvlan']);
-    for (const r of rows) expect(r.delivered[0], `${r.datapath} N=${r.n}`).toBeGreaterThan(0);
-    expect(rows[0]!.nsPerCopy).toBeGreaterThan(0);
-  });
-});
-
-describe('bench --smoke: counters', () => {
-  it('reads 1,000 children\'s counters by every method', async () => {
-    const { benchCounters } = await import('../../src/bench/counters.js');
-    const r = await benchCounters({ children: 1000, reps: 2, log: () => {} });
-    expect(r.rows.map((x) => x.what.split(',')[0])).toEqual(['child counter map', 'child counter map', 'full snapshot (registry', 'Prometheus /metrics text (fresh snapshot inside)', 'dashboard tick: rates and top 10']);
-    expect(r.scrapeBytes).toBeGreaterThan(1000 * 5 * 80); // five child series per child at least
-  });
+    const { code, out, err } = await new Promise<{ code: number; out: string; err: string }>((resolve) =>
+      execFile(process.execPath, [path.join(projectRoot, 'dist', 'cli', 'main.js'), 'bench', '--smoke'], { encoding: 'utf8', maxBuffer: 16 << 20 },
+        (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so, err: se })));
+    expect(code, err).toBe(0);
+    for (const p of PATHS) expect(out.match(new RegExp(`^\\| ${p} \\|`, 'gm'))?.length, p).toBe(2); // 64 and 1500 bytes
+    for (const p of TCP_PATHS) expect(out).toMatch(new RegExp(`^\\| ${p} \\| (\\d+\\.\\d Gbit/s \\| ){${DATAPATHS.length}}`, 'm'));
+    for (const t of ['XDP_DROP on the parent', 'Per-packet cost', 'Broadcast fan-out, external host', 'Agent, control plane', 'reading counters of 1000 children'])
+      expect(out, t).toContain(t);
+    expect(out).not.toMatch(/\| 0 ?pps/);
+  }, 300_000);
 });

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Benchmark helpers, not part of the datapath: a live-frame generator, counting receivers, the XDP_DROP
+ * limit and the empty programs that are the BPF_PROG_TEST_RUN harness floor. Each receiver loads its
+ * own copy of this object, so its count is its own. */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+struct mvb_bench_count {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mvb_bench_count);
+} mvb_bench_count SEC(".maps");
+
+static __always_inline void count(__u64 bytes)
+{
+	__u32 k = 0;
+	struct mvb_bench_count *c = bpf_map_lookup_elem(&mvb_bench_count, &k);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* The generator: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES runs it on a frame template and
+ * XDP_TX sends each run's frame out of the interface given as ingress_ifindex. */
+SEC("xdp")
+int mvb_bench_xdp_tx(struct xdp_md *ctx)
+{
+	return XDP_TX;
+}
+
+/* The limit: count at the parent's driver and drop, before any skb exists. */
+SEC("xdp")
+int mvb_bench_xdp_count_drop(struct xdp_md *ctx)
+{
+	count(ctx->data_end - ctx->data);
+	return XDP_DROP;
+}
+
+/* A receiver: counts what reached its interface's TC ingress and ends it there, so every datapath's
+ * delivery is measured up to the same point. */
+SEC("tc")
+int mvb_bench_tc_count(struct __sk_buff *skb)
+{
+	count(skb->len);
+	return TC_ACT_SHOT;
+}
+
+/* Harness floors for per-packet cost. */
+SEC("xdp")
+int mvb_bench_xdp_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("tc")
+int mvb_bench_tc_ok(struct __sk_buff *skb)
+{
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

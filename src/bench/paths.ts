@@ -1,0 +1,220 @@
+// The datapath benchmark: the same topology built with each datapath, the same traffic through each,
+// measured alternately in one run. See docs/benchmarks.md for the method.
+//
+//   ext netns: e0 ──veth── p0 (host netns: the parent) ── datapath ── c0 (netns k0), c1 (k1), c2..c7 (kn)
+//
+// Datapaths: macvlan-bpf (TC, bridge-mode children), kernel macvlan (bridge mode), Linux bridge (p0 and
+// one veth per child enslaved, static fdb entries, STP off) with bridge netfilter off and on, and the
+// limit: XDP_DROP on the parent's driver hook, before any skb exists.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Sandbox, run } from '../lab/sandbox.js';
+import { Macvlan } from '../control/macvlan.js';
+import { inNetns } from '../native.js';
+import { waitFor } from '../lab/topology.js';
+import type { Mac } from '../mac.js';
+import { Receiver, liveGenerate, measureRate, packetGenerate, udpFrame } from './traffic.js';
+
+export const DATAPATHS = ['macvlan-bpf', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
+export type DatapathName = (typeof DATAPATHS)[number];
+export const PATHS = ['external → child', 'child → external', 'bridge child → child', 'broadcast fan-out (8 children)'] as const;
+export type PathName = (typeof PATHS)[number];
+export const SIZES = [64, 1500] as const;
+export const TCP_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
+
+export const FANOUT = 8;
+export const EXT_MAC: Mac = '02:0e:00:00:00:01';
+const PARENT_MAC: Mac = '02:0a:00:00:00:01';
+export const childMac = (i: number): Mac => `02:00:00:00:0c:${i.toString(16).padStart(2, '0')}` as Mac;
+const childIp = (i: number) => `10.77.0.${10 + i}`;
+const EXT_IP = '10.77.0.1';
+
+export interface Sample {
+  datapath: DatapathName | 'XDP_DROP limit';
+  path: PathName;
+  size: number;
+  pps: number;
+  delivered: number;
+  sent: number;
+}
+export interface TcpSample {
+  datapath: DatapathName;
+  path: (typeof TCP_PATHS)[number];
+  gbps: number;
+}
+
+export interface PathsOptions {
+  reps: number;
+  /** Frames per measurement, by size. */
+  frames: Record<number, number>;
+  tcpSeconds: number;
+  log: (s: string) => void;
+}
+
+export class BenchTopology {
+  readonly ext: string;
+  readonly host: string;
+  readonly kns: string[]; // netns of c0, c1, and of c2..c7
+  readonly pins: string;
+
+  constructor(private readonly sb: Sandbox, readonly kind: DatapathName) {
+    const tag = { 'macvlan-bpf': 'b', 'kernel macvlan': 'k', 'bridge (nf off)': 'r', 'bridge (nf on)': 'n' }[kind];
+    this.ext = sb.netns(`${tag}x`);
+    this.host = sb.netns(`${tag}h`);
+    this.kns = [sb.netns(`${tag}0`), sb.netns(`${tag}1`), sb.netns(`${tag}n`)];
+    this.pins = sb.pinRoot(tag);
+    this.build();
+  }
+
+  childNs(i: number): string {
+    return this.kns[Math.min(i, 2)]!;
+  }
+
+  private build(): void {
+    const { ext, host } = this;
+    run('ip', ['-n', host, 'link', 'add', 'p0', 'address', PARENT_MAC, 'type', 'veth', 'peer', 'name', 'e0', 'address', EXT_MAC, 'netns', ext]);
+    // Live frames sent by e0 reach p0 only through veth's NAPI path: GRO on (or an XDP program) there.
+    run('ip', ['netns', 'exec', host, 'ethtool', '-K', 'p0', 'gro', 'on']);
+    run('ip', ['-n', ext, 'addr', 'add', `${EXT_IP}/24`, 'dev', 'e0']);
+    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
+    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
+    if (this.kind === 'macvlan-bpf') {
+      inNetns(`/run/netns/${host}`, () => {
+        const m = Macvlan.open(this.pins);
+        try {
+          for (let i = 0; i < FANOUT; i++) m.add({ parent: 'p0', name: `c${i}`, mode: 'bridge', address: childMac(i), netns: this.childNs(i) });
+          for (let i = 0; i < FANOUT; i++) m.setUp(`c${i}`, true, this.childNs(i));
+        } finally {
+          m.close();
+        }
+      });
+    } else if (this.kind === 'kernel macvlan') {
+      for (let i = 0; i < FANOUT; i++) {
+        run('ip', ['-n', host, 'link', 'add', 'link', 'p0', 'name', `c${i}`, 'address', childMac(i), 'type', 'macvlan', 'mode', 'bridge']);
+        run('ip', ['-n', host, 'link', 'set', `c${i}`, 'netns', this.childNs(i)]);
+        run('ip', ['-n', this.childNs(i), 'link', 'set', `c${i}`, 'up']);
+      }
+    } else {
+      run('ip', ['-n', host, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0']);
+      run('ip', ['netns', 'exec', host, 'sysctl', '-q', '-w', `net.bridge.bridge-nf-call-iptables=${this.kind === 'bridge (nf on)' ? 1 : 0}`]);
+      run('ip', ['-n', host, 'link', 'set', 'p0', 'master', 'br0']);
+      run('bridge', ['-n', host, 'fdb', 'replace', EXT_MAC, 'dev', 'p0', 'master', 'static']);
+      for (let i = 0; i < FANOUT; i++) {
+        run('ip', ['-n', host, 'link', 'add', `h${i}`, 'type', 'veth', 'peer', 'name', `c${i}`, 'address', childMac(i), 'netns', this.childNs(i)]);
+        run('ip', ['-n', host, 'link', 'set', `h${i}`, 'master', 'br0']);
+        run('bridge', ['-n', host, 'fdb', 'replace', childMac(i), 'dev', `h${i}`, 'master', 'static']);
+        run('ip', ['-n', host, 'link', 'set', `h${i}`, 'up']);
+        run('ip', ['-n', this.childNs(i), 'link', 'set', `c${i}`, 'up']);
+      }
+      run('ip', ['-n', host, 'link', 'set', 'br0', 'up']);
+      waitFor(() => !run('bridge', ['-n', host, 'link', 'show']).split('\n').some((l) => l.includes('master br0') && !l.includes('state forwarding')), 'the bridge ports to forward');
+    }
+    for (let i = 0; i < 2; i++) run('ip', ['-n', this.childNs(i), 'addr', 'add', `${childIp(i)}/24`, 'dev', `c${i}`]);
+  }
+
+  close(): void {
+    for (const ns of [this.ext, this.host, ...this.kns]) this.sb.dropNetns(ns);
+  }
+}
+
+function iperf3(ns: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('nsenter', [`--net=/run/netns/${ns}`, 'iperf3', ...args], { encoding: 'utf8', maxBuffer: 16 << 20 }, (e, out, err) => (e ? reject(new Error(`iperf3 ${args.join(' ')}: ${err || out || e.message}`)) : resolve(out))));
+}
+
+/** TCP bulk throughput with default offloads: iperf3, one stream. */
+async function tcp(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: number): Promise<number> {
+  const [serverNs, clientNs, serverIp] =
+    path === 'external → child' ? [t.childNs(0), t.ext, childIp(0)]
+      : path === 'child → external' ? [t.ext, t.childNs(0), EXT_IP]
+        : [t.childNs(0), t.childNs(1), childIp(0)];
+  const server = iperf3(serverNs, ['-s', '-1', '-B', serverIp, '-p', '5201']);
+  await new Promise((r) => setTimeout(r, 150));
+  try {
+    const out = await iperf3(clientNs, ['-c', serverIp, '-p', '5201', '-t', String(seconds), '-J']);
+    const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+    return j.end.sum_received.bits_per_second / 1e9;
+  } finally {
+    await server.catch(() => undefined);
+  }
+}
+
+async function measurePaths(t: BenchTopology, opts: PathsOptions, out: Sample[]): Promise<void> {
+  const receivers = {
+    c0: () => [new Receiver(t.childNs(0), 'c0')],
+    c1: () => [new Receiver(t.childNs(1), 'c1')],
+    e0: () => [new Receiver(t.ext, 'e0')],
+    all: () => Array.from({ length: FANOUT }, (_, i) => new Receiver(t.childNs(i), `c${i}`)),
+  };
+  for (const size of SIZES) {
+    const n = opts.frames[size]!;
+    const cases: [PathName, () => Receiver[], () => void, number][] = [
+      ['external → child', receivers.c0, () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n), 1],
+      ['child → external', receivers.e0, () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n), 1],
+      ['bridge child → child', receivers.c1, () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n), 1],
+      ['broadcast fan-out (8 children)', receivers.all, () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: 'ff:ff:ff:ff:ff:ff', length: size, dstIp: '10.77.0.255' }), Math.ceil(n / FANOUT)), FANOUT],
+    ];
+    for (const [path, rx, gen, copies] of cases) {
+      const rs = rx();
+      try {
+        const r = await measureRate(rs, gen);
+        out.push({ datapath: t.kind, path, size, pps: r.pps, delivered: r.delivered, sent: (path.startsWith('broadcast') ? Math.ceil(n / FANOUT) : n) * copies });
+      } finally {
+        for (const x of rs) x.close();
+      }
+    }
+  }
+}
+
+/** The limit: the generator's frames counted and dropped by XDP in the parent's driver hook. */
+async function measureLimit(sb: Sandbox, opts: PathsOptions, out: Sample[]): Promise<void> {
+  const ext = sb.netns('lx');
+  const host = sb.netns('lh');
+  try {
+    run('ip', ['-n', host, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'e0', 'netns', ext]);
+    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
+    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
+    const r = new Receiver(host, 'p0', 'xdp');
+    try {
+      for (const size of SIZES) {
+        const n = opts.frames[size]!;
+        const m = await measureRate([r], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: PARENT_MAC, length: size }), n));
+        out.push({ datapath: 'XDP_DROP limit', path: 'external → child', size, pps: m.pps, delivered: m.delivered, sent: n });
+      }
+    } finally {
+      r.close();
+    }
+  } finally {
+    sb.dropNetns(ext);
+    sb.dropNetns(host);
+  }
+}
+
+export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[]; tcp: TcpSample[] }> {
+  const samples: Sample[] = [];
+  const tcpSamples: TcpSample[] = [];
+  for (let rep = 0; rep < opts.reps; rep++) {
+    const sb = new Sandbox(`mvbp${randomBytes(2).toString('hex')}`);
+    const onSig = () => sb.cleanup();
+    process.once('SIGINT', onSig);
+    try {
+      await measureLimit(sb, opts, samples);
+      for (const kind of DATAPATHS) {
+        const t = new BenchTopology(sb, kind);
+        try {
+          // TCP first: the counting receivers end every frame at the child.
+          for (const path of TCP_PATHS) tcpSamples.push({ datapath: kind, path, gbps: await tcp(t, path, opts.tcpSeconds) });
+          await measurePaths(t, opts, samples);
+        } finally {
+          t.close();
+        }
+        const last = samples.filter((s) => s.datapath === kind).slice(-8);
+        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.slice(-3).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
+      }
+    } finally {
+      process.removeListener('SIGINT', onSig);
+      sb.cleanup();
+    }
+  }
+  return { samples, tcp: tcpSamples };
+}

@@ -1,0 +1,142 @@
+// The benchmarks' traffic: IPv4/UDP frames of a given size, a live-frame generator (XDP_TX through
+// BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES), an AF_PACKET generator where live frames can't
+// be used, and counting receivers (a TC ingress program per interface, its own map each).
+import path from 'node:path';
+import { addon, inNetns, projectRoot, type BpfObject, type BpfMap } from '../native.js';
+import { macToBytes, type Mac } from '../mac.js';
+
+export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
+const BENCH_OBJ = path.join(projectRoot, 'bpf', 'bench.bpf.o');
+/** struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex. */
+const XDP_MD_SIZE = 24;
+const TC_HANDLE = 0x4d42;
+const TC_PRIO = 0x4d42;
+
+function ipChecksum(h: Buffer): number {
+  let s = 0;
+  for (let i = 0; i < h.length; i += 2) s += h.readUInt16BE(i);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** A valid IPv4/UDP frame of `length` bytes (without FCS), so bridge netfilter really looks at it. */
+export function udpFrame(o: { src: Mac; dst: Mac; length: number; srcIp?: string; dstIp?: string }): Buffer {
+  const f = Buffer.alloc(o.length);
+  macToBytes(o.dst).copy(f, 0);
+  macToBytes(o.src).copy(f, 6);
+  f.writeUInt16BE(0x0800, 12);
+  const ip = f.subarray(14, 34);
+  ip.writeUInt8(0x45, 0);
+  ip.writeUInt16BE(o.length - 14, 2);
+  ip.writeUInt8(64, 8);
+  ip.writeUInt8(17, 9);
+  Buffer.from((o.srcIp ?? '10.77.0.1').split('.').map(Number)).copy(ip, 12);
+  Buffer.from((o.dstIp ?? '10.77.0.10').split('.').map(Number)).copy(ip, 16);
+  ip.writeUInt16BE(ipChecksum(ip), 10);
+  f.writeUInt16BE(9, 34); // discard
+  f.writeUInt16BE(9, 36);
+  f.writeUInt16BE(o.length - 34, 38);
+  return f;
+}
+
+let benchObjects = 0;
+function loadBench(): BpfObject {
+  // Nothing in bench.bpf.o is pinned: every load has its own maps.
+  return new (addon().BpfObject)(BENCH_OBJ, `/sys/fs/bpf/mvb-bench-unused-${process.pid}-${benchObjects++}`);
+}
+
+/** Sends `count` copies of a frame out of `ifname` (in netns) with live XDP frames; blocks until done. */
+export function liveGenerate(netns: string, ifname: string, frame: Buffer, count: number): void {
+  const a = addon();
+  const obj = loadBench();
+  try {
+    const prog = new a.BpfProgram({ fd: obj.programFd('mvb_bench_xdp_tx') });
+    try {
+      const ctx = Buffer.alloc(XDP_MD_SIZE);
+      ctx.writeUInt32LE(frame.length, 4); // data_end
+      inNetns(`/run/netns/${netns}`, () => {
+        ctx.writeUInt32LE(a.ifNameToIndex(ifname), 12);
+        // repeat is a u32 of runs; one call per 2^20 frames keeps each call short.
+        for (let left = count; left > 0; left -= 1 << 20)
+          prog.testRun({ data: frame, ctx, repeat: Math.min(left, 1 << 20), flags: BPF_F_TEST_XDP_LIVE_FRAMES, batchSize: 64 });
+      });
+    } finally {
+      prog.close();
+    }
+  } finally {
+    obj.close();
+  }
+}
+
+/** Sends `count` copies of a frame from `ifname` (in netns) through AF_PACKET (sendmmsg in C). */
+export function packetGenerate(netns: string, ifname: string, frame: Buffer, count: number): void {
+  const s = new (addon().PacketSocket)({ ifname, netns: `/run/netns/${netns}`, protocol: 0 });
+  try {
+    s.sendBurst(frame, count);
+  } finally {
+    s.close();
+  }
+}
+
+/** A counting receiver: TC ingress on one interface, counts and ends every frame there. */
+export class Receiver {
+  private readonly obj: BpfObject;
+  private readonly map: BpfMap;
+  private readonly ifindex: number;
+
+  constructor(readonly netns: string, readonly ifname: string, kind: 'tc' | 'xdp' = 'tc') {
+    const a = addon();
+    this.obj = loadBench();
+    this.map = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_count') });
+    this.kind = kind;
+    this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
+    inNetns(`/run/netns/${netns}`, () => {
+      if (kind === 'tc') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd('mvb_bench_tc_count'), TC_HANDLE, TC_PRIO, true);
+      else a.xdpAttach(this.ifindex, this.obj.programFd('mvb_bench_xdp_count_drop'), 'native');
+    });
+  }
+  private readonly kind: 'tc' | 'xdp';
+
+  packets(): number {
+    const raw = this.map.lookup(Buffer.alloc(4))!;
+    let n = 0;
+    for (let off = 0; off + 16 <= raw.length; off += 16) n += Number(raw.readBigUInt64LE(off));
+    return n;
+  }
+
+  close(): void {
+    const a = addon();
+    try {
+      inNetns(`/run/netns/${this.netns}`, () => {
+        if (this.kind === 'tc') a.tcDetach(this.ifindex, 'ingress', TC_HANDLE, TC_PRIO);
+        else a.xdpDetach(this.ifindex, 'native');
+      });
+    } catch { /* the interface is gone with its netns */ }
+    this.map.close();
+    this.obj.close();
+  }
+}
+
+/**
+ * Runs a generator and returns delivered frames per second at the receivers: from the generator's
+ * start to the receivers' last change (polled every 20 ms until they are still for 100 ms).
+ */
+export async function measureRate(receivers: Receiver[], generate: () => void): Promise<{ pps: number; delivered: number }> {
+  const total = () => receivers.reduce((s, r) => s + r.packets(), 0);
+  const base = total();
+  const t0 = process.hrtime.bigint();
+  generate();
+  let last = total();
+  let tEnd = process.hrtime.bigint();
+  for (let still = 0; still < 5; ) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = total();
+    if (now !== last) {
+      last = now;
+      tEnd = process.hrtime.bigint();
+      still = 0;
+    } else still++;
+  }
+  const delivered = last - base;
+  return { pps: delivered / (Number(tEnd - t0) / 1e9), delivered };
+}
