@@ -19,7 +19,7 @@ const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]
   macvlan-bpf agent [ --config FILE ] [ --prune ] [ --listen HOST:PORT | off ]
   macvlan-bpf lab [ --keep ]
-  macvlan-bpf bench [ --smoke ] [ --only=fanout|agent ]
+  macvlan-bpf bench [ --smoke ] [ --only=paths|cost|fanout|agent|counters ]
 
   -j          JSON output (like ip -j)
   -n NETNS    the named network namespace a child lives in, when names repeat across namespaces
