@@ -84,19 +84,18 @@ export class Receiver {
   private readonly map: BpfMap;
   private readonly ifindex: number;
 
-  constructor(readonly netns: string, readonly ifname: string, kind: 'tc' | 'xdp' = 'tc') {
+  constructor(readonly netns: string, readonly ifname: string, private readonly kind: 'tc' | 'xdp' = 'tc') {
     const a = addon();
     this.obj = loadBench();
     this.map = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_count') });
-    this.kind = kind;
     this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
     inNetns(`/run/netns/${netns}`, () => {
       if (kind === 'tc') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd('mvb_bench_tc_count'), TC_HANDLE, TC_PRIO, true);
       else a.xdpAttach(this.ifindex, this.obj.programFd('mvb_bench_xdp_count_drop'), 'native');
     });
   }
-  private readonly kind: 'tc' | 'xdp';
 
+  /** Frames counted so far, all CPUs (the per-CPU buffer is sized by the addon). */
   packets(): number {
     const raw = this.map.lookup(Buffer.alloc(4))!;
     let n = 0;
