@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { quantile } from './stats.js';
 import { Sandbox } from '../lab/sandbox.js';
 import { Topology, waitFor, type ChildSpec } from '../lab/topology.js';
 import { addon } from '../native.js';
@@ -24,10 +25,6 @@ export interface AgentBenchResult {
   agentRssMiB: number;
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-};
 
 export async function benchAgent(opts: { toggles: number; children: number; log: (s: string) => void }): Promise<AgentBenchResult> {
   const sb = new Sandbox(`mvbb${process.pid.toString(16)}`);

@@ -3,13 +3,12 @@
 // difference is what our decision costs. Redirects are decided but not carried out in a test run; a
 // flood's clones are really made and sent to the children's host ends, so its row includes them.
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { Sandbox } from '../lab/sandbox.js';
-import { addon, inNetns, projectRoot } from '../native.js';
+import { addon, inNetns } from '../native.js';
 import { Datapath } from '../datapath/datapath.js';
 import { SKB_CTX_SIZE, SKB_IFINDEX_OFFSET } from '../datapath/abi.js';
 import { BenchTopology, EXT_MAC, FANOUT, childMac } from './paths.js';
-import { udpFrame } from './traffic.js';
+import { loadBench, udpFrame } from './traffic.js';
 
 export interface CostRow {
   what: string;
@@ -24,7 +23,7 @@ export function benchCost(opts: { repeat: number }): CostRow[] {
     const ns = `/run/netns/${t.host}`;
     return inNetns(ns, () => {
       const dp = Datapath.open(t.pins);
-      const bench = new a.BpfObject(path.join(projectRoot, 'bpf', 'bench.bpf.o'), `/sys/fs/bpf/mvb-bench-unused-${process.pid}`);
+      const bench = loadBench();
       try {
         const p0 = a.ifNameToIndex('p0');
         const host0 = dp.listChildren().find((c) => c.name === 'c0')!.hostIfindex;

@@ -7,6 +7,7 @@
 // one BPF_MAP_LOOKUP_BATCH dump of the child counters; the same read key by key (get_next_key +
 // lookup, what a reader without batch ops does); a full snapshot (registry, ports, both counter maps,
 // the parent names over rtnetlink, decoding); the Prometheus text of a snapshot; rates between two.
+import { quantile } from './stats.js';
 import { Sandbox } from '../lab/sandbox.js';
 import { run } from '../lab/sandbox.js';
 import { addon, inNetns } from '../native.js';
@@ -28,7 +29,6 @@ export interface CountersBenchResult {
 /** A full snapshot of 1,000 children must take less than this at p99 (measured on a 2-vCPU VM: p50 4 ms, p99 12 ms). */
 export const READ_BOUND_MS = 20;
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 async function time(reps: number, fn: () => unknown): Promise<{ p50ms: number; p99ms: number }> {
   const xs: number[] = [];

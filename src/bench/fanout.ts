@@ -10,6 +10,7 @@ import { addon, inNetns } from '../native.js';
 import { buildFrame } from '../frames.js';
 import { SKB_CTX_SIZE, SKB_IFINDEX_OFFSET } from '../datapath/abi.js';
 import { execFileSync } from 'node:child_process';
+import { fmt, measureUntilStill, median } from './stats.js';
 
 export interface FanoutRow {
   n: number;
@@ -65,32 +66,18 @@ async function measureOnce(sb: Sandbox, n: number, kind: 'bpf' | 'kernel', frame
     const a = addon();
     const tx = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` });
     await new Promise((r) => setTimeout(r, 300));
-    const base = rxTotal(kids);
     const frame = buildFrame({ src: '02:0e:00:00:00:01', dst: 'ff:ff:ff:ff:ff:ff', id: 1 });
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < frames; k++) {
-      try {
-        tx.send(frame);
-      } catch {
-        k--; // ENOBUFS: the sender outran the queue; try again
+    const m = await measureUntilStill(() => rxTotal(kids), () => {
+      for (let k = 0; k < frames; k++) {
+        try {
+          tx.send(frame);
+        } catch {
+          k--; // ENOBUFS: the sender outran the queue; try again
+        }
       }
-    }
-    // Wait until the children's counters stop moving; the last change marks the end.
-    let last = base;
-    let tEnd = process.hrtime.bigint();
-    for (let still = 0; still < 5; ) {
-      await new Promise((r) => setTimeout(r, 40));
-      const now = rxTotal(kids);
-      if (now !== last) {
-        last = now;
-        tEnd = process.hrtime.bigint();
-        still = 0;
-      } else still++;
-    }
+    }, 40);
     tx.close();
-    const copies = last - base;
-    const secs = Number(tEnd - t0) / 1e9;
-    return { rate: copies / secs, delivered: copies / (frames * n), nsPerCopy };
+    return { rate: m.pps, delivered: m.delivered / (frames * n), nsPerCopy };
   } finally {
     sb.dropNetns(host);
     sb.dropNetns(kids);
@@ -124,18 +111,6 @@ export async function benchFanout(opts: { sizes: number[]; reps: number; copies:
     rows.push(bpf, ker);
   }
   return rows;
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export function fmt(x: number): string {
-  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
-  if (x >= 1e3) return `${(x / 1e3).toFixed(0)} k`;
-  return x.toFixed(0);
 }
 
 export function fanoutTable(rows: FanoutRow[]): string {

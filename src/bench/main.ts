@@ -2,7 +2,8 @@
 // ratios. The method is in docs/benchmarks.md. `--smoke` runs every case once with tiny counts
 // (CI-sized) and checks only that every case delivered; it asserts nothing about speed.
 import os from 'node:os';
-import { benchFanout, fanoutTable, fmt, median } from './fanout.js';
+import { benchFanout, fanoutTable } from './fanout.js';
+import { fmt, median } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchPaths, DATAPATHS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { addon, inNetns, projectRoot, type BpfObject, type BpfMap } from '../native.js';
 import { macToBytes, type Mac } from '../mac.js';
+import { measureUntilStill } from './stats.js';
 
 export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
 const BENCH_OBJ = path.join(projectRoot, 'bpf', 'bench.bpf.o');
@@ -40,7 +41,7 @@ export function udpFrame(o: { src: Mac; dst: Mac; length: number; srcIp?: string
 }
 
 let benchObjects = 0;
-function loadBench(): BpfObject {
+export function loadBench(): BpfObject {
   // Nothing in bench.bpf.o is pinned: every load has its own maps.
   return new (addon().BpfObject)(BENCH_OBJ, `/sys/fs/bpf/mvb-bench-unused-${process.pid}-${benchObjects++}`);
 }
@@ -116,26 +117,7 @@ export class Receiver {
   }
 }
 
-/**
- * Runs a generator and returns delivered frames per second at the receivers: from the generator's
- * start to the receivers' last change (polled every 20 ms until they are still for 100 ms).
- */
-export async function measureRate(receivers: Receiver[], generate: () => void): Promise<{ pps: number; delivered: number }> {
-  const total = () => receivers.reduce((s, r) => s + r.packets(), 0);
-  const base = total();
-  const t0 = process.hrtime.bigint();
-  generate();
-  let last = total();
-  let tEnd = process.hrtime.bigint();
-  for (let still = 0; still < 5; ) {
-    await new Promise((r) => setTimeout(r, 20));
-    const now = total();
-    if (now !== last) {
-      last = now;
-      tEnd = process.hrtime.bigint();
-      still = 0;
-    } else still++;
-  }
-  const delivered = last - base;
-  return { pps: delivered / (Number(tEnd - t0) / 1e9), delivered };
+/** Delivered frames per second at the receivers for one generator run (see measureUntilStill). */
+export function measureRate(receivers: Receiver[], generate: () => void): Promise<{ pps: number; delivered: number }> {
+  return measureUntilStill(() => receivers.reduce((s, r) => s + r.packets(), 0), generate);
 }

@@ -3,7 +3,7 @@
 import { UsageError } from './args.js';
 import { pinRootFromEnv } from '../datapath/datapath.js';
 import { computeRates, type Rates } from '../metrics/rates.js';
-import { COUNTED_DROP_REASONS, CounterReader, type ChildCounters, type ParentCounters, type Snapshot } from '../metrics/snapshot.js';
+import { COUNTED_DROP_REASONS, CounterReader, withoutPerCpu, type ChildCounters, type ParentCounters, type Snapshot } from '../metrics/snapshot.js';
 
 export interface StatsOptions {
   json: boolean;
@@ -78,7 +78,8 @@ export function formatStats(s: Snapshot, o: StatsOptions, rates?: Rates): string
   if (rates) head.push('RX_PPS', 'TX_PPS', 'RX_BPS', 'TX_BPS');
   const rows = [head];
   let children = s.children;
-  const busy = rates ? new Map(rates.top.concat().map((r) => [r.key, r])) : undefined;
+  // Bytes per second are known for the top N only (the rest come as packet rates).
+  const topByKey = new Map((rates?.top ?? []).map((r) => [r.key, r]));
   if (rates) {
     // Busiest first, as top does; then by name.
     const rate = (k: number) => (rates.busy[k] ? rates.busy[k]![0] + rates.busy[k]![1] : 0);
@@ -89,7 +90,7 @@ export function formatStats(s: Snapshot, o: StatsOptions, rates?: Rates): string
   for (const c of shown) {
     const row = [c.name, c.netns || '-', c.parent, c.mode, c.up ? 'UP' : 'DOWN', ...cells(c.counters)];
     if (rates) {
-      const r = busy?.get(c.key);
+      const r = topByKey.get(c.key);
       const [rx, tx] = rates.busy[c.key] ?? [0, 0];
       row.push(human(rx), human(tx), r ? human(r.rxBps) : '-', r ? human(r.txBps) : '-');
     }
@@ -106,10 +107,9 @@ export function formatStats(s: Snapshot, o: StatsOptions, rates?: Rates): string
   return out.join('\n');
 }
 
-/** JSON: the snapshot itself (per-CPU arrays only with --per-cpu). */
-export function statsJson(s: Snapshot, perCpu: boolean): unknown {
-  if (perCpu) return s;
-  return { ...s, children: s.children.map(({ perCpu: _, ...c }) => c), parents: s.parents.map(({ perCpu: _, ...p }) => p) };
+/** JSON: the snapshot itself (per-CPU arrays only with --per-cpu), as /api/v1/snapshot gives it. */
+export function statsJson(s: Snapshot, perCpu: boolean): object {
+  return perCpu ? s : withoutPerCpu(s);
 }
 
 export async function statsCommand(args: string[], json: boolean): Promise<number> {
@@ -125,7 +125,7 @@ export async function statsCommand(args: string[], json: boolean): Promise<numbe
       await new Promise((r) => setTimeout(r, o.watchSeconds! * 1000));
       const cur = filter(reader.read(), o.dev);
       const rates = computeRates(prev, cur, o.top);
-      if (o.json) console.log(JSON.stringify({ ...(statsJson(cur, o.perCpu) as object), rates }));
+      if (o.json) console.log(JSON.stringify({ ...statsJson(cur, o.perCpu), rates }));
       else {
         if (process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
         console.log(`${new Date(cur.time).toISOString()}  every ${o.watchSeconds}s  (Ctrl-C to stop)\n${formatStats(cur, o, rates)}`);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { projectRoot } from '../native.js';
 import { MetricsExporter } from './prometheus.js';
 import { computeRates, topologyOf, type Rates } from './rates.js';
-import type { Snapshot } from './snapshot.js';
+import { withoutPerCpu, type Snapshot } from './snapshot.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9742';
 
@@ -115,8 +115,7 @@ export class MetricsServer {
       }
       case '/api/v1/snapshot': {
         const s = this.opts.read();
-        if (!perCpu) for (const x of [...s.children, ...s.parents]) (x as { perCpu?: unknown }).perCpu = undefined;
-        return this.json(res, s);
+        return this.json(res, perCpu ? s : withoutPerCpu(s));
       }
       case '/api/v1/topology':
         return this.json(res, topologyOf(this.opts.read()));

@@ -158,3 +158,10 @@ export class CounterReader {
   }
 }
 
+/** The snapshot without its per-CPU arrays (what JSON readers get unless they ask for per_cpu). */
+export function withoutPerCpu(s: Snapshot): Omit<Snapshot, 'children' | 'parents'> & {
+  children: Omit<ChildSample, 'perCpu'>[];
+  parents: Omit<ParentSample, 'perCpu'>[];
+} {
+  return { ...s, children: s.children.map(({ perCpu: _, ...c }) => c), parents: s.parents.map(({ perCpu: _, ...p }) => p) };
+}
