@@ -8,6 +8,7 @@
         "src/bpf_object.cc",
         "src/bpf_map.cc",
         "src/bpf_program.cc",
+        "src/bpf_link.cc",
         "src/tc.cc",
         "src/packet_socket.cc",
         "src/netlink_socket.cc",

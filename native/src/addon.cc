@@ -5,6 +5,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "bpf_link.h"
 #include "bpf_map.h"
 #include "bpf_object.h"
 #include "bpf_program.h"
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfObject", BpfObject::Init(env));
   exports.Set("BpfMap", BpfMap::Init(env));
   exports.Set("BpfProgram", BpfProgram::Init(env));
+  exports.Set("BpfLink", BpfLink::Init(env));
   exports.Set("PacketSocket", PacketSocket::Init(env));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
