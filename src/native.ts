@@ -66,6 +66,25 @@ export interface BpfProgram {
   testRun(opts: TestRunOptions): TestRunResult;
   close(): void;
 }
+export interface BpfLinkInfo {
+  id: number;
+  type: number;
+  progId: number;
+  /** tcx and netkit links: the device, 0 once it is gone. */
+  ifindex: number;
+  attachType: number;
+}
+export type LinkAttachType = 'tcx_ingress' | 'tcx_egress' | 'netkit_primary' | 'netkit_peer';
+export interface BpfLink {
+  readonly fd: number;
+  info(): BpfLinkInfo;
+  /** BPF_LINK_UPDATE: the new program in one atomic step (only if oldProgFd is still attached, if given). */
+  update(newProgFd: number, oldProgFd?: number): void;
+  /** BPF_LINK_DETACH: off its hook now, whoever holds the link. */
+  detach(): void;
+  pin(path: string): void;
+  close(): void;
+}
 export interface ReceivedFrame {
   data: Buffer;
   pktType: number;
@@ -97,6 +116,11 @@ export interface Addon {
   BpfObject: new (path: string, pinRoot: string) => BpfObject;
   BpfMap: new (src: FdOrPin) => BpfMap;
   BpfProgram: new (src: FdOrPin) => BpfProgram;
+  BpfLink: {
+    new (src: FdOrPin): BpfLink;
+    /** BPF_LINK_CREATE (raw syscall: the system libbpf predates tcx and netkit). */
+    create(opts: { progFd: number; ifindex: number; attachType: LinkAttachType | number; flags?: number }): BpfLink;
+  };
   PacketSocket: new (opts: { ifname: string; protocol?: number; netns?: string; ignoreOutgoing?: boolean }) => PacketSocket;
   NetlinkSocket: new (opts?: { netns?: string; groups?: number[]; listenAllNsid?: boolean; rcvbuf?: number }) => NetlinkSocket;
   possibleCpus(): number;

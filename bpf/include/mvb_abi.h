@@ -12,6 +12,10 @@
 #define MVB_MODE_BRIDGE   4
 #define MVB_MODE_PASSTHRU 8
 
+/* mvb_child.kind: what the child's device is, so the control plane knows how to make, attach and
+ * remove it after a restart. The datapath itself reads only the delivery flags below. */
+#define MVB_KIND_VETH 0
+
 /* mvb_child.flags */
 #define MVB_CHILD_UP         (1 << 0) /* admin UP: its MAC is in mvb_macs */
 #define MVB_CHILD_SAME_NETNS (1 << 1) /* child end shares the host end's netns: bpf_redirect_peer can't be used */
@@ -43,6 +47,8 @@ struct mvb_child {
 	__u8 mac[6];
 	__u8 mode;
 	__u8 flags;         /* MVB_CHILD_* */
+	__u8 kind;          /* MVB_KIND_* */
+	__u8 pad[3];
 	__u64 created_ns;   /* creation order, for passthru's "first child" and listings */
 	char name[16];      /* the user's name for the child end (IFNAMSIZ) */
 	char netns[48];     /* named netns of the child end, "" = the parent's */

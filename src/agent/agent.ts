@@ -9,8 +9,12 @@ import type { Server } from 'node:net';
 import { Macvlan } from '../control/macvlan.js';
 import { ConfigError } from '../control/errors.js';
 import { applyConfig, loadConfigFile } from '../control/config.js';
+import { execute } from '../command/execute.js';
+import { CollectedOutput } from '../command/output.js';
+import type { Command } from '../command/types.js';
 import { pinRootFromEnv } from '../datapath/datapath.js';
-import { NETNS_DIR, type LinkInfo } from '../net/iproute.js';
+import { HookError } from '../datapath/hooks.js';
+import { NETNS_DIR } from '../net/links.js';
 import { RTM_DELLINK, RTM_NEWLINK, Rtnl, linkEventSocket, parseLink, splitMessages } from '../net/rtnetlink.js';
 import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.js';
 import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
@@ -70,13 +74,8 @@ export class Agent {
       agent.events.listen((err, batch) => agent.onEvents(err, batch));
       agent.resync('start');
       if (opts.config) agent.apply(opts.config, opts.prune);
-      // One command at a time: each captures the console while it runs.
-      let queue: Promise<unknown> = Promise.resolve();
-      agent.control = await serveControl(opts.socketPath, (req) => {
-        const next = queue.then(() => agent.runForClient(req.argv));
-        queue = next.catch(() => undefined);
-        return next;
-      });
+      // Commands run synchronously, one at a time, between event batches.
+      agent.control = await serveControl(opts.socketPath, async (req) => agent.runForClient(req.command));
       if (opts.listen) {
         const counters = (agent.counters = new CounterReader(opts.pinRoot));
         agent.metrics = new MetricsServer({ listen: opts.listen, read: () => counters.read(), log: (s) => agent.log(s) });
@@ -95,7 +94,6 @@ export class Agent {
   }
 
   private log(msg: string): void {
-    // Not console.log: that is captured while a client's command runs.
     (this.opts.log ?? ((s) => void process.stdout.write(`${s}\n`)))(msg);
   }
 
@@ -142,7 +140,7 @@ export class Agent {
 
   /** Every child netns needs an nsid here, or its events never reach us (NETLINK_LISTEN_ALL_NSID). */
   private ensureNsids(): void {
-    const names = new Set(this.m.dp.listChildren().map((c) => c.netns).filter(Boolean));
+    const names = new Set(this.m.children().map((c) => c.netns).filter(Boolean));
     const rt = Rtnl.open();
     try {
       for (const ns of names) {
@@ -206,78 +204,29 @@ export class Agent {
         if (msg.type !== RTM_NEWLINK && msg.type !== RTM_DELLINK) continue;
         const link = parseLink(msg.payload);
         const t0 = process.hrtime.bigint();
-        this.guard(() => this.onLink(d.nsid, msg.type === RTM_DELLINK, link));
+        this.guard(() => {
+          const note = this.m.events.onLinkEvent({ nsid: d.nsid, deleted: msg.type === RTM_DELLINK, link }, (id) => this.netnsName(id));
+          if (note) this.log(note);
+        });
         if (process.env.MACVLAN_BPF_AGENT_DEBUG) this.log(`event ${d.nsid} ${link.ifname} ${link.flags.join(',')} ${Number(process.hrtime.bigint() - t0) / 1000}us`);
       }
     }
   }
 
-  private onLink(nsid: number, deleted: boolean, link: LinkInfo): void {
-    const dp = this.m.dp;
-    if (nsid < 0) {
-      // Our own netns: parents, host ends, and children that live beside their parent.
-      const hostOf = dp.getChild(link.ifindex);
-      if (hostOf) {
-        if (deleted) {
-          const name = this.m.hostEndGone(link.ifindex);
-          if (name) this.log(`child ${name} is gone (its link or netns was deleted)`);
-        } else {
-          this.m.hostEndChanged(hostOf, link);
-        }
-        return;
-      }
-      if (dp.getPort(link.ifindex)) {
-        if (deleted) {
-          const gone = this.m.parentGone(link.ifindex);
-          this.log(`parent ${link.ifname} deleted: removed ${gone.join(', ') || 'its port'}`);
-        } else this.m.parentChanged(link);
-        return;
-      }
-      if (link.link_netnsid === undefined && link.link_index && link.link_index !== link.ifindex) {
-        const c = dp.getChild(link.link_index);
-        if (c && c.netns === '' && !deleted) this.m.syncChild(c, link);
-      }
-      return;
-    }
-    // Another netns: a child is the veth end whose peer (IFLA_LINK) is one of our host ends.
-    if (deleted || !link.link_index) return; // a deleted child takes its host end with it: seen above
-    const c = dp.getChild(link.link_index);
-    if (!c) return;
-    const ns = this.netnsName(nsid);
-    if (ns === undefined) return;
-    if (ns !== c.netns) {
-      // Moved to another netns? Only if our host end's peer really is there now.
-      const host = Rtnl.once('', (r) => r.link(c.hostIfindex));
-      if (!host || host.link_netnsid !== nsid) return;
-      this.log(`child ${c.name} moved from netns ${c.netns || '(parent)'} to ${ns}`);
-    }
-    this.m.syncChild(c, link, undefined, ns);
-  }
-
-  /** Runs one CLI command line for a client, capturing what it prints. */
-  private async runForClient(argv: string[]): Promise<ControlResponse> {
-    const { runCommand, commandContext } = await import('../cli/commands.js');
-    commandContext.reconcile = false;
-    const out: string[] = [];
-    const err: string[] = [];
-    const saved = { log: console.log, error: console.error };
-    console.log = (...a: unknown[]) => out.push(a.map(String).join(' ') + '\n');
-    console.error = (...a: unknown[]) => err.push(a.map(String).join(' ') + '\n');
+  /** Runs one client's command on the agent's own instance, with its output collected for the answer. */
+  runForClient(cmd: Command): ControlResponse {
+    const out = new CollectedOutput();
     let code: number;
     try {
-      // The command opens its own handle on the same pinned maps; the event loop waits meanwhile, and
-      // the events it causes arrive afterwards and find everything already in place.
-      code = await runCommand(argv);
+      code = execute(this.m, cmd, out);
     } catch (e) {
-      err.push(`Error: ${(e as Error).message}\n`);
+      out.err(`Error: ${(e as Error).message}`);
       code = 1;
-    } finally {
-      console.log = saved.log;
-      console.error = saved.error;
+      this.queueResync('after a failed command');
     }
     // New children may live in namespaces without an nsid here yet.
-    if (argv.includes('apply') || argv.includes('add')) this.ensureNsids();
-    return { code, stdout: out.join(''), stderr: err.join('') };
+    if (cmd.kind === 'apply' || cmd.kind === 'link-add') this.ensureNsids();
+    return { code, stdout: out.stdout.join(''), stderr: out.stderr.join('') };
   }
 }
 
@@ -309,7 +258,7 @@ export async function runAgent(args: string[]): Promise<number> {
   try {
     agent = await Agent.start({ pinRoot, socketPath, config, prune, listen, log: (s) => void process.stdout.write(`macvlan-bpf agent: ${s}\n`) });
   } catch (e) {
-    if (e instanceof AgentError || e instanceof ConfigError || e instanceof ListenError) {
+    if (e instanceof AgentError || e instanceof ConfigError || e instanceof ListenError || e instanceof HookError) {
       console.error(`Error: ${e.message}`);
       return 2;
     }

@@ -1,15 +1,19 @@
 // The agent's control API: a unix socket in a root-only directory (0700, socket 0600), one JSON request
-// per line ({ argv }) and one JSON response per line ({ code, stdout, stderr }). The CLI forwards its
-// command line; the agent runs exactly the code the CLI would run without it, so both give one result.
+// per line ({ v: 1, command }) and one JSON response per line ({ code, stdout, stderr }). The CLI sends
+// the typed command it parsed; the agent runs it with the same executor the CLI would use without it,
+// so both give one result.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
+import { commandFromJson, type Command } from '../command/types.js';
 
 export const SOCKET_DIR = '/run/macvlan-bpf';
+export const CONTROL_VERSION = 1;
 
 export interface ControlRequest {
-  argv: string[];
+  v: number;
+  command: Command;
 }
 export interface ControlResponse {
   code: number;
@@ -39,8 +43,9 @@ export async function serveControl(socketPath: string, handle: (req: ControlRequ
       buf = '';
       let req: ControlRequest;
       try {
-        req = JSON.parse(line) as ControlRequest;
-        if (!Array.isArray(req.argv) || !req.argv.every((a) => typeof a === 'string')) throw new Error('argv must be an array of strings');
+        const o = JSON.parse(line) as { v?: unknown; command?: unknown };
+        if (o.v !== CONTROL_VERSION) throw new Error(`v must be ${CONTROL_VERSION} (this agent speaks version ${CONTROL_VERSION} of the control API)`);
+        req = { v: CONTROL_VERSION, command: commandFromJson(o.command) };
       } catch (e) {
         conn.end(JSON.stringify({ code: 1, stdout: '', stderr: `Error: bad request: ${(e as Error).message}\n` }) + '\n');
         return;

@@ -60,7 +60,7 @@ export async function benchCounters(opts: { children: number; reps: number; log:
         for (let i = 0; i < opts.children; i++) {
           const host = 1000 + i;
           const rec: ChildRecord = {
-            parentIfindex: parent, hostIfindex: host, mtu: 1500, mode: 'bridge', flags: CHILD_UP, createdNs: BigInt(i),
+            parentIfindex: parent, hostIfindex: host, mtu: 1500, mode: 'bridge', flags: CHILD_UP, kind: 'veth', createdNs: BigInt(i),
             mac: `02:01:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`,
             name: `c${i}`, netns: `bench-ns-${i % 10}`,
           };

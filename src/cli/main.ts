@@ -1,18 +1,48 @@
 #!/usr/bin/env node
-// macvlan-bpf: an `ip link`-like command for macvlan children on the eBPF datapath. With an agent
-// running for the instance, link/port/apply commands are its to run; otherwise they run here.
-import path from 'node:path';
-import { AGENT_OBJECTS, objectOf, runCommand } from './commands.js';
+// macvlan-bpf: an `ip link`-like command for macvlan children on the eBPF datapath. argv is parsed into
+// a typed command; with an agent running for the instance, the agent runs it, otherwise it runs here.
 import { requestControl, socketPathFor } from '../agent/control-socket.js';
+import { execute, isRefusal } from '../command/execute.js';
+import { processOutput } from '../command/output.js';
+import type { Command } from '../command/types.js';
+import { Macvlan } from '../control/macvlan.js';
 import { pinRootFromEnv } from '../datapath/datapath.js';
+import { UsageError } from './args.js';
+import { parseArgv, type Invocation } from './parse.js';
+import { USAGE } from './usage.js';
 
 async function main(argv: string[]): Promise<number> {
-  const obj = objectOf(argv);
-  if (obj && AGENT_OBJECTS.has(obj) && process.env.MACVLAN_BPF_NO_AGENT !== '1') {
-    // A relative -f FILE means the caller's directory, not the agent's.
-    const forwarded = argv.map((a, i) => (i > 0 && (argv[i - 1] === '-f' || argv[i - 1] === '--file') ? path.resolve(a) : a));
+  try {
+    return await dispatch(parseArgv(argv));
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`Error: ${e.message}\n\n${USAGE}`);
+      return 1;
+    }
+    if (isRefusal(e)) {
+      console.error(`Error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function dispatch(inv: Invocation): Promise<number> {
+  switch (inv.what) {
+    case 'help':
+      console.log(USAGE);
+      return 0;
+    case 'command':
+      return runCommand(inv.command);
+    case 'program':
+      return runProgram(inv.program, inv.args, inv.json);
+  }
+}
+
+async function runCommand(cmd: Command): Promise<number> {
+  if (process.env.MACVLAN_BPF_NO_AGENT !== '1') {
     try {
-      const res = await requestControl(socketPathFor(pinRootFromEnv()), { argv: forwarded });
+      const res = await requestControl(socketPathFor(pinRootFromEnv()), { v: 1, command: cmd });
       if (res) {
         process.stdout.write(res.stdout);
         process.stderr.write(res.stderr);
@@ -23,13 +53,42 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  return runCommand(argv);
+  // No agent: this process acts, after reconciling the pinned state with the kernel.
+  const m = Macvlan.open();
+  try {
+    return execute(m, cmd, processOutput);
+  } finally {
+    m.close();
+  }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(e instanceof Error ? e.stack : e);
-    process.exit(1);
-  },
-);
+async function runProgram(program: 'stats' | 'agent' | 'lab' | 'bench', args: string[], json: boolean): Promise<number> {
+  switch (program) {
+    case 'stats': {
+      const { statsCommand } = await import('./stats.js');
+      return statsCommand(args, json);
+    }
+    case 'agent': {
+      const { runAgent } = await import('../agent/agent.js');
+      return runAgent(args);
+    }
+    case 'lab': {
+      const { runLab } = await import('../lab/lab.js');
+      return runLab({ keep: args.includes('--keep'), json });
+    }
+    case 'bench': {
+      const { runBench } = await import('../bench/main.js');
+      return runBench(args);
+    }
+  }
+}
+
+/** Exits once everything written to stdout and stderr is out (a pipe takes its time): no output is cut. */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then(exitAfterFlush, (e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  exitAfterFlush(1);
+});

@@ -16,11 +16,11 @@
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { MODE_NAMES, CHILD_UP, type Mode } from '../datapath/abi.js';
-import { isMacSyntax, isMulticastMac, isZeroMac, parseMac } from '../mac.js';
+import { CHILD_UP, type Mode } from '../datapath/abi.js';
 import { ConfigError } from './errors.js';
-import { netnsExists } from '../net/iproute.js';
-import { MIN_MTU, type Isolation, type Macvlan } from './macvlan.js';
+import { netnsExists } from '../net/links.js';
+import type { Macvlan } from './macvlan.js';
+import { MIN_MTU, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseIsolation, parseMode, type Isolation } from './validate.js';
 
 export interface ParentConfig {
   name: string;
@@ -86,6 +86,15 @@ export function parseConfig(text: string, file = '<config>'): Config {
     if (!isScalar(n) || n.value === null || typeof n.value === 'object') fail(n, field, 'expected a string');
     return String((n as { value: unknown }).value);
   };
+  /** A check of validate.ts, its problem reported at this node and field. */
+  const checked = <T>(n: Node | undefined, field: string, check: () => T): T => {
+    try {
+      return check();
+    } catch (e) {
+      if (e instanceof ConfigError) fail(n, field, e.message);
+      throw e;
+    }
+  };
   const list = (n: Node | undefined, field: string) => {
     if (n === undefined || (isScalar(n) && n.value === null)) return [];
     if (!isSeq(n)) fail(n, field, 'expected a list (items start with "- ")');
@@ -106,8 +115,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     const p: ParentConfig = { name: str(f.get('name'), `${where}name`), line: lineOf(item) };
     if (f.has('isolation')) {
       const iso = str(f.get('isolation'), `${where}isolation`);
-      if (iso !== 'strict' && iso !== 'kernel') fail(f.get('isolation'), `${where}isolation`, `"${iso}" is not an isolation: use strict or kernel`);
-      p.isolation = iso as Isolation;
+      p.isolation = checked(f.get('isolation'), `${where}isolation`, () => parseIsolation(iso));
     }
     if (cfg.parents.some((q) => q.name === p.name)) fail(item, `${where}name`, `parent "${p.name}" is listed twice`);
     cfg.parents.push(p);
@@ -118,30 +126,24 @@ export function parseConfig(text: string, file = '<config>'): Config {
     const f = fields(item as YAMLMap, CHILD_KEYS, where);
     for (const k of ['name', 'parent']) if (!f.has(k)) fail(item, `${where}${k}`, `missing: every child needs a ${k}`);
     const name = str(f.get('name'), `${where}name`);
-    if (!/^[^\s/:]{1,15}$/.test(name) || name === '.' || name === '..')
-      fail(f.get('name'), `${where}name`, `"${name}" is not a valid interface name (1 to 15 characters, no spaces, '/' or ':')`);
+    checked(f.get('name'), `${where}name`, () => checkIfname(name));
     const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', line: lineOf(item) };
     if (f.has('mode')) {
       const m = str(f.get('mode'), `${where}mode`);
-      if (!(MODE_NAMES as readonly string[]).includes(m)) fail(f.get('mode'), `${where}mode`, `"${m}" is not a mode: use one of ${MODE_NAMES.join(', ')}`);
-      c.mode = m as Mode;
+      c.mode = checked(f.get('mode'), `${where}mode`, () => parseMode(m));
     }
     if (f.has('address')) {
       const a = str(f.get('address'), `${where}address`);
-      if (!isMacSyntax(a)) fail(f.get('address'), `${where}address`, `"${a}" is not a MAC address: give six hex pairs like 02:00:00:00:00:01`);
-      const mac = parseMac(a);
-      if (isMulticastMac(mac) || isZeroMac(mac)) fail(f.get('address'), `${where}address`, `${mac} is not a unicast, non-zero MAC`);
-      c.address = mac;
+      c.address = checked(f.get('address'), `${where}address`, () => parseChildMac(a));
     }
     if (f.has('mtu')) {
       const n = f.get('mtu');
-      if (!isScalar(n) || typeof n.value !== 'number' || !Number.isInteger(n.value) || n.value < MIN_MTU)
-        fail(n, `${where}mtu`, `expected an integer of at least ${MIN_MTU}`);
-      c.mtu = (n as { value: number }).value;
+      if (!isScalar(n) || typeof n.value !== 'number') fail(n, `${where}mtu`, `expected an integer of at least ${MIN_MTU} (bytes)`);
+      c.mtu = checked(n, `${where}mtu`, () => checkMtu((n as { value: number }).value));
     }
     if (f.has('netns')) {
-      c.netns = str(f.get('netns'), `${where}netns`);
-      if (!/^[^\s/]{1,47}$/.test(c.netns)) fail(f.get('netns'), `${where}netns`, `"${c.netns}" is not a network namespace name`);
+      const ns = str(f.get('netns'), `${where}netns`);
+      c.netns = checked(f.get('netns'), `${where}netns`, () => checkNetnsName(ns));
     }
     if (f.has('state')) {
       const s = str(f.get('state'), `${where}state`);
@@ -165,14 +167,20 @@ export function parseConfig(text: string, file = '<config>'): Config {
 export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } = {}): string[] {
   const at = (line: number, field: string, problem: string, code: ConstructorParameters<typeof ConfigError>[0] = 'ENODEV') =>
     new ConfigError(code, `${cfg.file}:${line}: ${field}: ${problem}`);
+  const linkKnown = new Map<string, boolean>();
+  const hasLink = (name: string) => linkKnown.get(name) ?? (linkKnown.set(name, m.hasLink(name)).get(name)!);
   cfg.children.forEach((c, i) => {
-    if (!m.hasLink(c.parent)) throw at(c.line, `children[${i}].parent`, `no interface "${c.parent}" in this network namespace`);
+    if (!hasLink(c.parent)) throw at(c.line, `children[${i}].parent`, `no interface "${c.parent}" in this network namespace`);
     if (c.netns && !netnsExists(c.netns)) throw at(c.line, `children[${i}].netns`, `network namespace "${c.netns}" does not exist: create it first (ip netns add ${c.netns})`, 'ENOENT');
   });
   cfg.parents.forEach((p, i) => {
-    if (!m.hasLink(p.name)) throw at(p.line, `parents[${i}].name`, `no interface "${p.name}" in this network namespace`);
+    if (!hasLink(p.name)) throw at(p.line, `parents[${i}].name`, `no interface "${p.name}" in this network namespace`);
   });
 
+  return m.batch(() => applyChecked(m, cfg, opts));
+}
+
+function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): string[] {
   const changes: string[] = [];
   for (const p of cfg.parents) {
     if (p.isolation && m.isolation(p.name) !== p.isolation) {
@@ -181,16 +189,18 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
     }
   }
   const label = (c: { name: string; netns: string }) => (c.netns ? `${c.name} (netns ${c.netns})` : c.name);
+  const existing = new Map(m.children().map((x) => [`${x.netns}\0${x.name}`, x]));
   for (const c of cfg.children) {
     const netns = c.netns || undefined;
-    let have = m.dp.listChildren().find((x) => x.name === c.name && x.netns === c.netns);
+    let have = existing.get(`${c.netns}\0${c.name}`);
     if (have && (m.ifname(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')))) {
       m.del(c.name, c.netns); // the parent, or to/from passthru, cannot change in place
       changes.push(`deleted ${label(c)} to re-create it`);
       have = undefined;
     }
+    let now;
     if (!have) {
-      m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns });
+      now = m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns });
       changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}`);
     } else {
       if (have.mode !== c.mode) {
@@ -205,8 +215,8 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
         m.setMtu(c.name, c.mtu, c.netns);
         changes.push(`${label(c)}: mtu ${c.mtu}`);
       }
+      now = m.findChild(c.name, c.netns);
     }
-    const now = m.findChild(c.name, c.netns);
     const up = (now.flags & CHILD_UP) !== 0;
     if ((c.state === 'up') !== up) {
       m.setUp(c.name, c.state === 'up', c.netns);
@@ -215,7 +225,7 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
   }
   if (opts.prune) {
     const keep = new Set(cfg.children.map((c) => `${c.netns}\0${c.name}`));
-    for (const x of m.dp.listChildren()) {
+    for (const x of m.children()) {
       if (keep.has(`${x.netns}\0${x.name}`)) continue;
       m.del(x.name, x.netns);
       changes.push(`deleted ${label(x)} (not in ${cfg.file})`);

@@ -11,6 +11,15 @@ export function modeFromValue(v: number): Mode {
   return m;
 }
 
+/** What a child's device is (mvb_child.kind). */
+export const KINDS = { veth: 0 } as const;
+export type KindName = keyof typeof KINDS;
+export function kindFromValue(v: number): KindName {
+  const k = (Object.keys(KINDS) as KindName[]).find((n) => KINDS[n] === v);
+  if (!k) throw new Error(`unknown child kind value ${v} in the datapath registry (written by a newer macvlan-bpf?)`);
+  return k;
+}
+
 export const CHILD_UP = 1 << 0;
 export const CHILD_SAME_NETNS = 1 << 1;
 export const PORT_PASSTHRU = 1 << 0;
@@ -94,6 +103,7 @@ export interface ChildRecord {
   mac: Mac;
   mode: Mode;
   flags: number;
+  kind: KindName;
   createdNs: bigint;
   name: string;
   netns: string; // '' = the parent's netns
@@ -116,6 +126,7 @@ export function encodeChild(c: ChildRecord): Buffer {
   macToBytes(c.mac).copy(b, 12);
   b.writeUInt8(MODES[c.mode], 18);
   b.writeUInt8(c.flags, 19);
+  b.writeUInt8(KINDS[c.kind], 20);
   b.writeBigUInt64LE(c.createdNs, 24);
   writeCString(b, c.name, 32, 16, 'interface name');
   writeCString(b, c.netns, 48, 48, 'netns name');
@@ -129,6 +140,7 @@ export function decodeChild(b: Buffer): ChildRecord {
     mac: macFromBytes(b, 12),
     mode: modeFromValue(b.readUInt8(18)),
     flags: b.readUInt8(19),
+    kind: kindFromValue(b.readUInt8(20)),
     createdNs: b.readBigUInt64LE(24),
     name: readCString(b, 32, 16),
     netns: readCString(b, 48, 48),

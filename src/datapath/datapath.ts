@@ -10,12 +10,10 @@ import {
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
 import type { Mac } from '../mac.js';
+import { IngressHooks, chooseHookMode } from './hooks.js';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/macvlan-bpf';
 export const BPFFS = '/sys/fs/bpf';
-/** Our TC filters' handle and priority on every clsact we use. */
-export const TC_HANDLE = 0x4d56;
-export const TC_PRIORITY = 0x4d56;
 
 export function pinRootFromEnv(): string {
   return process.env.MACVLAN_BPF_PIN_ROOT || DEFAULT_PIN_ROOT;
@@ -25,7 +23,7 @@ const PROGRAMS = {
   parent: { object: 'tc_parent.bpf.o', name: 'mvb_parent_ingress', pin: 'prog_parent_ingress' },
   child: { object: 'tc_child.bpf.o', name: 'mvb_child_ingress', pin: 'prog_child_ingress' },
 } as const;
-type ProgramRole = keyof typeof PROGRAMS;
+export type ProgramRole = keyof typeof PROGRAMS;
 
 const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats'] as const;
 type MapName = (typeof MAP_NAMES)[number];
@@ -58,10 +56,15 @@ export class Datapath {
   readonly programs: Record<ProgramRole, BpfProgram>;
   /** True when this open replaced the pinned programs with a newer build (attachments must follow). */
   upgraded = false;
+  /** True when this open found the hooks made in another mode (tcx vs cls_bpf): attachments must follow. */
+  rehooked = false;
+  /** Where the programs sit on each device: tcx links, or cls_bpf filters where the kernel lacks tcx. */
+  readonly hooks: IngressHooks;
 
   private constructor(readonly pinRoot: string, maps: Record<MapName, BpfMap>, programs: Record<ProgramRole, BpfProgram>) {
     this.maps = maps;
     this.programs = programs;
+    this.hooks = new IngressHooks(pinRoot, chooseHookMode(programs.parent.fd));
   }
 
   /** True when an instance is pinned at pinRoot. */
@@ -105,6 +108,13 @@ export class Datapath {
     ) as Record<ProgramRole, BpfProgram>;
     const dp = new Datapath(pinRoot, maps, programs);
     dp.upgraded = upgraded;
+    // The hook mode the hooks were made in, as a `hooks-<mode>` marker: a change means taking them over.
+    const hookMarker = `hooks-${dp.hooks.mode}`;
+    if (!fs.existsSync(path.join(pinRoot, hookMarker))) {
+      dp.rehooked = true;
+      for (const f of fs.readdirSync(pinRoot)) if (f.startsWith('hooks-')) fs.rmdirSync(path.join(pinRoot, f));
+      fs.mkdirSync(path.join(pinRoot, hookMarker));
+    }
     return dp;
   }
 
@@ -142,15 +152,15 @@ export class Datapath {
   }
 
   // --- attachments ---------------------------------------------------------------------------------
-  attach(role: ProgramRole, ifindex: number): { qdiscCreated: boolean } {
-    return addon().tcAttach(ifindex, 'ingress', this.programs[role].fd, TC_HANDLE, TC_PRIORITY, true);
+  /** Puts the role's program on the device's ingress (or swaps it in, atomically, if one is there). */
+  attach(role: ProgramRole, ifindex: number, ownsClsact = role === 'child'): { qdiscCreated: boolean } {
+    return this.hooks.attach(ifindex, this.programs[role].fd, ownsClsact);
   }
   attachedProgramId(ifindex: number): number {
-    return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+    return this.hooks.programId(ifindex);
   }
   detach(ifindex: number, removeClsact: boolean): void {
-    addon().tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
-    if (removeClsact) addon().tcDestroyClsact(ifindex);
+    this.hooks.detach(ifindex, removeClsact);
   }
 
   // --- the MAC table -------------------------------------------------------------------------------
@@ -165,12 +175,7 @@ export class Datapath {
     return v ? decodeMacVal(v) : null;
   }
   listMacs(): { parentIfindex: number; mac: Mac; entry: MacEntry }[] {
-    const out = [];
-    for (const k of this.maps.mvb_macs.keys()) {
-      const v = this.maps.mvb_macs.lookup(k);
-      if (v) out.push({ ...decodeMacKey(k), entry: decodeMacVal(v) });
-    }
-    return out;
+    return entries(this.maps.mvb_macs).map(([k, v]) => ({ ...decodeMacKey(k), entry: decodeMacVal(v) }));
   }
 
   // --- the registry of children ---------------------------------------------------------------------
@@ -184,13 +189,10 @@ export class Datapath {
   deleteChild(hostIfindex: number): boolean {
     return this.maps.mvb_children.delete(u32Key(hostIfindex));
   }
+  /** Every child, oldest first, read in one batched call. */
   listChildren(): ChildRecord[] {
-    const out: ChildRecord[] = [];
-    for (const k of this.maps.mvb_children.keys()) {
-      const v = this.maps.mvb_children.lookup(k);
-      if (v) out.push(decodeChild(v));
-    }
-    return out.sort((x, y) => (x.createdNs < y.createdNs ? -1 : x.createdNs > y.createdNs ? 1 : 0));
+    return entries(this.maps.mvb_children).map(([, v]) => decodeChild(v))
+      .sort((x, y) => (x.createdNs < y.createdNs ? -1 : x.createdNs > y.createdNs ? 1 : 0));
   }
 
   // --- ports ---------------------------------------------------------------------------------------
@@ -205,12 +207,7 @@ export class Datapath {
     return this.maps.mvb_ports.delete(u32Key(parentIfindex));
   }
   listPorts(): { parentIfindex: number; port: PortRecord }[] {
-    const out = [];
-    for (const k of this.maps.mvb_ports.keys()) {
-      const v = this.maps.mvb_ports.lookup(k);
-      if (v) out.push({ parentIfindex: k.readUInt32LE(0), port: decodePort(v) });
-    }
-    return out;
+    return entries(this.maps.mvb_ports).map(([k, v]) => ({ parentIfindex: k.readUInt32LE(0), port: decodePort(v) }));
   }
 
   // --- flood lists: entries 0..port.nflood-1 per parent -------------------------------------------
@@ -227,11 +224,7 @@ export class Datapath {
   /** Every flood entry of one parent, by index, including strays past nflood. */
   floodEntries(parentIfindex: number): Map<number, FloodEntry> {
     const out = new Map<number, FloodEntry>();
-    for (const k of this.maps.mvb_flood.keys()) {
-      if (k.readUInt32LE(0) !== parentIfindex) continue;
-      const v = this.maps.mvb_flood.lookup(k);
-      if (v) out.set(k.readUInt32LE(4), decodeFloodVal(v));
-    }
+    for (const [k, v] of entries(this.maps.mvb_flood)) if (k.readUInt32LE(0) === parentIfindex) out.set(k.readUInt32LE(4), decodeFloodVal(v));
     return out;
   }
 
@@ -256,6 +249,15 @@ export class Datapath {
   parentStatsRaw(parentIfindex: number): Buffer | null {
     return this.maps.mvb_parent_stats.lookup(u32Key(parentIfindex));
   }
+}
+
+/** Every (key, value) of a map, read in one batched call (BPF_MAP_LOOKUP_BATCH where the kernel has it). */
+function entries(m: BpfMap): [Buffer, Buffer][] {
+  const d = m.dump();
+  const out: [Buffer, Buffer][] = [];
+  for (let i = 0; i < d.count; i++)
+    out.push([d.keys.subarray(i * d.keySize, (i + 1) * d.keySize), d.values.subarray(i * d.valueBytes, (i + 1) * d.valueBytes)]);
+  return out;
 }
 
 export { SIZES };

@@ -1,69 +1,33 @@
-// iproute2 as a library: link creation, state and queries through `ip -j`. The datapath itself never
-// depends on it; it is how the control plane makes and inspects ordinary interfaces.
-import { execFileSync } from 'node:child_process';
+// Links in any network namespace, over rtnetlink: queries (one socket in the caller's netns for the
+// object's life, a short-lived one per request into another netns) and requests made inside a child's
+// netns. No process is ever spawned here.
 import fs from 'node:fs';
-import { ConfigError, codeFromIpStderr } from '../control/errors.js';
 import { Rtnl, type Link } from './rtnetlink.js';
 
 export const NETNS_DIR = '/run/netns';
 
 export type LinkInfo = Link;
 
-export class IpCommandError extends Error {
-  constructor(readonly args: string[], readonly stderr: string, readonly status: number | null) {
-    super(`ip ${args.join(' ')}: ${stderr.trim()}`);
-  }
-}
-
-function run(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stderr?: string; status?: number | null };
-    throw new IpCommandError(args, String(err.stderr ?? ''), err.status ?? null);
-  }
-}
-
-function nsArgs(netns?: string): string[] {
-  return netns ? ['-n', netns] : [];
-}
-
-/** ip [-n netns] args... */
-export function ip(args: string[], netns?: string): string {
-  return run('ip', [...nsArgs(netns), ...args]);
-}
-
-export function ipJson<T>(args: string[], netns?: string): T {
-  const out = ip(['-j', ...args], netns).trim();
-  return (out ? JSON.parse(out) : []) as T;
-}
-
-/** Runs an ip command and turns its failure into a ConfigError with the kernel's errno. */
-export function ipOrConfigError(args: string[], netns: string | undefined, what: string): string {
-  try {
-    return ip(args, netns);
-  } catch (e) {
-    if (e instanceof IpCommandError) throw new ConfigError(codeFromIpStderr(e.stderr), `${what}: ${e.stderr.trim()}`);
-    throw e;
-  }
-}
-
-/**
- * Link queries over rtnetlink: one socket in the caller's netns for the object's life, and a short-lived
- * one per query into another netns (a kept socket would keep that netns alive after `ip netns del`).
- */
 export class LinkTable {
   private readonly here = Rtnl.open();
 
   list(netns?: string): LinkInfo[] {
-    return netns ? Rtnl.once(netnsPath(netns), (r) => r.links()) : this.here.links();
+    return this.in(netns, (r) => r.links());
   }
 
   get(name: string | number, netns?: string): LinkInfo | null {
-    return netns ? Rtnl.once(netnsPath(netns), (r) => r.link(name)) : this.here.link(name);
+    return this.in(netns, (r) => r.link(name));
   }
 
-  /** The caller's-netns socket, for requests beyond queries (link state, the unicast filter). */
+  /**
+   * Runs fn with a request socket in the named netns ('' or undefined: the caller's). A socket into
+   * another netns lives only for fn: a kept one would keep that netns alive after `ip netns del`.
+   */
+  in<T>(netns: string | undefined, fn: (r: Rtnl) => T): T {
+    return netns ? Rtnl.once(netnsPath(netns), fn) : fn(this.here);
+  }
+
+  /** The caller's-netns socket (parents, host ends, the unicast filter). */
   get rtnl(): Rtnl {
     return this.here;
   }

@@ -3,15 +3,18 @@
 // filter, nsids), so that the agent's hot path never spawns a process.
 import fs from 'node:fs';
 import { addon, type NetlinkSocket } from '../native.js';
+import { macFromBytes, macToBytes } from '../mac.js';
 
 // <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/neighbour.h>, <linux/net_namespace.h>
 export const NLMSG_HDRLEN = 16;
-const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_CREATE = 0x400;
+const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
+const NLA_F_NESTED = 0x8000;
 export const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
 const RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_NEWNSID = 88, RTM_GETNSID = 90;
 export const RTNLGRP_LINK = 1;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
-const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
+const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
+const IFLA_NET_NS_FD = 28, VETH_INFO_PEER = 1;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const NDA_LLADDR = 2, NTF_SELF = 0x02, NUD_PERMANENT = 0x80, AF_BRIDGE = 7;
 const NETNSA_NSID = 1, NETNSA_FD = 3;
@@ -88,11 +91,8 @@ function s32Attr(type: number, v: number): Buffer {
 function strAttr(type: number, s: string): Buffer {
   return attr(type, Buffer.from(s + '\0'));
 }
-export function macBytes(mac: string): Buffer {
-  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-}
-function macString(b: Buffer): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+function nested(type: number, parts: Buffer[]): Buffer {
+  return attr(type | NLA_F_NESTED, Buffer.concat(parts));
 }
 
 function message(type: number, flags: number, header: Buffer, attrs: Buffer[] = []): Buffer {
@@ -138,7 +138,7 @@ export function parseLink(payload: Buffer): Link {
   const l: Link = {
     ifindex: payload.readInt32LE(4),
     ifname: a.has(IFLA_IFNAME) ? cstr(a.get(IFLA_IFNAME)!) : '',
-    address: a.has(IFLA_ADDRESS) ? macString(a.get(IFLA_ADDRESS)!) : '',
+    address: a.has(IFLA_ADDRESS) ? macFromBytes(a.get(IFLA_ADDRESS)!) : '',
     mtu: a.get(IFLA_MTU)?.readUInt32LE(0) ?? 0,
     flags: FLAG_NAMES.filter(([bit]) => ifflags & bit).map(([, n]) => n),
     ifflags,
@@ -159,6 +159,19 @@ export function parseLink(payload: Buffer): Link {
     l.linkinfo = kind ? { info_kind: cstr(kind) } : {};
   }
   return l;
+}
+
+/** A veth pair: the end made here (name, optional ifindex, MTU) and its peer, possibly in another netns. */
+export interface VethSpec {
+  name: string;
+  index?: number;
+  mtu: number;
+  peer: { name: string; address?: string; mtu: number; netnsPath?: string };
+}
+
+/** The ifinfomsg and attributes naming a device by index, or by name (ifindex 0 + IFLA_IFNAME). */
+function byDev(dev: number | string, flags = 0, change = 0): [Buffer, Buffer[]] {
+  return typeof dev === 'number' ? [ifinfomsg(dev, flags, change), []] : [ifinfomsg(0, flags, change), [strAttr(IFLA_IFNAME, dev)]];
 }
 
 /**
@@ -217,19 +230,56 @@ export class Rtnl {
     }
   }
 
-  /** ip link set dev IFINDEX up|down */
-  setUp(ifindex: number, up: boolean): void {
-    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex, up ? IFF_UP : 0, IFF_UP)));
+  /** ip link set dev IFINDEX up|down; a name instead of an index is looked up by the kernel. */
+  setUp(dev: number | string, up: boolean): void {
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ...byDev(dev, up ? IFF_UP : 0, IFF_UP)));
   }
 
-  /** ip link set dev IFINDEX mtu MTU */
-  setMtu(ifindex: number, mtu: number): void {
-    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex), [u32Attr(IFLA_MTU, mtu)]));
+  /** ip link set dev IFINDEX promisc on|off (the user-visible IFF_PROMISC: one reference, ours). */
+  setPromisc(ifindex: number, on: boolean): void {
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex, on ? IFF_PROMISC : 0, IFF_PROMISC)));
   }
 
-  /** ip link set dev IFINDEX address MAC */
-  setAddress(ifindex: number, mac: string): void {
-    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex), [attr(IFLA_ADDRESS, macBytes(mac))]));
+  /**
+   * ip link add NAME [index N] mtu MTU type veth peer name PEER address MAC mtu MTU netns NETNS, in one
+   * request: the peer is born in its netns with its name, so no other interface ever carries it. The
+   * new host end's ifindex is returned.
+   */
+  createVeth(v: VethSpec): number {
+    const peer = [ifinfomsg(), strAttr(IFLA_IFNAME, v.peer.name), u32Attr(IFLA_MTU, v.peer.mtu)];
+    if (v.peer.address) peer.push(attr(IFLA_ADDRESS, macToBytes(v.peer.address)));
+    let nsFd = -1;
+    try {
+      if (v.peer.netnsPath) {
+        nsFd = fs.openSync(v.peer.netnsPath, 'r');
+        peer.push(u32Attr(IFLA_NET_NS_FD, nsFd));
+      }
+      const linkinfo = nested(IFLA_LINKINFO, [strAttr(IFLA_INFO_KIND, 'veth'), nested(IFLA_INFO_DATA, [nested(VETH_INFO_PEER, peer)])]);
+      this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(v.index ?? 0),
+        [strAttr(IFLA_IFNAME, v.name), u32Attr(IFLA_MTU, v.mtu), linkinfo]));
+    } finally {
+      if (nsFd >= 0) fs.closeSync(nsFd);
+    }
+    const made = this.link(v.name);
+    if (!made) throw Object.assign(new Error(`veth ${v.name} vanished right after it was made`), { code: 'ENODEV', errno: -19, syscall: 'netlink' });
+    return made.ifindex;
+  }
+
+  /** ip link del dev IFINDEX|NAME (a veth takes its peer with it). */
+  deleteLink(dev: number | string): void {
+    this.request(message(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ...byDev(dev)));
+  }
+
+  /** ip link set dev IFINDEX|NAME mtu MTU */
+  setMtu(dev: number | string, mtu: number): void {
+    const [h, a] = byDev(dev);
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, h, [...a, u32Attr(IFLA_MTU, mtu)]));
+  }
+
+  /** ip link set dev IFINDEX|NAME address MAC */
+  setAddress(dev: number | string, mac: string): void {
+    const [h, a] = byDev(dev);
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, h, [...a, attr(IFLA_ADDRESS, macToBytes(mac))]));
   }
 
   /**
@@ -245,7 +295,7 @@ export class Rtnl {
     const type = op === 'add' ? RTM_NEWNEIGH : RTM_DELNEIGH;
     const flags = NLM_F_REQUEST | NLM_F_ACK | (op === 'add' ? NLM_F_CREATE : 0);
     try {
-      this.request(message(type, flags, ndm, [attr(NDA_LLADDR, macBytes(mac))]));
+      this.request(message(type, flags, ndm, [attr(NDA_LLADDR, macToBytes(mac))]));
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (op === 'del' && (code === 'ENOENT' || code === 'ENODEV')) return;

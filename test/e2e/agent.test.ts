@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
 import { addon, inNetns } from '../../src/native.js';
-import { TC_HANDLE, TC_PRIORITY } from '../../src/datapath/datapath.js';
+import { IngressHooks } from '../../src/datapath/hooks.js';
 import { decodeChild, decodeMacKey, decodeMacVal, decodePort, CHILD_UP } from '../../src/datapath/abi.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { socketPathFor } from '../../src/agent/control-socket.js';
@@ -132,7 +132,8 @@ describe('restart without loss', () => {
       let progBefore: number[] = [];
       const attachedIds = () => inNetns(`/run/netns/${t.host}`, () => {
         const hooks = [a.ifNameToIndex('p0'), ...state(t.pinRoot).children.map((c) => c.hostIfindex)];
-        return hooks.map((i) => a.tcQuery(i, 'ingress', TC_HANDLE, TC_PRIORITY));
+        const ours = new IngressHooks(t.pinRoot, 'tcx'); // the program id of our hook, tcx or cls_bpf
+        return hooks.map((i) => ours.programId(i));
       });
       for (let i = 0; i < N; i++) {
         wire.send(buildFrame({ dst: '02:00:00:00:04:01', src: EXT_MAC, id: i }));

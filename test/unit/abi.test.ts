@@ -6,13 +6,13 @@ import {
 
 describe('abi codecs', () => {
   it('child records round-trip', () => {
-    const c = { parentIfindex: 7, hostIfindex: 99, mtu: 1400, mac: '02:00:00:00:00:09', mode: 'bridge' as const, flags: 3, createdNs: 123456789n, name: 'eth-child0', netns: 'tenant-a' };
+    const c = { parentIfindex: 7, hostIfindex: 99, mtu: 1400, mac: '02:00:00:00:00:09', mode: 'bridge' as const, flags: 3, kind: 'veth' as const, createdNs: 123456789n, name: 'eth-child0', netns: 'tenant-a' };
     const b = encodeChild(c);
     expect(b.length).toBe(SIZES.child);
     expect(decodeChild(b)).toEqual(c);
   });
   it('refuses names that do not fit', () => {
-    const c = { parentIfindex: 1, hostIfindex: 2, mtu: 1500, mac: '02:00:00:00:00:09', mode: 'vepa' as const, flags: 0, createdNs: 0n, name: 'x'.repeat(16), netns: '' };
+    const c = { parentIfindex: 1, hostIfindex: 2, mtu: 1500, mac: '02:00:00:00:00:09', mode: 'vepa' as const, flags: 0, kind: 'veth' as const, createdNs: 0n, name: 'x'.repeat(16), netns: '' };
     expect(() => encodeChild(c)).toThrow(/longer than 15 bytes/);
   });
   it('mac keys, values and ports round-trip', () => {

@@ -20,7 +20,7 @@ describe('parseConfig', () => {
     ['name too long', 'children:\n  - name: abcdefghijklmnop\n    parent: p0\n', /children\[0\]\.name: .* not a valid interface name/],
     ['bad mode', 'children:\n  - name: c1\n    parent: p0\n    mode: hub\n', /^f\.yaml:4: children\[0\]\.mode: "hub" is not a mode/],
     ['bad state', 'children:\n  - name: c1\n    parent: p0\n    state: on\n', /^f\.yaml:4: children\[0\]\.state: .* use up or down/],
-    ['mtu too small', 'children:\n  - name: c1\n    parent: p0\n    mtu: 10\n', /^f\.yaml:4: children\[0\]\.mtu: expected an integer of at least 68/],
+    ['mtu too small', 'children:\n  - name: c1\n    parent: p0\n    mtu: 10\n', /^f\.yaml:4: children\[0\]\.mtu: mtu 10 is less than device minimum 68/],
     ['bad isolation', 'parents:\n  - name: p0\n    isolation: loose\n', /^f\.yaml:3: parents\[0\]\.isolation: "loose" is not an isolation/],
     ['prune not boolean', 'prune: yes please\n', /^f\.yaml:1: prune: expected true or false/],
     ['same MAC twice, both up', 'children:\n  - { name: a, parent: p0, address: "02:00:00:00:00:01" }\n  - { name: b, parent: p0, address: "02:00:00:00:00:01" }\n', /^f\.yaml:3: children\[1\]\.address: .* also the address of "a" \(line 2\)/],

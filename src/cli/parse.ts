@@ -1,0 +1,163 @@
+// argv -> what to do: a typed command on the instance (run here or by the agent), one of the
+// programs (stats, agent, lab, bench) with its own arguments, or help. Syntax errors are UsageErrors
+// (exit 1); a well-formed but invalid value (a mode, an isolation) is the ConfigError the control
+// plane would give (exit 2).
+import path from 'node:path';
+import { ConfigError } from '../control/errors.js';
+import { parseIsolation, parseMode } from '../control/validate.js';
+import type { Command } from '../command/types.js';
+import { ArgReader, UsageError, matchKeyword } from './args.js';
+
+export type Invocation =
+  | { what: 'command'; command: Command }
+  | { what: 'program'; program: 'stats' | 'agent' | 'lab' | 'bench'; args: string[]; json: boolean }
+  | { what: 'help' };
+
+const JSON_FLAGS = ['-j', '-json', '--json'];
+
+export function parseArgv(argv: string[]): Invocation {
+  let json = false;
+  let netns: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (rest.length === 0 && JSON_FLAGS.includes(a)) json = true;
+    else if (rest.length === 0 && (a === '-n' || a === '-netns')) {
+      netns = argv[++i];
+      if (netns === undefined) throw new UsageError('-n needs a network namespace name');
+    } else if (rest.length === 0 && (a === '-h' || a === '--help' || a === 'help')) return { what: 'help' };
+    else rest.push(a);
+  }
+  if (rest.length === 0) throw new UsageError('no object given');
+  const objWord = rest[0]!;
+  const obj = matchKeyword(objWord, ['link', 'port', 'apply', 'stats', 'agent', 'lab', 'bench', 'help']);
+  if (obj === 'help') return { what: 'help' };
+  if (obj === 'stats' || obj === 'agent' || obj === 'lab' || obj === 'bench') return { what: 'program', program: obj, args: rest.slice(1), json };
+  // `link show NAME -j` and `link del NAME -n NETNS` also work, as people type them after ip.
+  const words: string[] = [];
+  for (let i = 1; i < rest.length; i++) {
+    const w = rest[i]!;
+    if (w === '-j') json = true;
+    else if (w === '-n' && obj === 'link') {
+      netns = rest[++i];
+      if (netns === undefined) throw new UsageError('-n needs a network namespace name');
+    } else words.push(w);
+  }
+  const r = new ArgReader(words);
+  if (obj === 'link') return { what: 'command', command: linkCommand(r, json, netns) };
+  if (obj === 'port') return { what: 'command', command: portCommand(r, json) };
+  if (obj === 'apply') return { what: 'command', command: applyCommand(r) };
+  throw new UsageError(`Object "${objWord}" is unknown, try "macvlan-bpf help".`);
+}
+
+function readDev(r: ArgReader): string {
+  const w = r.next('device');
+  return w === 'dev' ? r.next('device') : w;
+}
+
+function linkCommand(r: ArgReader, json: boolean, netns: string | undefined): Command {
+  const cmdWord = r.done ? 'show' : r.next('command');
+  switch (matchKeyword(cmdWord, ['add', 'set', 'delete', 'show', 'list'])) {
+    case 'add':
+      return linkAdd(r);
+    case 'set':
+      return linkSet(r, netns);
+    case 'delete': {
+      const dev = readDev(r);
+      if (!r.done) throw new UsageError(`unexpected "${r.peek()}" after the device`);
+      return { kind: 'link-del', dev, netns };
+    }
+    case 'show':
+    case 'list': {
+      const dev = r.done ? undefined : readDev(r);
+      if (!r.done) throw new UsageError(`unexpected "${r.peek()}" after the device`);
+      return { kind: 'link-show', dev, netns, json };
+    }
+    default:
+      throw new UsageError(`Command "${cmdWord}" is unknown, try "macvlan-bpf help".`);
+  }
+}
+
+function linkAdd(r: ArgReader): Command {
+  let parent: string | undefined, name: string | undefined, address: string | undefined, mtu: number | undefined;
+  let netns: string | undefined, type: string | undefined, mode: string | undefined;
+  while (!r.done) {
+    const w = r.next('argument');
+    if (type !== undefined) {
+      // after "type macvlan" only its own options follow, as in ip-link
+      if (w === 'mode') mode = r.next('mode');
+      else throw new UsageError(`unknown macvlan option "${w}"`);
+      continue;
+    }
+    switch (w) {
+      case 'link': parent = r.next('parent device'); break;
+      case 'name': case 'dev': name = r.next('name'); break;
+      case 'address': address = r.next('address'); break;
+      case 'mtu': mtu = r.nextInt('mtu'); break;
+      case 'netns': netns = r.next('netns'); break;
+      case 'type': type = r.next('type'); break;
+      default:
+        if (name !== undefined) throw new UsageError(`unexpected "${w}" (the name is already "${name}")`);
+        name = w;
+    }
+  }
+  if (!parent) throw new UsageError('"link PARENT" is required');
+  if (!name) throw new UsageError('a name for the new child is required');
+  if (type !== 'macvlan') {
+    if (type === 'macvtap') throw new ConfigError('EOPNOTSUPP', 'type macvtap is not supported yet: create a macvlan child (macvtap children are planned as tap devices)');
+    throw new UsageError(type ? `type "${type}" is not supported: only macvlan` : '"type macvlan" is required');
+  }
+  return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode) };
+}
+
+function linkSet(r: ArgReader, netns: string | undefined): Command {
+  const cmd: Extract<Command, { kind: 'link-set' }> = { kind: 'link-set', dev: readDev(r), netns };
+  while (!r.done) {
+    const w = r.next('argument');
+    if (w === 'up') cmd.up = true;
+    else if (w === 'down') cmd.up = false;
+    else if (w === 'mode') cmd.mode = parseMode(r.next('mode'));
+    else if (w === 'address') cmd.address = r.next('address');
+    else if (w === 'mtu') cmd.mtu = r.nextInt('mtu');
+    else if (w === 'type') r.next('type'); // "type macvlan mode X", as ip-link accepts
+    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address or mtu`);
+  }
+  if (cmd.up === undefined && cmd.mode === undefined && cmd.address === undefined && cmd.mtu === undefined)
+    throw new UsageError('nothing to set: give up, down, mode, address or mtu');
+  return cmd;
+}
+
+function portCommand(r: ArgReader, json: boolean): Command {
+  const cmdWord = r.done ? 'show' : r.next('command');
+  const cmd = matchKeyword(cmdWord, ['set', 'show', 'list']);
+  if (cmd === 'set') {
+    const parent = readDev(r);
+    let isolation: string | undefined;
+    while (!r.done) {
+      const w = r.next('setting');
+      if (w !== 'isolation') throw new UsageError(`unknown port setting "${w}": use isolation strict|kernel`);
+      isolation = r.next('isolation');
+    }
+    if (isolation === undefined) throw new UsageError('nothing to set: give isolation strict|kernel');
+    return { kind: 'port-set', parent, isolation: parseIsolation(isolation) };
+  }
+  if (cmd === 'show' || cmd === 'list') {
+    const parent = r.done ? undefined : readDev(r);
+    return { kind: 'port-show', parent, json };
+  }
+  throw new UsageError(`Command "${cmdWord}" is unknown, try "macvlan-bpf help".`);
+}
+
+function applyCommand(r: ArgReader): Command {
+  let file: string | undefined;
+  let prune = false;
+  while (!r.done) {
+    const w = r.next('argument');
+    if (w === '-f' || w === '--file') file = r.next('file');
+    else if (w === '--prune') prune = true;
+    else throw new UsageError(`unknown apply option "${w}": use -f FILE [--prune]`);
+  }
+  if (!file) throw new UsageError('apply needs a configuration file: apply -f FILE');
+  // The caller's directory, also when the agent reads it.
+  return { kind: 'apply', file: path.resolve(file), prune };
+}

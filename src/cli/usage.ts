@@ -1,0 +1,22 @@
+// The CLI's usage text.
+export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
+
+  macvlan-bpf link add link PARENT [ name ] NAME [ address MAC ] [ mtu MTU ] [ netns NETNS ]
+                       type macvlan [ mode { private | vepa | bridge | passthru } ]
+  macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU } ...
+  macvlan-bpf link del [ dev ] NAME
+  macvlan-bpf link show [ [ dev ] NAME ]
+  macvlan-bpf port set PARENT isolation { strict | kernel }
+  macvlan-bpf port show [ PARENT ]
+  macvlan-bpf apply -f FILE [ --prune ]
+  macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]
+  macvlan-bpf agent [ --config FILE ] [ --prune ] [ --listen HOST:PORT | off ]
+  macvlan-bpf lab [ --keep ]
+  macvlan-bpf bench [ --smoke ] [ --only=paths|cost|fanout|agent|counters ]
+
+  -j          JSON output (like ip -j)
+  -n NETNS    the named network namespace a child lives in, when names repeat across namespaces
+
+Run in the network namespace of the parents. State is pinned under $MACVLAN_BPF_PIN_ROOT
+(default /sys/fs/bpf/macvlan-bpf). When an agent serves that instance, link, port and apply commands
+go to it over its unix socket (/run/macvlan-bpf/agent.sock); without one they act directly.`;

@@ -1,0 +1,54 @@
+// The commands that act on an instance, as typed values: the CLI parses argv into one, the control
+// socket carries it as JSON, and the executor runs it, the same way in the CLI and in the agent.
+import { MODE_NAMES, type Mode } from '../datapath/abi.js';
+import type { Isolation } from '../control/validate.js';
+
+export type Command =
+  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string }
+  | { kind: 'link-set'; dev: string; netns?: string; up?: boolean; mode?: Mode; address?: string; mtu?: number }
+  | { kind: 'link-del'; dev: string; netns?: string }
+  | { kind: 'link-show'; dev?: string; netns?: string; json: boolean }
+  | { kind: 'port-set'; parent: string; isolation: Isolation }
+  | { kind: 'port-show'; parent?: string; json: boolean }
+  | { kind: 'apply'; file: string; prune: boolean };
+
+export type CommandKind = Command['kind'];
+
+/** Commands that change the instance (the others only read it). */
+export function mutates(c: Command): boolean {
+  return c.kind !== 'link-show' && c.kind !== 'port-show';
+}
+
+type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation';
+const FIELDS: Record<CommandKind, Record<string, [FieldType, boolean]>> = {
+  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false] },
+  'link-set': { dev: ['string', true], netns: ['string', false], up: ['boolean', false], mode: ['mode', false], address: ['string', false], mtu: ['number', false] },
+  'link-del': { dev: ['string', true], netns: ['string', false] },
+  'link-show': { dev: ['string', false], netns: ['string', false], json: ['boolean', true] },
+  'port-set': { parent: ['string', true], isolation: ['isolation', true] },
+  'port-show': { parent: ['string', false], json: ['boolean', true] },
+  apply: { file: ['string', true], prune: ['boolean', true] },
+};
+
+/** A command received as JSON, checked field by field; throws naming the first thing wrong. */
+export function commandFromJson(x: unknown): Command {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Error('command must be an object');
+  const o = x as Record<string, unknown>;
+  const kind = o.kind;
+  if (typeof kind !== 'string' || !(kind in FIELDS)) throw new Error(`command.kind must be one of ${Object.keys(FIELDS).join(', ')}`);
+  const spec = FIELDS[kind as CommandKind];
+  for (const key of Object.keys(o)) if (key !== 'kind' && !(key in spec)) throw new Error(`${kind}: unknown field "${key}"`);
+  for (const [key, [type, required]] of Object.entries(spec)) {
+    const v = o[key];
+    if (v === undefined) {
+      if (required) throw new Error(`${kind}: field "${key}" is required`);
+      continue;
+    }
+    const ok = type === 'mode' ? typeof v === 'string' && (MODE_NAMES as readonly string[]).includes(v)
+      : type === 'isolation' ? v === 'strict' || v === 'kernel'
+        : type === 'number' ? typeof v === 'number' && Number.isFinite(v)
+          : typeof v === type;
+    if (!ok) throw new Error(`${kind}: field "${key}" must be a ${type}`);
+  }
+  return o as unknown as Command;
+}

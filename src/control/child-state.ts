@@ -1,0 +1,144 @@
+// A child's state in the datapath: its MAC table entry and flood-list place while it is UP (with the
+// parent's unicast filter, or promiscuity for passthru), re-keying when its MAC changes, and its
+// removal with everything it owned. Every step is ordered so the datapath never redirects into a
+// device that is closing or reads a half-written entry.
+import { CHILD_UP, PORT_PASSTHRU, type ChildRecord } from '../datapath/abi.js';
+import type { Datapath } from '../datapath/datapath.js';
+import type { Mac } from '../mac.js';
+import { addon } from '../native.js';
+import type { LinkTable } from '../net/links.js';
+import { ConfigError } from './errors.js';
+import type { FloodList } from './flood.js';
+import { kindOf } from './kinds/index.js';
+import type { Ports } from './ports.js';
+import type { Registry } from './registry.js';
+
+export class ChildState {
+  constructor(
+    private readonly dp: Datapath,
+    private readonly registry: Registry,
+    private readonly flood: FloodList,
+    private readonly ports: Ports,
+    private readonly links: LinkTable,
+  ) {}
+
+  /** The name of an interface in the parents' netns, or '' when it is gone. */
+  ifname(ifindex: number): string {
+    return addon().ifIndexToName(ifindex);
+  }
+
+  /** The kernel's macvlan_addr_busy(): the parent's MAC (except passthru) or an UP sibling's MAC. */
+  checkMacFree(c: ChildRecord, mac: Mac): void {
+    if (c.mode !== 'passthru') {
+      const parent = this.links.get(c.parentIfindex);
+      if (parent && parent.address === mac)
+        throw new ConfigError('EADDRINUSE', `Address already in use: ${mac} is the parent ${parent.ifname}'s own MAC; give ${c.name} another address (link set ${c.name} address <mac>)`);
+    }
+    const owner = this.dp.getMac(c.parentIfindex, mac);
+    if (owner && owner.hostIfindex !== c.hostIfindex) {
+      const other = this.dp.getChild(owner.hostIfindex);
+      throw new ConfigError('EADDRINUSE', `Address already in use: ${mac} belongs to UP child ${other?.name ?? owner.hostIfindex} of the same parent; bring that one down or choose another MAC`);
+    }
+  }
+
+  macTakenByOther(c: ChildRecord, mac: Mac): boolean {
+    const owner = this.dp.getMac(c.parentIfindex, mac);
+    return !!owner && owner.hostIfindex !== c.hostIfindex;
+  }
+
+  /** UP: into the MAC table and the flood list; the parent's filter (or promiscuity) follows. */
+  insertUp(c: ChildRecord): void {
+    this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: (c.flags | CHILD_UP) & 0xff });
+    c.flags |= CHILD_UP;
+    this.registry.put(c);
+    this.flood.add(c);
+    if (c.mode === 'passthru') {
+      // passthru: the parent goes promiscuous (dev_set_promiscuity +1); we only undo what we did.
+      const port = this.dp.getPort(c.parentIfindex);
+      const parent = this.links.get(c.parentIfindex);
+      if (port && parent && !parent.flags.includes('PROMISC')) {
+        this.ports.setPromisc(c.parentIfindex, true);
+        this.dp.putPort(c.parentIfindex, { ...port, promiscSet: true });
+      }
+    } else {
+      this.fdb('add', c.mac, c.parentIfindex);
+    }
+  }
+
+  /** DOWN: out of the table first, so nothing is redirected into a closing device. */
+  removeUp(c: ChildRecord): void {
+    const owner = this.dp.getMac(c.parentIfindex, c.mac);
+    if (owner && owner.hostIfindex === c.hostIfindex) this.dp.deleteMac(c.parentIfindex, c.mac);
+    const wasUp = (c.flags & CHILD_UP) !== 0;
+    c.flags &= ~CHILD_UP;
+    this.registry.put(c);
+    this.flood.remove(c);
+    if (!wasUp) return;
+    if (c.mode === 'passthru') {
+      const port = this.dp.getPort(c.parentIfindex);
+      if (port?.promiscSet) {
+        this.ports.setPromisc(c.parentIfindex, false);
+        this.dp.putPort(c.parentIfindex, { ...port, promiscSet: false });
+      }
+    } else {
+      this.fdb('del', c.mac, c.parentIfindex);
+    }
+  }
+
+  /** A new MAC: the new key goes in before the old one leaves, so the child is never unreachable. */
+  rekey(c: ChildRecord, mac: Mac, filter: boolean): void {
+    const old = c.mac;
+    if (c.flags & CHILD_UP) {
+      this.dp.putMac(c.parentIfindex, mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: c.flags });
+      if (filter) this.fdb('add', mac, c.parentIfindex);
+      const owner = this.dp.getMac(c.parentIfindex, old);
+      if (owner && owner.hostIfindex === c.hostIfindex) this.dp.deleteMac(c.parentIfindex, old);
+      if (filter) this.fdb('del', old, c.parentIfindex);
+    }
+    c.mac = mac;
+    this.registry.put(c);
+  }
+
+  /** A new mode: the registry, the table entry and the flood entry say it at once. */
+  setMode(c: ChildRecord): void {
+    this.registry.put(c);
+    if (c.flags & CHILD_UP) {
+      this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: c.flags });
+      this.flood.setMode(c);
+    }
+  }
+
+  /** Removes a child: table, filter, its devices (when asked and still there), registry, counters, and
+   * the port when it was the last child. */
+  purge(c: ChildRecord, deleteDevices: boolean): void {
+    const parentExists = this.ifname(c.parentIfindex) !== '';
+    this.removeUp(c);
+    const kind = kindOf(c.kind);
+    if (deleteDevices) kind.remove({ dp: this.dp, links: this.links }, c);
+    else this.dp.hooks.forget(c.hostIfindex);
+    this.registry.delete(c.hostIfindex);
+    this.dp.deleteChildStats(c.hostIfindex);
+    const port = this.dp.getPort(c.parentIfindex);
+    if (port) {
+      port.nchildren = Math.max(0, port.nchildren - 1);
+      if (port.passthruHost === c.hostIfindex) {
+        port.flags &= ~PORT_PASSTHRU;
+        port.passthruHost = 0;
+      }
+      this.dp.putPort(c.parentIfindex, port);
+      if (port.nchildren === 0) this.ports.release(c.parentIfindex, port, parentExists);
+    }
+  }
+
+  /** The parent's unicast filter: dev_uc_add/del through the default fdb handler (a device without
+   * IFF_UNICAST_FLT, like veth, turns promiscuous, exactly as it does for kernel macvlan). */
+  private fdb(op: 'add' | 'del', mac: Mac, parentIfindex: number): void {
+    if (!this.ifname(parentIfindex)) return; // the parent is gone, and its filter with it
+    try {
+      this.links.rtnl.fdb(op, parentIfindex, mac);
+    } catch (e) {
+      if (op === 'del') return; // already gone with its device
+      throw new ConfigError('EIO', `adding ${mac} to ${this.ifname(parentIfindex)}'s unicast filter failed: ${(e as Error).message}`);
+    }
+  }
+}

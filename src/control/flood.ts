@@ -1,0 +1,80 @@
+// The flood list: per parent, a dense array (mvb_flood, indexes 0..port.nflood-1) of its UP children,
+// which the datapath walks to copy a broadcast or multicast frame. Every change keeps the invariant the
+// datapath relies on: an index below nflood always names a live entry.
+import type { Datapath } from '../datapath/datapath.js';
+import type { ChildRecord } from '../datapath/abi.js';
+
+export class FloodList {
+  /** Positions by parent and host ifindex: an agent would otherwise scan the list on every up/down. */
+  private readonly positions = new Map<number, Map<number, number>>();
+
+  constructor(private readonly dp: Datapath) {}
+
+  /** Where a child sits in its parent's list, or -1; cached positions are checked against the map. */
+  private pos(parentIfindex: number, hostIfindex: number, nflood: number): number {
+    const known = this.positions.get(parentIfindex);
+    const cached = known?.get(hostIfindex);
+    if (known && cached === undefined && known.size === nflood) return -1; // this instance keeps it current
+    if (cached !== undefined && cached < nflood && this.dp.getFlood(parentIfindex, cached)?.hostIfindex === hostIfindex) return cached;
+    const index = new Map<number, number>();
+    for (const [i, e] of this.dp.floodEntries(parentIfindex)) if (i < nflood) index.set(e.hostIfindex, i);
+    this.positions.set(parentIfindex, index);
+    return index.get(hostIfindex) ?? -1;
+  }
+
+  /** Appends the child: entry first, then the count, so the datapath never reads a missing entry. */
+  add(c: ChildRecord): void {
+    const port = this.dp.getPort(c.parentIfindex);
+    if (!port) return;
+    if (this.pos(c.parentIfindex, c.hostIfindex, port.nflood) >= 0) return;
+    this.dp.putFlood(c.parentIfindex, port.nflood, { hostIfindex: c.hostIfindex, mode: c.mode });
+    this.dp.putPort(c.parentIfindex, { ...port, nflood: port.nflood + 1 });
+    this.positions.get(c.parentIfindex)?.set(c.hostIfindex, port.nflood);
+  }
+
+  /** Removes the child by moving the last entry into its place: the count shrinks first, so a frame in
+   * flight may miss the moved child once but never gets a second copy. */
+  remove(c: ChildRecord): void {
+    const port = this.dp.getPort(c.parentIfindex);
+    if (!port) return;
+    const at = this.pos(c.parentIfindex, c.hostIfindex, port.nflood);
+    if (at < 0) return;
+    const last = port.nflood - 1;
+    const moved = this.dp.getFlood(c.parentIfindex, last);
+    this.dp.putPort(c.parentIfindex, { ...port, nflood: last });
+    if (at !== last && moved) this.dp.putFlood(c.parentIfindex, at, moved);
+    this.dp.deleteFlood(c.parentIfindex, last);
+    const index = this.positions.get(c.parentIfindex);
+    index?.delete(c.hostIfindex);
+    if (at !== last && moved) index?.set(moved.hostIfindex, at);
+  }
+
+  /** The child's mode changed: its entry carries the new one. */
+  setMode(c: ChildRecord): void {
+    const port = this.dp.getPort(c.parentIfindex);
+    const at = port ? this.pos(c.parentIfindex, c.hostIfindex, port.nflood) : -1;
+    if (at >= 0) this.dp.putFlood(c.parentIfindex, at, { hostIfindex: c.hostIfindex, mode: c.mode });
+  }
+
+  /** Rewrites a parent's list from its UP children when the map disagrees (reconcile). */
+  rebuild(parentIfindex: number, up: ChildRecord[]): void {
+    this.positions.delete(parentIfindex);
+    const port = this.dp.getPort(parentIfindex);
+    if (!port) return;
+    const have = this.dp.floodEntries(parentIfindex);
+    const want = up.map((c) => c.hostIfindex);
+    const current = [...Array(port.nflood).keys()].map((i) => have.get(i)?.hostIfindex ?? -1);
+    const strays = [...have.keys()].filter((i) => i >= port.nflood);
+    if (strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
+    this.dp.putPort(parentIfindex, { ...port, nflood: 0 });
+    up.forEach((c, i) => this.dp.putFlood(parentIfindex, i, { hostIfindex: c.hostIfindex, mode: c.mode }));
+    for (const i of have.keys()) if (i >= up.length) this.dp.deleteFlood(parentIfindex, i);
+    this.dp.putPort(parentIfindex, { ...port, nflood: up.length });
+  }
+
+  /** The port is gone: every entry of it goes. */
+  drop(parentIfindex: number): void {
+    for (const i of this.dp.floodEntries(parentIfindex).keys()) this.dp.deleteFlood(parentIfindex, i);
+    this.positions.delete(parentIfindex);
+  }
+}

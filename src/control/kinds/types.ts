@@ -1,0 +1,44 @@
+// A child kind: what a child's device is. It says how the device is made and removed, where the
+// child's transmit decision runs, and how the datapath delivers frames into it. Everything else (the
+// MAC table, the flood list, the modes, counters, events) is the same for every kind, so a new kind is a
+// new module here, not a branch elsewhere.
+import type { Datapath } from '../../datapath/datapath.js';
+import type { ChildRecord, KindName } from '../../datapath/abi.js';
+import type { Mac } from '../../mac.js';
+import type { LinkInfo, LinkTable } from '../../net/links.js';
+
+export interface KindContext {
+  dp: Datapath;
+  links: LinkTable;
+}
+
+export interface MakeRequest {
+  parent: LinkInfo;
+  /** The child's own name, netns ('' = the parent's), MAC and MTU. */
+  name: string;
+  netns: string;
+  address: Mac;
+  mtu: number;
+  /** The name of the device that stays beside the parent (derived, see hostEndName). */
+  hostName: string;
+  /** The host-side device's ifindex, when the caller needs a particular one (tests re-use slots). */
+  hostIfindex?: number;
+}
+
+export interface ChildKind {
+  readonly name: KindName;
+  /**
+   * Makes the child's devices and attaches its transmit decision; returns the host-side ifindex (the
+   * registry's key and the delivery target). Pushes an undo step for everything it made, so a later
+   * failure of the caller leaves nothing behind; on its own failure it has undone its own steps.
+   */
+  make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number;
+  /** Removes the child's devices (what is already gone is fine). */
+  remove(ctx: KindContext, c: ChildRecord): void;
+  /** Puts the current build of the transmit program on the child's hook, if it has one there. */
+  reattach(ctx: KindContext, c: ChildRecord): void;
+  /** The MVB_CHILD_* delivery flags for a child of this kind living in `netns`. */
+  deliveryFlags(netns: string): number;
+  /** The host side follows the parent's carrier (the kernel's macvlan children see their lower's). */
+  followCarrier(ctx: KindContext, c: ChildRecord, host: LinkInfo, carrier: boolean): void;
+}

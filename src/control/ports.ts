@@ -1,0 +1,87 @@
+// Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
+// (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
+// with non-default configuration keeps its entry so the configuration is not lost.
+import { PORT_ISOLATION_KERNEL, type PortRecord } from '../datapath/abi.js';
+import type { Datapath } from '../datapath/datapath.js';
+import type { Mac } from '../mac.js';
+import { isSystemError } from '../native.js';
+import type { LinkInfo, LinkTable } from '../net/links.js';
+import { kernelError } from './errors.js';
+import type { FloodList } from './flood.js';
+
+export function newPort(parent: LinkInfo): PortRecord {
+  return { flags: 0, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, nflood: 0 };
+}
+
+export class Ports {
+  constructor(private readonly dp: Datapath, private readonly links: LinkTable, private readonly flood: FloodList) {}
+
+  /**
+   * The parent's port with its program attached, made if needed; `port` is the record the caller read
+   * (null: none yet). Undo steps for what was made are pushed. The record returned is the one to
+   * change and put back.
+   */
+  ensure(parent: LinkInfo, port: PortRecord | null, undo: (() => void)[]): PortRecord {
+    const p = port ?? newPort(parent);
+    if (!port) {
+      this.dp.ensureParentStats(parent.ifindex);
+      this.dp.putPort(parent.ifindex, p);
+      undo.push(() => {
+        this.dp.deletePort(parent.ifindex);
+        this.dp.deleteParentStats(parent.ifindex);
+      });
+    }
+    if (!this.dp.attachedProgramId(parent.ifindex)) {
+      const { qdiscCreated } = this.dp.attach('parent', parent.ifindex, p.clsactCreated);
+      p.clsactCreated = p.clsactCreated || qdiscCreated;
+      this.dp.putPort(parent.ifindex, p);
+      undo.push(() => {
+        const now = this.dp.getPort(parent.ifindex);
+        if (!now || now.nchildren === 0) this.dp.detach(parent.ifindex, qdiscCreated);
+      });
+    }
+    return p;
+  }
+
+  /** The parent's program, on a new build or hook mode (atomically replaced). */
+  reattach(parentIfindex: number, port: PortRecord): void {
+    if (!this.dp.attachedProgramId(parentIfindex)) return;
+    try {
+      this.dp.attach('parent', parentIfindex, port.clsactCreated);
+    } catch (e) {
+      if (!isSystemError(e) || e.code !== 'ENODEV') throw e;
+    }
+  }
+
+  /** The last child is gone: the program leaves the parent (the kernel destroys its port). */
+  release(parentIfindex: number, port: PortRecord, parentExists: boolean): void {
+    if (parentExists) {
+      this.dp.detach(parentIfindex, port.clsactCreated);
+      if (port.promiscSet) this.setPromisc(parentIfindex, false);
+    }
+    this.flood.drop(parentIfindex);
+    if (port.flags & PORT_ISOLATION_KERNEL && parentExists) {
+      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & PORT_ISOLATION_KERNEL, passthruHost: 0 });
+    } else {
+      this.forget(parentIfindex);
+    }
+  }
+
+  /** The parent itself is gone: its entry and counters go. */
+  forget(parentIfindex: number): void {
+    this.dp.deletePort(parentIfindex);
+    this.dp.deleteParentStats(parentIfindex);
+    this.flood.drop(parentIfindex);
+    this.dp.hooks.forget(parentIfindex);
+  }
+
+  /** passthru: the parent's promiscuity, which we turn on and off only for ourselves (IFF_PROMISC). */
+  setPromisc(parentIfindex: number, on: boolean): void {
+    try {
+      this.links.rtnl.setPromisc(parentIfindex, on);
+    } catch (e) {
+      if (!on && isSystemError(e) && e.code === 'ENODEV') return;
+      throw kernelError(e, `turning promiscuous mode ${on ? 'on' : 'off'} on the parent`);
+    }
+  }
+}

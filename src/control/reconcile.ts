@@ -1,0 +1,249 @@
+// Keeping the maps true to the kernel: a full reconcile against a dump of every link (on start, after
+// an overrun, before a command without an agent), and the agent's per-event path, which sorts each
+// rtnetlink link event into what it means for a child or a parent and applies just that.
+import { CHILD_UP, type ChildRecord } from '../datapath/abi.js';
+import type { Datapath } from '../datapath/datapath.js';
+import type { Mac } from '../mac.js';
+import { isUp, type LinkInfo, type LinkTable } from '../net/links.js';
+import type { ChildState } from './child-state.js';
+import type { FloodList } from './flood.js';
+import { kindOf, type KindContext } from './kinds/index.js';
+import type { Ports } from './ports.js';
+import type { Registry } from './registry.js';
+
+export interface ReconcileReport {
+  purged: string[];
+  stateSynced: string[];
+  readdressed: string[];
+  portsReleased: number[];
+  conflicts: string[];
+}
+
+export function emptyReport(): ReconcileReport {
+  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [] };
+}
+
+/** What a link event was about: the nsid it came from (-1: ours), deleted or new/changed, the link. */
+export interface LinkEvent {
+  nsid: number;
+  deleted: boolean;
+  link: LinkInfo;
+}
+
+export class Reconciler {
+  private readonly ctx: KindContext;
+
+  constructor(
+    private readonly dp: Datapath,
+    private readonly registry: Registry,
+    private readonly state: ChildState,
+    private readonly flood: FloodList,
+    private readonly ports: Ports,
+    private readonly links: LinkTable,
+  ) {
+    this.ctx = { dp, links };
+  }
+
+  /**
+   * Makes the maps tell the kernel's truth: children whose links or parent vanished are purged (a
+   * deleted parent takes its children with it), UP/DOWN and MAC changes made with plain `ip` are
+   * applied, ports without children are released, link pins of devices no longer ours removed.
+   * Idempotent.
+   */
+  reconcile(): ReconcileReport {
+    const report = emptyReport();
+    this.registry.refresh();
+    const here = new Map(this.links.list().map((l) => [l.ifindex, l]));
+    const nsLinks = new Map<string, Map<string, LinkInfo> | null>();
+    const linksIn = (ns: string) => {
+      if (!nsLinks.has(ns)) {
+        try {
+          nsLinks.set(ns, new Map(this.links.list(ns || undefined).map((l) => [l.ifname, l])));
+        } catch {
+          nsLinks.set(ns, null); // the namespace is gone
+        }
+      }
+      return nsLinks.get(ns)!;
+    };
+    for (const c of this.registry.all()) {
+      const parent = here.get(c.parentIfindex);
+      const host = here.get(c.hostIfindex);
+      const child = linksIn(c.netns)?.get(c.name);
+      if (!parent || !host || !child) {
+        // Parent deleted: delete the child too (the kernel's NETDEV_UNREGISTER). Child or netns
+        // deleted: the veth pair died with it; clear its state.
+        this.state.purge(c, !!host);
+        report.purged.push(c.name);
+        continue;
+      }
+      this.followParentCarrier(c, parent, host);
+      this.syncChild(c, child, report);
+    }
+    const children = this.registry.all();
+    for (const { parentIfindex, port } of this.dp.listPorts()) {
+      const mine = children.filter((c) => c.parentIfindex === parentIfindex);
+      const exists = here.has(parentIfindex);
+      if (!exists || (mine.length === 0 && (port.nchildren !== 0 || this.dp.attachedProgramId(parentIfindex)))) {
+        if (!exists) this.ports.forget(parentIfindex);
+        else this.ports.release(parentIfindex, { ...port, nchildren: 0 }, true);
+        report.portsReleased.push(parentIfindex);
+      } else {
+        if (port.nchildren !== mine.length) this.dp.putPort(parentIfindex, { ...port, nchildren: mine.length });
+        this.flood.rebuild(parentIfindex, mine.filter((c) => c.flags & CHILD_UP));
+      }
+    }
+    const ours = new Set([...children.map((c) => c.hostIfindex), ...this.dp.listPorts().map((p) => p.parentIfindex)]);
+    for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);
+    return report;
+  }
+
+  /**
+   * Applies what the kernel says about one child's link (its state after an event, or a dump): name,
+   * netns, MTU, MAC and UP/DOWN. The map changes first; the filter and promiscuity follow.
+   */
+  syncChild(c: ChildRecord, child: LinkInfo, report: ReconcileReport = emptyReport(), netns = c.netns): ReconcileReport {
+    let changed = false;
+    if (child.ifname && child.ifname !== c.name) {
+      c.name = child.ifname; // renamed with ip link set ... name: follow it
+      changed = true;
+    }
+    if (netns !== c.netns) {
+      const kind = kindOf(c.kind);
+      c.flags = (c.flags & ~kind.deliveryFlags(c.netns)) | kind.deliveryFlags(netns);
+      c.netns = netns;
+      changed = true;
+    }
+    if (child.mtu && child.mtu !== c.mtu) {
+      c.mtu = child.mtu;
+      changed = true;
+    }
+    if (changed) this.registry.put(c);
+    if (child.address && child.address !== c.mac) {
+      if (c.mode === 'passthru' || !this.state.macTakenByOther(c, child.address as Mac)) {
+        this.state.rekey(c, child.address as Mac, c.mode !== 'passthru');
+        report.readdressed.push(c.name);
+      } else {
+        report.conflicts.push(`${c.name}: address ${child.address} is in use by a sibling`);
+      }
+    }
+    const kernelUp = isUp(child);
+    const mapUp = (c.flags & CHILD_UP) !== 0 && !!this.dp.getMac(c.parentIfindex, c.mac);
+    if (kernelUp && !mapUp) {
+      if (this.state.macTakenByOther(c, c.mac)) report.conflicts.push(`${c.name}: up, but ${c.mac} is in use by a sibling`);
+      else {
+        this.state.insertUp(c);
+        report.stateSynced.push(c.name);
+      }
+    } else if (!kernelUp && (c.flags & CHILD_UP) !== 0) {
+      this.state.removeUp(c);
+      report.stateSynced.push(c.name);
+    }
+    return report;
+  }
+
+  /** A child's host end is gone (its veth pair or its netns was deleted): clear its state. */
+  hostEndGone(hostIfindex: number): string | null {
+    const c = this.registry.get(hostIfindex);
+    if (!c) return null;
+    this.state.purge(c, false);
+    return c.name;
+  }
+
+  /** The parent was deleted: its children go with it, as the kernel's do (NETDEV_UNREGISTER). */
+  parentGone(parentIfindex: number): string[] {
+    this.registry.refresh();
+    const gone = this.registry.ofParent(parentIfindex);
+    for (const c of gone) this.state.purge(c, true);
+    this.ports.forget(parentIfindex);
+    return gone.map((c) => c.name);
+  }
+
+  /**
+   * The parent changed (NETDEV_UP/DOWN/CHANGE, CHANGEMTU, CHANGEADDR): children follow its carrier,
+   * no child keeps an MTU above the parent's, a passthru child keeps the parent's MAC.
+   */
+  parentChanged(parent: LinkInfo): void {
+    const port = this.dp.getPort(parent.ifindex);
+    if (!port) return;
+    if (parent.address && parent.address !== port.mac) this.dp.putPort(parent.ifindex, { ...port, mac: parent.address as Mac });
+    this.registry.refresh();
+    for (const c of this.registry.ofParent(parent.ifindex)) {
+      const host = this.links.get(c.hostIfindex);
+      if (!host) continue;
+      this.followParentCarrier(c, parent, host);
+      if (host.mtu !== parent.mtu) whileExists(() => this.links.rtnl.setMtu(host.ifindex, parent.mtu));
+      if (c.mtu > parent.mtu) whileExists(() => this.links.in(c.netns || undefined, (r) => r.setMtu(c.name, parent.mtu)));
+      if (c.mode === 'passthru' && parent.address && c.mac !== parent.address)
+        whileExists(() => this.links.in(c.netns || undefined, (r) => r.setAddress(c.name, parent.address)));
+    }
+  }
+
+  /** A host end changed (someone set it down, or its carrier moved): it stays as its parent says. */
+  hostEndChanged(c: ChildRecord, host: LinkInfo): void {
+    const parent = this.links.get(c.parentIfindex);
+    if (parent) this.followParentCarrier(c, parent, host);
+  }
+
+  /** A child's host side is up exactly when its parent has carrier: children see the parent's carrier. */
+  private followParentCarrier(c: ChildRecord, parent: LinkInfo, host: LinkInfo): void {
+    kindOf(c.kind).followCarrier(this.ctx, c, host, isUp(parent) && parent.flags.includes('LOWER_UP'));
+  }
+
+  /**
+   * One rtnetlink link event, sorted into what it means for us, and applied. Returns a line for the
+   * log when something notable happened. nsName resolves the event's nsid to the netns's name.
+   */
+  onLinkEvent(ev: LinkEvent, nsName: (nsid: number) => string | undefined): string | null {
+    const { nsid, deleted, link } = ev;
+    if (nsid < 0) {
+      // Our own netns: parents, host ends, and children that live beside their parent.
+      const hostOf = this.registry.get(link.ifindex);
+      if (hostOf) {
+        if (deleted) {
+          const name = this.hostEndGone(link.ifindex);
+          return name ? `child ${name} is gone (its link or netns was deleted)` : null;
+        }
+        this.hostEndChanged(hostOf, link);
+        return null;
+      }
+      if (this.dp.getPort(link.ifindex)) {
+        if (deleted) {
+          const gone = this.parentGone(link.ifindex);
+          return `parent ${link.ifname} deleted: removed ${gone.join(', ') || 'its port'}`;
+        }
+        this.parentChanged(link);
+        return null;
+      }
+      if (link.link_netnsid === undefined && link.link_index && link.link_index !== link.ifindex) {
+        const c = this.registry.get(link.link_index);
+        if (c && c.netns === '' && !deleted) this.syncChild(c, link);
+      }
+      return null;
+    }
+    // Another netns: a child is the device whose peer (IFLA_LINK) is one of our host ends.
+    if (deleted || !link.link_index) return null; // a deleted child takes its host end with it: seen above
+    const c = this.registry.get(link.link_index);
+    if (!c) return null;
+    const ns = nsName(nsid);
+    if (ns === undefined) return null;
+    let note: string | null = null;
+    if (ns !== c.netns) {
+      // Moved to another netns? Only if our host end's peer really is there now.
+      const host = this.links.get(c.hostIfindex);
+      if (!host || host.link_netnsid !== nsid) return null;
+      note = `child ${c.name} moved from netns ${c.netns || '(parent)'} to ${ns}`;
+    }
+    this.syncChild(c, link, undefined, ns);
+    return note;
+  }
+}
+
+/** Runs a change to a link that may vanish meanwhile (its netns is being deleted): gone is fine. */
+function whileExists(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ENODEV' && code !== 'ENOENT') throw e;
+  }
+}

@@ -1,0 +1,52 @@
+// The one place a name, mode, MAC, MTU, isolation or netns name is checked: the CLI, the control
+// plane and the configuration file all ask here, so they refuse the same things with the same words.
+// Each check throws a ConfigError whose message is the problem and the fix; the config file prefixes
+// it with file:line: field.
+import { MODE_NAMES, type Mode } from '../datapath/abi.js';
+import { isMacSyntax, isMulticastMac, isZeroMac, parseMac, type Mac } from '../mac.js';
+import { ConfigError } from './errors.js';
+
+/** The kernel's minimum MTU for an Ethernet device (ETH_MIN_MTU). */
+export const MIN_MTU = 68;
+
+export type Isolation = 'strict' | 'kernel';
+export const ISOLATIONS: readonly Isolation[] = ['strict', 'kernel'];
+
+/** An interface name as the kernel's dev_valid_name() accepts it. */
+export function checkIfname(name: string): string {
+  if (name.length > 0 && Buffer.byteLength(name) < 16 && !/[\s/:]/.test(name) && name !== '.' && name !== '..') return name;
+  throw new ConfigError('EINVAL', `"${name}" is not a valid interface name (1 to 15 characters, no spaces, '/' or ':')`);
+}
+
+export function parseMode(m: string): Mode {
+  if ((MODE_NAMES as readonly string[]).includes(m)) return m as Mode;
+  throw new ConfigError('EINVAL', `"${m}" is not a mode: use one of ${MODE_NAMES.join(', ')}`);
+}
+
+/** A child's MAC: six hex pairs, unicast, not zero (the kernel's is_valid_ether_addr). */
+export function parseChildMac(s: string): Mac {
+  if (!isMacSyntax(s)) throw new ConfigError('EINVAL', `"${s}" is not a MAC address: give six hex pairs like 02:00:00:00:00:01`);
+  const mac = parseMac(s);
+  if (isZeroMac(mac)) throw new ConfigError('EADDRNOTAVAIL', `Cannot assign requested address ${mac}: it is not a unicast, non-zero MAC, which a child needs (give a real address, e.g. 02:00:00:00:00:01)`);
+  if (isMulticastMac(mac)) throw new ConfigError('EADDRNOTAVAIL', `Cannot assign requested address ${mac}: it is not a unicast, non-zero MAC, which a child needs (clear the group bit, 01 in the first octet)`);
+  return mac;
+}
+
+/** The MTU's own range; whether it fits under the parent's is the control plane's to check. */
+export function checkMtu(mtu: number): number {
+  if (!Number.isInteger(mtu)) throw new ConfigError('EINVAL', `mtu ${mtu} is not a whole number`);
+  if (mtu < MIN_MTU) throw new ConfigError('EINVAL', `mtu ${mtu} is less than device minimum ${MIN_MTU}`);
+  if (mtu > 0xffff_ffff) throw new ConfigError('EINVAL', `mtu ${mtu} is greater than device maximum`);
+  return mtu;
+}
+
+export function parseIsolation(s: string): Isolation {
+  if ((ISOLATIONS as readonly string[]).includes(s)) return s as Isolation;
+  throw new ConfigError('EINVAL', `"${s}" is not an isolation: use strict or kernel`);
+}
+
+/** A name under /run/netns: one path component, as `ip netns add` makes them. */
+export function checkNetnsName(s: string): string {
+  if (/^[^\s/]{1,47}$/.test(s) && s !== '.' && s !== '..') return s;
+  throw new ConfigError('EINVAL', `"${s}" is not a network namespace name (a name under /run/netns, as ip netns add made it)`);
+}

@@ -1,0 +1,167 @@
+// Where our TC programs sit on a device's ingress, and how they are put there: a tcx link (kernels
+// since 6.6: owned by a link object we pin, replaced atomically by a link update, gone when the pin
+// goes) or, where the kernel has no tcx, a classic cls_bpf filter on a clsact qdisc (direct action, our
+// own handle and priority). The mode is chosen once per open: $MACVLAN_BPF_TC_ATTACH=tcx|cls_bpf forces
+// one, otherwise tcx when the kernel has it. A hook made in the other mode (an instance made on another
+// kernel, or under the other setting) is taken over on the next attach, new hook first, so no frame
+// meets an empty hook.
+import fs from 'node:fs';
+import path from 'node:path';
+import { addon, isSystemError, type BpfLink } from '../native.js';
+
+/** Our TC filters' handle and priority on every clsact we use (the cls_bpf mode). */
+export const TC_HANDLE = 0x4d56;
+export const TC_PRIORITY = 0x4d56;
+/** bpf_link_info.type of a tcx link. */
+const BPF_LINK_TYPE_TCX = 11;
+
+export type HookMode = 'tcx' | 'cls_bpf';
+
+export class HookError extends Error {}
+
+/**
+ * True when the kernel has tcx: a tcx link on ifindex 0 fails with ENODEV where tcx exists (the device
+ * lookup comes after the attach type is known) and EINVAL where it does not. Touches no device.
+ */
+export function kernelHasTcx(progFd: number): boolean {
+  try {
+    addon().BpfLink.create({ progFd, ifindex: 0, attachType: 'tcx_ingress' }).close();
+    return true; // cannot happen, but a link is a link
+  } catch (e) {
+    if (isSystemError(e) && e.code === 'ENODEV') return true;
+    if (isSystemError(e) && (e.code === 'EINVAL' || e.code === 'EOPNOTSUPP')) return false;
+    throw e;
+  }
+}
+
+/** The attach mode $MACVLAN_BPF_TC_ATTACH asks for, or tcx where the kernel has it. */
+export function chooseHookMode(progFd: number, env = process.env.MACVLAN_BPF_TC_ATTACH): HookMode {
+  const want = env || 'auto';
+  if (want !== 'auto' && want !== 'tcx' && want !== 'cls_bpf')
+    throw new HookError(`MACVLAN_BPF_TC_ATTACH="${want}" is not an attach mode: use tcx, cls_bpf or auto`);
+  const tcx = kernelHasTcx(progFd);
+  if (want === 'tcx' && !tcx) throw new HookError(`MACVLAN_BPF_TC_ATTACH=tcx, but this kernel has no tcx (it came in 6.6); use cls_bpf or auto`);
+  return want === 'cls_bpf' || !tcx ? 'cls_bpf' : 'tcx';
+}
+
+/** The ingress hooks of one instance: link pins live under <pin root>/links/. */
+export class IngressHooks {
+  private readonly dir: string;
+
+  constructor(pinRoot: string, readonly mode: HookMode) {
+    this.dir = path.join(pinRoot, 'links');
+  }
+
+  private pinOf(ifindex: number): string {
+    return path.join(this.dir, `tcx_ingress-${ifindex}`);
+  }
+
+  /** Our tcx link on this device, or null (no pin, or a pin whose device is gone: then it is removed). */
+  private link(ifindex: number): BpfLink | null {
+    const pin = this.pinOf(ifindex);
+    if (!fs.existsSync(pin)) return null;
+    const l = new (addon().BpfLink)({ pin });
+    const info = l.info();
+    if (info.type === BPF_LINK_TYPE_TCX && info.ifindex === ifindex) return l;
+    l.close();
+    fs.rmSync(pin, { force: true }); // the device it was on is gone (and this ifindex is reused)
+    return null;
+  }
+
+  /**
+   * Puts progFd on the device's ingress, replacing our program if one is there (atomically in both
+   * modes). ownsClsact: the device's clsact qdisc is ours to remove when a cls_bpf hook is taken over.
+   * Returns whether a clsact qdisc was created.
+   */
+  attach(ifindex: number, progFd: number, ownsClsact: boolean): { qdiscCreated: boolean } {
+    const a = addon();
+    if (this.mode === 'tcx') {
+      const existing = this.link(ifindex);
+      if (existing) {
+        try {
+          existing.update(progFd);
+        } finally {
+          existing.close();
+        }
+      } else {
+        fs.mkdirSync(this.dir, { recursive: true });
+        const l = a.BpfLink.create({ progFd, ifindex, attachType: 'tcx_ingress' });
+        try {
+          l.pin(this.pinOf(ifindex));
+        } catch (e) {
+          l.detach();
+          throw e;
+        } finally {
+          l.close();
+        }
+      }
+      // A cls_bpf hook of ours from before: tcx runs first and decides, so it can go now.
+      if (a.tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY)) {
+        a.tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+        if (ownsClsact) a.tcDestroyClsact(ifindex);
+      }
+      return { qdiscCreated: false };
+    }
+    const r = a.tcAttach(ifindex, 'ingress', progFd, TC_HANDLE, TC_PRIORITY, true);
+    const l = this.link(ifindex); // a tcx link of ours from before would keep deciding first
+    if (l) {
+      try {
+        l.detach();
+      } finally {
+        l.close();
+        fs.rmSync(this.pinOf(ifindex), { force: true });
+      }
+    }
+    return r;
+  }
+
+  /** The id of our program on the device's ingress, or 0 when we have none there. */
+  programId(ifindex: number): number {
+    const l = this.link(ifindex);
+    if (l) {
+      try {
+        return l.info().progId;
+      } finally {
+        l.close();
+      }
+    }
+    return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+  }
+
+  /** How our program is attached there now, if it is. */
+  attachedAs(ifindex: number): HookMode | null {
+    const l = this.link(ifindex);
+    if (l) {
+      l.close();
+      return 'tcx';
+    }
+    return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY) ? 'cls_bpf' : null;
+  }
+
+  /** Takes our program off the device, whichever way it is attached; removeClsact: the qdisc too. */
+  detach(ifindex: number, removeClsact: boolean): void {
+    const a = addon();
+    const l = this.link(ifindex);
+    if (l) {
+      try {
+        l.detach();
+      } finally {
+        l.close();
+      }
+    }
+    this.forget(ifindex);
+    a.tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+    if (removeClsact) a.tcDestroyClsact(ifindex);
+  }
+
+  /** The device is gone: drop its link pin (the kernel detached the link with the device). */
+  forget(ifindex: number): void {
+    fs.rmSync(this.pinOf(ifindex), { force: true });
+  }
+
+  /** The ifindexes that have a link pin (reconcile removes those of devices no longer ours). */
+  pinned(): number[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs.readdirSync(this.dir).map((f) => /^tcx_ingress-(\d+)$/.exec(f)).filter((m) => m !== null).map((m) => Number(m[1]));
+  }
+}
