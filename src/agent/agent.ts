@@ -55,6 +55,8 @@ export class Agent {
   private control?: Server;
   private readonly nsNames = new Map<number, string>();
   private resyncQueued = false;
+  private promoting?: NodeJS.Timeout;
+  private promotionStarted = 0;
   private metrics?: MetricsServer;
   private counters?: CounterReader;
   /** Where the HTTP server really listens (port 0 asks the kernel for a free one). */
@@ -98,6 +100,7 @@ export class Agent {
   }
 
   stop(): void {
+    clearTimeout(this.promoting);
     this.metrics?.stop();
     this.counters?.close();
     this.events?.close();
@@ -112,6 +115,7 @@ export class Agent {
     const changes = applyConfig(this.m, cfg, { prune: prune || cfg.prune });
     this.log(`applied ${file}: ${changes.length ? changes.join('; ') : 'no changes'}`);
     this.ensureNsids();
+    this.promoteSoon();
     return changes;
   }
 
@@ -127,6 +131,24 @@ export class Agent {
       r.conflicts.length && `conflicts: ${r.conflicts.join('; ')}`,
     ].filter(Boolean);
     this.log(`reconciled (${why}): ${what.length ? what.join('; ') : 'in sync'}`);
+    this.promoteSoon();
+  }
+
+  /**
+   * Children made in bulk transmit through a cls_bpf hook until their tcx link is made; the kernel
+   * takes about 12 ms per link, so they are promoted a few at a time between events and commands.
+   */
+  private promoteSoon(): void {
+    if (this.promoting || this.m.pendingHooks === 0) return;
+    if (!this.promotionStarted) this.promotionStarted = performance.now();
+    this.promoting = setTimeout(() => {
+      this.promoting = undefined;
+      let left = 0;
+      this.guard(() => void (left = this.m.promoteHooks(performance.now() + 10)));
+      if (left > 0) return this.promoteSoon();
+      this.log(`transmit hooks: all tcx links (promotion took ${((performance.now() - this.promotionStarted) / 1000).toFixed(1)} s)`);
+      this.promotionStarted = 0;
+    }, 0);
   }
 
   private queueResync(why: string): void {
@@ -226,6 +248,7 @@ export class Agent {
     }
     // New children may live in namespaces without an nsid here yet.
     if (cmd.kind === 'apply' || cmd.kind === 'link-add') this.ensureNsids();
+    this.promoteSoon();
     return { code, stdout: out.stdout.join(''), stderr: out.stderr.join('') };
   }
 }

@@ -56,7 +56,9 @@ async function runCommand(cmd: Command): Promise<number> {
   // No agent: this process acts, after reconciling the pinned state with the kernel.
   const m = Macvlan.open();
   try {
-    return execute(m, cmd, processOutput);
+    const code = execute(m, cmd, processOutput);
+    m.promoteHooks(); // no agent will: the hooks of children made in bulk become tcx links now
+    return code;
   } finally {
     m.close();
   }

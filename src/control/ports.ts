@@ -32,7 +32,7 @@ export class Ports {
       });
     }
     if (!this.dp.attachedProgramId(parent.ifindex)) {
-      const { qdiscCreated } = this.dp.attach('parent', parent.ifindex, p.clsactCreated);
+      const { qdiscCreated } = this.dp.attach('parent', parent.ifindex, { ownsClsact: p.clsactCreated });
       p.clsactCreated = p.clsactCreated || qdiscCreated;
       this.dp.putPort(parent.ifindex, p);
       undo.push(() => {
@@ -47,7 +47,7 @@ export class Ports {
   reattach(parentIfindex: number, port: PortRecord): void {
     if (!this.dp.attachedProgramId(parentIfindex)) return;
     try {
-      this.dp.attach('parent', parentIfindex, port.clsactCreated);
+      this.dp.attach('parent', parentIfindex, { ownsClsact: port.clsactCreated });
     } catch (e) {
       if (!isSystemError(e) || e.code !== 'ENODEV') throw e;
     }

@@ -10,7 +10,7 @@ import {
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
 import type { Mac } from '../mac.js';
-import { IngressHooks, chooseHookMode } from './hooks.js';
+import { IngressHooks, chooseHookMode, type HookMode } from './hooks.js';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/macvlan-bpf';
 export const BPFFS = '/sys/fs/bpf';
@@ -152,9 +152,12 @@ export class Datapath {
   }
 
   // --- attachments ---------------------------------------------------------------------------------
-  /** Puts the role's program on the device's ingress (or swaps it in, atomically, if one is there). */
-  attach(role: ProgramRole, ifindex: number, ownsClsact = role === 'child'): { qdiscCreated: boolean } {
-    return this.hooks.attach(ifindex, this.programs[role].fd, ownsClsact);
+  /**
+   * Puts the role's program on the device's ingress (or swaps it in, atomically, if one is there), in
+   * the instance's hook mode unless told otherwise. ownsClsact: a clsact found there is ours.
+   */
+  attach(role: ProgramRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean } {
+    return this.hooks.attach(ifindex, this.programs[role].fd, opts.ownsClsact ?? role === 'child', opts.mode);
   }
   attachedProgramId(ifindex: number): number {
     return this.hooks.programId(ifindex);

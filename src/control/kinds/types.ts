@@ -3,6 +3,7 @@
 // MAC table, the flood list, the modes, counters, events) is the same for every kind, so a new kind is a
 // new module here, not a branch elsewhere.
 import type { Datapath } from '../../datapath/datapath.js';
+import type { HookMode } from '../../datapath/hooks.js';
 import type { ChildRecord, KindName } from '../../datapath/abi.js';
 import type { Mac } from '../../mac.js';
 import type { LinkInfo, LinkTable } from '../../net/links.js';
@@ -10,6 +11,8 @@ import type { LinkInfo, LinkTable } from '../../net/links.js';
 export interface KindContext {
   dp: Datapath;
   links: LinkTable;
+  /** Attach transmit hooks in this mode rather than the instance's (bulk creation: cls_bpf first). */
+  txHookMode?: HookMode;
 }
 
 export interface MakeRequest {
@@ -35,8 +38,10 @@ export interface ChildKind {
   make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number;
   /** Removes the child's devices (what is already gone is fine). */
   remove(ctx: KindContext, c: ChildRecord): void;
-  /** Puts the current build of the transmit program on the child's hook, if it has one there. */
-  reattach(ctx: KindContext, c: ChildRecord): void;
+  /** The device whose ingress hook carries the child's transmit decision. */
+  txHook(c: ChildRecord): number;
+  /** Puts the transmit program on that hook (in ctx.txHookMode, or the instance's mode). */
+  attachTx(ctx: KindContext, c: ChildRecord): void;
   /** The MVB_CHILD_* delivery flags for a child of this kind living in `netns`. */
   deliveryFlags(netns: string): number;
   /** The host side follows the parent's carrier (the kernel's macvlan children see their lower's). */

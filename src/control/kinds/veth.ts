@@ -38,7 +38,7 @@ export const veth: ChildKind = {
     undo.push(() => ifStillThere(() => rt.deleteLink(hostIfindex)));
     // The host end is plumbing, not a host: no IPv6 link-local, no DAD, no router solicitations.
     setNetSysctl(`ipv6.conf.${req.hostName}.disable_ipv6`, '1');
-    ctx.dp.attach('child', hostIfindex);
+    ctx.dp.attach('child', hostIfindex, { mode: ctx.txHookMode });
     undo.push(() => ctx.dp.hooks.forget(hostIfindex));
     try {
       rt.setUp(hostIfindex, true);
@@ -56,8 +56,12 @@ export const veth: ChildKind = {
     ctx.dp.hooks.forget(c.hostIfindex);
   },
 
-  reattach(ctx: KindContext, c: ChildRecord): void {
-    if (ctx.dp.attachedProgramId(c.hostIfindex)) ifStillThere(() => void ctx.dp.attach('child', c.hostIfindex));
+  txHook(c: ChildRecord): number {
+    return c.hostIfindex;
+  },
+
+  attachTx(ctx: KindContext, c: ChildRecord): void {
+    ifStillThere(() => void ctx.dp.attach('child', c.hostIfindex, { mode: ctx.txHookMode }));
   },
 
   deliveryFlags(netns: string): number {
