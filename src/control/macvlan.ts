@@ -96,8 +96,10 @@ export class Macvlan {
       const kind = kindOf(c.kind);
       const now = this.dp.hooks.attachedAs(kind.txHook(c));
       if (!now) continue;
-      kind.attachTx({ ...this.ctx, txHookMode: now }, c);
-      if (now !== this.dp.hooks.mode) this.slowHooks.add(c.hostIfindex);
+      if (now === 'cls_bpf' && this.dp.hooks.mode === 'tcx') {
+        kind.attachTx({ ...this.ctx, txHookMode: 'cls_bpf' }, c); // the new build in place, now
+        this.slowHooks.add(c.hostIfindex); // the tcx link later
+      } else kind.attachTx(this.ctx, c);
     }
   }
 
@@ -118,7 +120,7 @@ export class Macvlan {
     for (const host of this.slowHooks) {
       this.slowHooks.delete(host);
       const c = this.registry.get(host);
-      if (c && this.dp.hooks.attachedAs(kindOf(c.kind).txHook(c)) === 'cls_bpf') kindOf(c.kind).attachTx(this.ctx, c);
+      if (c && this.dp.hooks.attachedAs(kindOf(c.kind).txHook(c)) === 'cls_bpf' && this.dp.hooks.mode === 'tcx') kindOf(c.kind).attachTx(this.ctx, c);
       if (performance.now() >= deadline) break;
     }
     return this.slowHooks.size;

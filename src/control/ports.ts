@@ -33,7 +33,7 @@ export class Ports {
     }
     if (!this.dp.attachedProgramId(parent.ifindex)) {
       const { qdiscCreated } = this.dp.attach('parent', parent.ifindex, { ownsClsact: p.clsactCreated });
-      p.clsactCreated = p.clsactCreated || qdiscCreated;
+      p.clsactCreated ||= qdiscCreated;
       this.dp.putPort(parent.ifindex, p);
       undo.push(() => {
         const now = this.dp.getPort(parent.ifindex);
@@ -43,11 +43,14 @@ export class Ports {
     return p;
   }
 
-  /** The parent's program, on a new build or hook mode (atomically replaced). */
+  /** The parent's program, on a new build or hook mode (atomically replaced; a clsact we made in the
+   * cls_bpf mode goes once a tcx link took over, and one made for the cls_bpf mode is remembered). */
   reattach(parentIfindex: number, port: PortRecord): void {
     if (!this.dp.attachedProgramId(parentIfindex)) return;
     try {
-      this.dp.attach('parent', parentIfindex, { ownsClsact: port.clsactCreated });
+      const r = this.dp.attach('parent', parentIfindex, { ownsClsact: port.clsactCreated });
+      const clsactCreated = (port.clsactCreated || r.qdiscCreated) && !r.qdiscRemoved;
+      if (clsactCreated !== port.clsactCreated) this.dp.putPort(parentIfindex, { ...port, clsactCreated });
     } catch (e) {
       if (!isSystemError(e) || e.code !== 'ENODEV') throw e;
     }

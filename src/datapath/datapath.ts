@@ -156,7 +156,7 @@ export class Datapath {
    * Puts the role's program on the device's ingress (or swaps it in, atomically, if one is there), in
    * the instance's hook mode unless told otherwise. ownsClsact: a clsact found there is ours.
    */
-  attach(role: ProgramRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean } {
+  attach(role: ProgramRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean; qdiscRemoved: boolean } {
     return this.hooks.attach(ifindex, this.programs[role].fd, opts.ownsClsact ?? role === 'child', opts.mode);
   }
   attachedProgramId(ifindex: number): number {

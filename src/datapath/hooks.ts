@@ -73,9 +73,9 @@ export class IngressHooks {
    * modes). ownsClsact: the device's clsact qdisc is ours to remove when a cls_bpf hook is taken over.
    * mode: this instance's, unless the caller needs the other (a tcx link costs the kernel a
    * synchronize_rcu() under rtnl, about 12 ms; a cls_bpf filter 0.1 ms, so bulk creation starts there).
-   * Returns whether a clsact qdisc was created.
+   * Returns whether a clsact qdisc was created, or removed (ours, after a cls_bpf hook was taken over).
    */
-  attach(ifindex: number, progFd: number, ownsClsact: boolean, mode: HookMode = this.mode): { qdiscCreated: boolean } {
+  attach(ifindex: number, progFd: number, ownsClsact: boolean, mode: HookMode = this.mode): { qdiscCreated: boolean; qdiscRemoved: boolean } {
     const a = addon();
     if (mode === 'tcx') {
       const existing = this.link(ifindex);
@@ -98,13 +98,14 @@ export class IngressHooks {
         }
       }
       // A cls_bpf hook of ours from before: tcx runs first and decides, so it can go now.
+      let qdiscRemoved = false;
       if (a.tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY)) {
         a.tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
-        if (ownsClsact) a.tcDestroyClsact(ifindex);
+        if (ownsClsact) qdiscRemoved = a.tcDestroyClsact(ifindex);
       }
-      return { qdiscCreated: false };
+      return { qdiscCreated: false, qdiscRemoved };
     }
-    const r = a.tcAttach(ifindex, 'ingress', progFd, TC_HANDLE, TC_PRIORITY, true);
+    const r = { ...a.tcAttach(ifindex, 'ingress', progFd, TC_HANDLE, TC_PRIORITY, true), qdiscRemoved: false };
     const l = this.link(ifindex); // a tcx link of ours from before would keep deciding first
     if (l) {
       try {

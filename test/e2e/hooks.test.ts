@@ -1,0 +1,145 @@
+// Where the programs sit: tcx links, pinned, on a kernel with tcx (this host's 6.18); the cls_bpf
+// fallback that kernels without tcx (Debian 12's 6.1) get, forced here with MACVLAN_BPF_TC_ATTACH; and
+// the takeover between the two, in both directions, under two frame streams with no frame lost.
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Sandbox, run } from '../helpers/sandbox.js';
+import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
+import { addon, inNetns } from '../../src/native.js';
+import { IngressHooks, TC_HANDLE, TC_PRIORITY, kernelHasTcx, type HookMode } from '../../src/datapath/hooks.js';
+import { decodeChild } from '../../src/datapath/abi.js';
+import { buildFrame, frameId } from '../../src/frames.js';
+
+const sb = new Sandbox('h');
+const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
+const KIDS: ChildSpec[] = [
+  { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01' },
+  { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
+];
+const savedMode = process.env.MACVLAN_BPF_TC_ATTACH;
+const setMode = (m: string | undefined) => (m === undefined ? delete process.env.MACVLAN_BPF_TC_ATTACH : (process.env.MACVLAN_BPF_TC_ATTACH = m));
+let t: Topology | undefined;
+afterEach(() => setMode(savedMode));
+afterAll(() => {
+  t?.close();
+  sb.cleanup();
+});
+
+/** Every hook of the topology (the parent, every child's host end) and how it is attached. */
+function hooks(tt: Topology): { ifindex: number; as: HookMode | null; progId: number }[] {
+  const m = new (addon().BpfMap)({ pin: path.join(tt.pinRoot, 'mvb_children') });
+  const hosts = m.keys().map((k) => m.lookup(k)).filter((v): v is Buffer => v !== null).map((v) => decodeChild(v).hostIfindex);
+  m.close();
+  return inNetns(`/run/netns/${tt.host}`, () => {
+    const h = new IngressHooks(tt.pinRoot, 'tcx');
+    return [addon().ifNameToIndex('p0'), ...hosts].map((ifindex) => ({ ifindex, as: h.attachedAs(ifindex), progId: h.programId(ifindex) }));
+  });
+}
+const clsactOn = (tt: Topology) => run('tc', ['-n', tt.host, 'qdisc', 'show']).split('\n').filter((l) => l.includes('clsact')).length;
+const allAs = (tt: Topology, mode: HookMode) => hooks(tt).every((h) => h.as === mode);
+
+/** Two streams, external → b1 and b2 → b1, at 1 frame/ms each, while `during` runs at frame `at`. */
+async function streams(tt: Topology, n: number, at: number, during: () => void): Promise<number[]> {
+  const a = addon();
+  const wire = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${tt.ext}` });
+  const b2 = new a.PacketSocket({ ifname: 'b2', netns: `/run/netns/${tt.childNs.get('b2')}` });
+  const b1 = new a.PacketSocket({ ifname: 'b1', netns: `/run/netns/${tt.childNs.get('b1')}` });
+  const seen = new Map<number, number>();
+  const drain = () => { for (const f of b1.recv()) { const id = frameId(f.data); if (id !== undefined) seen.set(id, (seen.get(id) ?? 0) + 1); } };
+  try {
+    for (let i = 0; i < n; i++) {
+      wire.send(buildFrame({ dst: KIDS[0]!.mac, src: EXT_MAC, id: i }));
+      b2.send(buildFrame({ dst: KIDS[0]!.mac, src: KIDS[1]!.mac, id: n + i }));
+      if (i === at) during();
+      if (i % 50 === 0) drain();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    drain();
+  } finally {
+    for (const s of [wire, b1, b2]) s.close();
+  }
+  return [...Array(2 * n).keys()].filter((id) => seen.get(id) !== 1);
+}
+
+describe('hooks', () => {
+  it('this kernel has tcx, found without touching a device', () => {
+    const obj = new (addon().BpfObject)(path.resolve(__dirname, '../../bpf/tc_child.bpf.o'), sb.pinRoot('probe'));
+    try {
+      expect(kernelHasTcx(obj.programFd('mvb_child_ingress'))).toBe(true);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('tcx: every hook is a pinned tcx link, no clsact anywhere, frames flow', async () => {
+    setMode(undefined);
+    t = Topology.build(sb, { datapath: 'bpf', children: KIDS, reflector: false }, 't');
+    const tt = t;
+    waitFor(() => allAs(tt, 'tcx'), 'every hook to be a tcx link (bulk-made children are promoted)', 20_000);
+    const pins = fs.readdirSync(path.join(tt.pinRoot, 'links')).sort();
+    expect(pins).toEqual(hooks(tt).map((h) => `tcx_ingress-${h.ifindex}`).sort());
+    for (const p of pins) {
+      const l = new (addon().BpfLink)({ pin: path.join(tt.pinRoot, 'links', p) });
+      expect(l.info()).toMatchObject({ type: 11, attachType: 46 }); // BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS
+      l.close();
+    }
+    expect(clsactOn(tt)).toBe(0);
+    expect(await streams(tt, 300, -1, () => undefined)).toEqual([]);
+    tt.close();
+    t = undefined;
+  });
+
+  it('cls_bpf forced: filters on clsact, no link; then taken over by tcx and back, under traffic, nothing lost', async () => {
+    setMode('cls_bpf');
+    t = Topology.build(sb, { datapath: 'bpf', children: KIDS, reflector: false }, 'c');
+    const tt = t;
+    expect(allAs(tt, 'cls_bpf')).toBe(true);
+    expect(fs.existsSync(path.join(tt.pinRoot, 'links')) ? fs.readdirSync(path.join(tt.pinRoot, 'links')) : []).toEqual([]);
+    expect(run('tc', ['-n', tt.host, 'filter', 'show', 'dev', 'p0', 'ingress'])).toContain(`handle 0x${TC_HANDLE.toString(16)}`);
+    expect(clsactOn(tt)).toBe(3);
+    const clsIds = hooks(tt).map((h) => h.progId);
+    expect(clsIds.every((id) => id > 0)).toBe(true);
+
+    // The agent restarted with the default mode takes every hook over (tcx first, then the filter goes).
+    const lost = await streams(tt, 2000, 600, () => {
+      tt.stopAgent();
+      setMode(undefined);
+      tt.startAgent();
+    });
+    expect(lost, 'frames lost or duplicated while cls_bpf hooks became tcx links').toEqual([]);
+    waitFor(() => allAs(tt, 'tcx'), 'every hook to be a tcx link', 20_000);
+    expect(clsactOn(tt), 'the clsact qdiscs we made are gone').toBe(0);
+    expect(tt.agentLog).toMatch(/transmit hooks: all tcx links/);
+
+    // And back, as a kernel without tcx would need after a downgrade.
+    const back = await streams(tt, 1000, 300, () => {
+      tt.stopAgent();
+      setMode('cls_bpf');
+      tt.startAgent();
+    });
+    expect(back, 'frames lost or duplicated while tcx links became cls_bpf hooks').toEqual([]);
+    expect(allAs(tt, 'cls_bpf')).toBe(true);
+    expect(fs.readdirSync(path.join(tt.pinRoot, 'links'))).toEqual([]);
+    // The clsact qdiscs made for this mode are known as ours: the last child's deletion removes p0's.
+    tt.cli(['link', 'del', 'b2']);
+    expect(clsactOn(tt)).toBe(2);
+    tt.cli(['link', 'add', 'link', 'p0', 'b2', 'address', KIDS[1]!.mac, 'netns', tt.childNs.get('b2')!, 'type', 'macvlan', 'mode', 'bridge']);
+  });
+
+  it('an unknown MACVLAN_BPF_TC_ATTACH is refused with the choices, and nothing changes', () => {
+    const tt = t!;
+    const before = hooks(tt);
+    const r = spawnSync('nsenter', [`--net=/run/netns/${tt.host}`, CLI, 'link', 'set', 'b1', 'down'],
+      { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: tt.pinRoot, MACVLAN_BPF_TC_ATTACH: 'xdp', MACVLAN_BPF_NO_AGENT: '1' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/MACVLAN_BPF_TC_ATTACH="xdp" is not an attach mode: use tcx, cls_bpf or auto/);
+    expect(hooks(tt)).toEqual(before);
+    expect(run('ip', ['-n', tt.childNs.get('b1')!, 'link', 'show', 'b1'])).toContain('UP');
+    tt.cli(['link', 'del', 'b1']);
+    tt.cli(['link', 'del', 'b2']);
+    expect(clsactOn(tt), 'no clsact left on the parent or anywhere').toBe(0);
+  });
+});
