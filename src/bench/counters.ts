@@ -9,7 +9,7 @@
 // the parent names over rtnetlink, decoding); the Prometheus text of a snapshot; rates between two.
 import { quantile } from './stats.js';
 import { Sandbox } from '../lab/sandbox.js';
-import { run } from '../lab/sandbox.js';
+import { buildWire } from '../lab/builder.js';
 import { addon, inNetns } from '../native.js';
 import { Datapath } from '../datapath/datapath.js';
 import { CHILD_UP, SIZES, type ChildRecord } from '../datapath/abi.js';
@@ -45,7 +45,7 @@ export async function benchCounters(opts: { children: number; reps: number; log:
   try {
     const host = sb.netns('h');
     const pins = sb.pinRoot('c');
-    run('ip', ['-n', host, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'e0']);
+    buildWire({ host, ext: host, parentMac: null, extMac: null, down: true });
     // Only what needs the netns runs in it (synchronously): opening the instance and reading names.
     const ns = `/run/netns/${host}`;
     {

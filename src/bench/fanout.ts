@@ -4,7 +4,8 @@
 // run, alternately, several times; the median is reported with the spread. A second measure times the
 // parent program alone through BPF_PROG_TEST_RUN (repeat) and divides by N: the datapath's cost per copy.
 import { randomBytes } from 'node:crypto';
-import { Sandbox, run } from '../lab/sandbox.js';
+import { Sandbox } from '../lab/sandbox.js';
+import { addBpfChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import { Macvlan } from '../control/macvlan.js';
 import { addon, inNetns } from '../native.js';
 import { buildFrame } from '../frames.js';
@@ -34,23 +35,16 @@ async function measureOnce(sb: Sandbox, n: number, kind: 'bpf' | 'kernel', frame
   const ext = sb.netns(`${tag}x`);
   const pins = sb.pinRoot(tag);
   try {
-    run('ip', ['-n', host, 'link', 'add', 'p0', 'address', '02:0a:00:00:00:01', 'type', 'veth', 'peer', 'name', 'e0', 'address', '02:0e:00:00:00:01', 'netns', ext]);
-    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
-    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
+    buildWire({ host, ext });
     let nsPerCopy: number | undefined;
+    const defs: ChildDef[] = Array.from({ length: n }, (_, i) => ({ name: `f${i}`, mode: 'vepa', mac: mac(i), netns: kids }));
     if (kind === 'kernel') {
-      const lines: string[] = [];
-      for (let i = 0; i < n; i++) lines.push(`link add link p0 name f${i} address ${mac(i)} type macvlan mode vepa`, `link set f${i} netns ${kids}`);
-      execFileSync('ip', ['-n', host, '-batch', '-'], { input: lines.join('\n') + '\n' });
-      execFileSync('ip', ['-n', kids, '-batch', '-'], { input: [...Array(n).keys()].map((i) => `link set f${i} up`).join('\n') + '\n' });
+      addKernelChildren(host, defs);
     } else {
+      addBpfChildren(host, pins, defs);
       inNetns(`/run/netns/${host}`, () => {
         const m = Macvlan.open(pins);
         try {
-          for (let i = 0; i < n; i++) {
-            m.add({ parent: 'p0', name: `f${i}`, mode: 'vepa', address: mac(i), netns: kids });
-            m.setUp(`f${i}`, true);
-          }
           // The program alone: one broadcast through the parent's ingress, N copies, timed by the kernel.
           const ctx = Buffer.alloc(SKB_CTX_SIZE);
           const p0 = addon().ifNameToIndex('p0');

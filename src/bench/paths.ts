@@ -9,9 +9,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Sandbox, run } from '../lab/sandbox.js';
-import { Macvlan } from '../control/macvlan.js';
-import { inNetns } from '../native.js';
-import { waitFor } from '../lab/topology.js';
+import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
 import { Receiver, liveGenerate, measureRate, packetGenerate, udpFrame } from './traffic.js';
 
@@ -23,7 +21,7 @@ export const SIZES = [64, 1500] as const;
 export const TCP_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
 
 export const FANOUT = 8;
-export const EXT_MAC: Mac = '02:0e:00:00:00:01';
+export { EXT_MAC };
 const PARENT_MAC: Mac = '02:0a:00:00:00:01';
 export const childMac = (i: number): Mac => `02:00:00:00:0c:${i.toString(16).padStart(2, '0')}` as Mac;
 const childIp = (i: number) => `10.77.0.${10 + i}`;
@@ -71,44 +69,12 @@ export class BenchTopology {
   }
 
   private build(): void {
-    const { ext, host } = this;
-    run('ip', ['-n', host, 'link', 'add', 'p0', 'address', PARENT_MAC, 'type', 'veth', 'peer', 'name', 'e0', 'address', EXT_MAC, 'netns', ext]);
-    // Live frames sent by e0 reach p0 only through veth's NAPI path: GRO on (or an XDP program) there.
-    run('ip', ['netns', 'exec', host, 'ethtool', '-K', 'p0', 'gro', 'on']);
-    run('ip', ['-n', ext, 'addr', 'add', `${EXT_IP}/24`, 'dev', 'e0']);
-    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
-    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
-    if (this.kind === 'macvlan-bpf') {
-      inNetns(`/run/netns/${host}`, () => {
-        const m = Macvlan.open(this.pins);
-        try {
-          for (let i = 0; i < FANOUT; i++) m.add({ parent: 'p0', name: `c${i}`, mode: 'bridge', address: childMac(i), netns: this.childNs(i) });
-          for (let i = 0; i < FANOUT; i++) m.setUp(`c${i}`, true, this.childNs(i));
-        } finally {
-          m.close();
-        }
-      });
-    } else if (this.kind === 'kernel macvlan') {
-      for (let i = 0; i < FANOUT; i++) {
-        run('ip', ['-n', host, 'link', 'add', 'link', 'p0', 'name', `c${i}`, 'address', childMac(i), 'type', 'macvlan', 'mode', 'bridge']);
-        run('ip', ['-n', host, 'link', 'set', `c${i}`, 'netns', this.childNs(i)]);
-        run('ip', ['-n', this.childNs(i), 'link', 'set', `c${i}`, 'up']);
-      }
-    } else {
-      run('ip', ['-n', host, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0']);
-      run('ip', ['netns', 'exec', host, 'sysctl', '-q', '-w', `net.bridge.bridge-nf-call-iptables=${this.kind === 'bridge (nf on)' ? 1 : 0}`]);
-      run('ip', ['-n', host, 'link', 'set', 'p0', 'master', 'br0']);
-      run('bridge', ['-n', host, 'fdb', 'replace', EXT_MAC, 'dev', 'p0', 'master', 'static']);
-      for (let i = 0; i < FANOUT; i++) {
-        run('ip', ['-n', host, 'link', 'add', `h${i}`, 'type', 'veth', 'peer', 'name', `c${i}`, 'address', childMac(i), 'netns', this.childNs(i)]);
-        run('ip', ['-n', host, 'link', 'set', `h${i}`, 'master', 'br0']);
-        run('bridge', ['-n', host, 'fdb', 'replace', childMac(i), 'dev', `h${i}`, 'master', 'static']);
-        run('ip', ['-n', host, 'link', 'set', `h${i}`, 'up']);
-        run('ip', ['-n', this.childNs(i), 'link', 'set', `c${i}`, 'up']);
-      }
-      run('ip', ['-n', host, 'link', 'set', 'br0', 'up']);
-      waitFor(() => !run('bridge', ['-n', host, 'link', 'show']).split('\n').some((l) => l.includes('master br0') && !l.includes('state forwarding')), 'the bridge ports to forward');
-    }
+    const { host } = this;
+    buildWire({ host, ext: this.ext, gro: true, extIp: `${EXT_IP}/24` });
+    const kids: ChildDef[] = Array.from({ length: FANOUT }, (_, i) => ({ name: `c${i}`, mode: 'bridge', mac: childMac(i), netns: this.childNs(i) }));
+    if (this.kind === 'macvlan-bpf') addBpfChildren(host, this.pins, kids);
+    else if (this.kind === 'kernel macvlan') addKernelChildren(host, kids);
+    else addBridgeChildren(host, kids, { netfilter: this.kind === 'bridge (nf on)' });
     for (let i = 0; i < 2; i++) run('ip', ['-n', this.childNs(i), 'addr', 'add', `${childIp(i)}/24`, 'dev', `c${i}`]);
   }
 
@@ -171,9 +137,7 @@ async function measureLimit(sb: Sandbox, opts: PathsOptions, out: Sample[]): Pro
   const ext = sb.netns('lx');
   const host = sb.netns('lh');
   try {
-    run('ip', ['-n', host, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'e0', 'netns', ext]);
-    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
-    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
+    buildWire({ host, ext, parentMac: null, extMac: null });
     const r = new Receiver(host, 'p0', 'xdp');
     try {
       for (const size of SIZES) {

@@ -7,16 +7,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { addon, inNetns, projectRoot, type PacketSocket } from '../native.js';
 import { socketPathFor } from '../agent/control-socket.js';
-import { Macvlan } from '../control/macvlan.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import type { Mode } from '../datapath/abi.js';
 import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
 import type { Endpoint, Injection, ModelPort } from '../model.js';
 import type { Mac } from '../mac.js';
 import { run, type Sandbox } from './sandbox.js';
+import { EXT_MAC, PARENT_MAC, addBpfChildren, addKernelChildren, buildWire, type ChildDef } from './builder.js';
+import { waitFor } from './wait.js';
 
-export const EXT_MAC: Mac = '02:0e:00:00:00:01';
-export const PARENT_MAC: Mac = '02:0a:00:00:00:01';
+export { EXT_MAC, PARENT_MAC } from './builder.js';
+export { waitFor } from './wait.js';
 export const UNKNOWN_MAC: Mac = '02:99:00:00:00:99';
 
 /** The spec's "mixed" scenario (§8): two children of each non-passthru mode. */
@@ -75,29 +76,12 @@ export class Topology {
 
   private make(tag: string): void {
     const { ext, host, spec } = this;
-    run('ip', ['-n', host, 'link', 'add', 'p0', 'address', PARENT_MAC, 'type', 'veth', 'peer', 'name', 'e0', 'address', EXT_MAC, 'netns', ext]);
-    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
-    if (spec.reflector) {
-      // A reflective-relay switch: e0 is a hairpin port of a bridge, so whatever the host puts on the
-      // wire comes back once.
-      run('ip', ['-n', ext, 'link', 'add', 'rbr', 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0']);
-      run('ip', ['-n', ext, 'link', 'set', 'e0', 'master', 'rbr']);
-      run('bridge', ['-n', ext, 'link', 'set', 'dev', 'e0', 'hairpin', 'on']);
-      run('ip', ['-n', ext, 'link', 'set', 'rbr', 'up']);
-    }
-    run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
-    if (spec.reflector) waitFor(() => run('bridge', ['-n', ext, '-j', 'link', 'show', 'dev', 'e0']).includes('"forwarding"'), 'the hairpin port to forward');
+    buildWire({ host, ext, reflector: spec.reflector });
     for (const c of spec.children) this.childNs.set(c.name, this.sb.netns(`${tag}${c.name}`));
+    const defs: ChildDef[] = spec.children.map((c) => ({ ...c, netns: this.childNs.get(c.name)! }));
 
     if (spec.datapath === 'kernel') {
-      for (const c of spec.children) {
-        const args = ['-n', host, 'link', 'add', 'link', 'p0', 'name', c.name];
-        if (c.mode !== 'passthru') args.push('address', c.mac);
-        if (c.mtu) args.push('mtu', String(c.mtu));
-        run('ip', [...args, 'type', 'macvlan', 'mode', c.mode]);
-        run('ip', ['-n', host, 'link', 'set', c.name, 'netns', this.childNs.get(c.name)!]);
-        if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
-      }
+      addKernelChildren(host, defs);
     } else if ((spec.control ?? 'agent') === 'agent') {
       this.startAgent();
       const cfg = [
@@ -116,17 +100,7 @@ export class Topology {
       for (const c of spec.children) if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
       this.waitForAgentSync();
     } else {
-      inNetns(`/run/netns/${host}`, () => {
-        const m = Macvlan.open(this.pinRoot);
-        try {
-          if (spec.isolation === 'kernel') m.setIsolation('p0', 'kernel');
-          for (const c of spec.children)
-            m.add({ parent: 'p0', name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: this.childNs.get(c.name)! });
-          for (const c of spec.children) if (c.up !== false) m.setUp(c.name, true);
-        } finally {
-          m.close();
-        }
-      });
+      addBpfChildren(host, this.pinRoot, defs, { isolation: spec.isolation });
     }
 
     for (const c of spec.children)
@@ -262,14 +236,5 @@ function pidAlive(pid: number): boolean {
     return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
   } catch {
     return false;
-  }
-}
-
-/** Polls until ok() (synchronously: topology set-up is synchronous), or throws naming what never came. */
-export function waitFor(ok: () => boolean, what: string, timeoutMs = 10_000): void {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
   }
 }

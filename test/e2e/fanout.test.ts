@@ -1,8 +1,9 @@
 // Fan-out: 256 children on one parent; broadcasts from outside reach each exactly once, the parent's
 // stack too, and the per-CPU counters say the same.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, run } from '../helpers/sandbox.js';
+import { Sandbox } from '../helpers/sandbox.js';
 import { Macvlan } from '../../src/control/macvlan.js';
+import { addBpfChildren, buildWire } from '../../src/lab/builder.js';
 import { addon, inNetns, type PacketSocket } from '../../src/native.js';
 import { buildFrame, ETH_P_TEST, frameId } from '../../src/frames.js';
 import { decodeChildStatsPerCpu, sumChildStats } from '../../src/datapath/abi.js';
@@ -25,17 +26,12 @@ beforeAll(() => {
   kids = sb.netns('kids');
   ext = sb.netns('ext');
   pins = sb.pinRoot();
-  run('ip', ['-n', host, 'link', 'add', 'p0', 'address', '02:0a:00:00:00:01', 'type', 'veth', 'peer', 'name', 'e0', 'address', '02:0e:00:00:00:01', 'netns', ext]);
-  run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
-  run('ip', ['-n', ext, 'link', 'set', 'e0', 'up']);
+  buildWire({ host, ext });
+  addBpfChildren(host, pins, Array.from({ length: N }, (_, i) => ({ name: name(i), mode: (['private', 'vepa', 'bridge'] as const)[i % 3]!, mac: mac(i), netns: kids })));
   inNetns(`/run/netns/${host}`, () => {
-    const m = Macvlan.open(pins);
+    const m = Macvlan.open(pins, { reconcile: false });
     try {
-      for (let i = 0; i < N; i++) {
-        const mode = (['private', 'vepa', 'bridge'] as const)[i % 3]!;
-        hostIfindex.push(m.add({ parent: 'p0', name: name(i), mode, address: mac(i), netns: kids }).hostIfindex);
-        m.setUp(name(i), true);
-      }
+      for (let i = 0; i < N; i++) hostIfindex.push(m.findChild(name(i)).hostIfindex);
     } finally {
       m.close();
     }
