@@ -20,6 +20,11 @@ export interface ModelPort {
   isolation: 'strict' | 'kernel';
   /** Deliberate difference 3: every eligible child gets every group, joined or not (macvlan-bpf). */
   allmulti?: boolean;
+  /**
+   * The parent is a Linux bridge: a frame it transmits to its own MAC meets its own local fdb entry in
+   * br_dev_xmit and is dropped, so it never reaches the wire (with either datapath).
+   */
+  bridgeParent?: boolean;
 }
 
 export interface ModelFrame {
@@ -95,6 +100,7 @@ export function deliveries(p: ModelPort, inj: Injection, f: ModelFrame, reflecto
     if (!sender.up) return [];
     first = childTx(p, sender, f);
   }
+  if (p.bridgeParent && f.dst === p.parentMac) first = first.filter((e) => e !== 'wire');
   const reflects = typeof reflector === 'function' ? reflector(f) : reflector;
   if (reflects && first.includes('wire')) return [...first, ...parentRx(p, f)];
   return first;

@@ -23,6 +23,8 @@
 /* mvb_port.flags */
 #define MVB_PORT_PASSTHRU        (1 << 0)
 #define MVB_PORT_ISOLATION_KERNEL (1 << 1) /* private mode behaves exactly like the kernel (no source check) */
+#define MVB_PORT_UC_PROMISC      (1 << 2) /* control plane only: the parent keeps its own fdb (a bridge), so
+					   * its promiscuity stands in for the unicast filter */
 
 /* Key of the MAC table: one entry per UP child, like the kernel's port->vlan_hash. */
 struct mvb_mac_key {

@@ -2,7 +2,7 @@
 // parent's unicast filter, or promiscuity for passthru), re-keying when its MAC changes, and its
 // removal with everything it owned. Every step is ordered so the datapath never redirects into a
 // device that is closing or reads a half-written entry.
-import { CHILD_UP, PORT_PASSTHRU, type ChildRecord } from '../datapath/abi.js';
+import { CHILD_UP, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { addon } from '../native.js';
@@ -52,17 +52,23 @@ export class ChildState {
     c.flags |= CHILD_UP;
     this.registry.put(c);
     this.flood.add(c);
-    if (c.mode === 'passthru') {
-      // passthru: the parent goes promiscuous (dev_set_promiscuity +1); we only undo what we did.
-      const port = this.dp.getPort(c.parentIfindex);
+    const port = this.dp.getPort(c.parentIfindex);
+    if (c.mode === 'passthru' || (port && port.flags & PORT_UC_PROMISC)) {
+      // passthru: the parent goes promiscuous (dev_set_promiscuity +1); so does a parent with its own
+      // fdb while it has UP children (dev_uc_add without IFF_UNICAST_FLT). We only undo what we did.
       const parent = this.links.get(c.parentIfindex);
       if (port && parent && !parent.flags.includes('PROMISC')) {
         this.ports.setPromisc(c.parentIfindex, true);
-        this.dp.putPort(c.parentIfindex, { ...port, promiscSet: true });
+        this.dp.putPort(c.parentIfindex, { ...this.dp.getPort(c.parentIfindex)!, promiscSet: true });
       }
     } else {
       this.fdb('add', c.mac, c.parentIfindex);
     }
+  }
+
+  /** Whether the parent's unicast filter is its promiscuity (passthru, or a parent with its own fdb). */
+  private promiscFilter(c: ChildRecord, port: PortRecord | null): boolean {
+    return c.mode === 'passthru' || (!!port && (port.flags & PORT_UC_PROMISC) !== 0);
   }
 
   /** DOWN: out of the table first, so nothing is redirected into a closing device. */
@@ -74,9 +80,10 @@ export class ChildState {
     this.registry.put(c);
     this.flood.remove(c);
     if (!wasUp) return;
-    if (c.mode === 'passthru') {
-      const port = this.dp.getPort(c.parentIfindex);
-      if (port?.promiscSet) {
+    const port = this.dp.getPort(c.parentIfindex);
+    if (this.promiscFilter(c, port)) {
+      // Off with the last UP child (the flood list counts them; it has just shrunk).
+      if (port?.promiscSet && port.nflood === 0) {
         this.ports.setPromisc(c.parentIfindex, false);
         this.dp.putPort(c.parentIfindex, { ...port, promiscSet: false });
       }
@@ -88,6 +95,7 @@ export class ChildState {
   /** A new MAC: the new key goes in before the old one leaves, so the child is never unreachable. */
   rekey(c: ChildRecord, mac: Mac, filter: boolean): void {
     const old = c.mac;
+    filter &&= !this.promiscFilter(c, this.dp.getPort(c.parentIfindex));
     if (c.flags & CHILD_UP) {
       this.dp.putMac(c.parentIfindex, mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: c.flags });
       if (filter) this.fdb('add', mac, c.parentIfindex);

@@ -1,7 +1,7 @@
 // Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
-import { PORT_ISOLATION_KERNEL, type PortRecord } from '../datapath/abi.js';
+import { PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
@@ -9,8 +9,17 @@ import type { LinkInfo, LinkTable } from '../net/links.js';
 import { kernelError } from './errors.js';
 import type { FloodList } from './flood.js';
 
+/**
+ * Parents whose `fdb add … self` means their own forwarding database, not the unicast filter (their
+ * ndo_fdb_add is not the default one). Kernel macvlan's dev_uc_add turns such a parent promiscuous
+ * (it has no IFF_UNICAST_FLT), and so do we: a bridge that took children's MACs as local fdb entries
+ * would drop what the children send to each other over the wire and hide unknown unicast from its stack.
+ */
+const OWN_FDB_KINDS = ['bridge', 'vxlan'];
+
 export function newPort(parent: LinkInfo): PortRecord {
-  return { flags: 0, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, nflood: 0 };
+  const flags = OWN_FDB_KINDS.includes(parent.linkinfo?.info_kind ?? '') ? PORT_UC_PROMISC : 0;
+  return { flags, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, nflood: 0 };
 }
 
 export class Ports {
@@ -64,7 +73,7 @@ export class Ports {
     }
     this.flood.drop(parentIfindex);
     if (port.flags & PORT_ISOLATION_KERNEL && parentExists) {
-      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & PORT_ISOLATION_KERNEL, passthruHost: 0 });
+      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & (PORT_ISOLATION_KERNEL | PORT_UC_PROMISC), passthruHost: 0 });
     } else {
       this.forget(parentIfindex);
     }

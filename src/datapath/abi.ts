@@ -24,6 +24,8 @@ export const CHILD_UP = 1 << 0;
 export const CHILD_SAME_NETNS = 1 << 1;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
+/** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
+export const PORT_UC_PROMISC = 1 << 2;
 
 export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4, flood: 5 } as const;
 export type Action = keyof typeof ACTION;

@@ -13,7 +13,7 @@ import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
 import type { Endpoint, Injection, ModelPort } from '../model.js';
 import type { Mac } from '../mac.js';
 import { run, type Sandbox } from './sandbox.js';
-import { EXT_MAC, PARENT_MAC, addBpfChildren, addKernelChildren, buildWire, type ChildDef } from './builder.js';
+import { EXT_MAC, PARENT_DEV, PARENT_MAC, WIRE_DEV, addBpfChildren, addKernelChildren, buildWire, type ChildDef, type ParentKind } from './builder.js';
 import { waitFor } from './wait.js';
 
 export { EXT_MAC, PARENT_MAC } from './builder.js';
@@ -51,6 +51,8 @@ export interface TopoSpec {
    * their namespaces, as users do; 'direct' drives the control plane in-process (no agent).
    */
   control?: 'agent' | 'direct';
+  /** What the parent is (default: the veth p0 itself). */
+  parent?: ParentKind;
 }
 
 export class Topology {
@@ -76,19 +78,21 @@ export class Topology {
 
   private make(tag: string): void {
     const { ext, host, spec } = this;
-    buildWire({ host, ext, reflector: spec.reflector });
+    const kind = spec.parent ?? 'veth';
+    const parent = PARENT_DEV[kind];
+    buildWire({ host, ext, reflector: spec.reflector, parent: kind });
     for (const c of spec.children) this.childNs.set(c.name, this.sb.netns(`${tag}${c.name}`));
     const defs: ChildDef[] = spec.children.map((c) => ({ ...c, netns: this.childNs.get(c.name)! }));
 
     if (spec.datapath === 'kernel') {
-      addKernelChildren(host, defs);
+      addKernelChildren(host, defs, parent);
     } else if ((spec.control ?? 'agent') === 'agent') {
       this.startAgent();
       const cfg = [
         'parents:',
-        `  - { name: p0, isolation: ${spec.isolation ?? 'strict'} }`,
+        `  - { name: ${parent}, isolation: ${spec.isolation ?? 'strict'} }`,
         'children:',
-        ...spec.children.map((c) => `  - { name: ${c.name}, parent: p0, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}, state: down }`),
+        ...spec.children.map((c) => `  - { name: ${c.name}, parent: ${parent}, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}, state: down }`),
       ].join('\n');
       const file = path.join(os.tmpdir(), `${this.sb.prefix}-${tag}.yaml`);
       fs.writeFileSync(file, cfg + '\n');
@@ -100,17 +104,17 @@ export class Topology {
       for (const c of spec.children) if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
       this.waitForAgentSync();
     } else {
-      addBpfChildren(host, this.pinRoot, defs, { isolation: spec.isolation });
+      addBpfChildren(host, this.pinRoot, defs, { isolation: spec.isolation, parent });
     }
 
     for (const c of spec.children)
       for (const g of c.groups ?? []) run('ip', ['-n', this.childNs.get(c.name)!, 'maddr', 'add', g, 'dev', c.name]);
 
     const a = addon();
-    this.sockets.set('wire', [new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` })]);
+    this.sockets.set('wire', [new a.PacketSocket({ ifname: WIRE_DEV[kind], netns: `/run/netns/${ext}` })]);
     // Protocol-specific handlers run after the rx_handler and TC: exactly "the parent's stack got it".
     // A QinQ frame reaches them as 0x8100 (only its outer tag is taken off), hence the second socket.
-    this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q, ETH_P_PAUSE].map((protocol) => new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol })));
+    this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q, ETH_P_PAUSE].map((protocol) => new a.PacketSocket({ ifname: parent, netns: `/run/netns/${host}`, protocol })));
     for (const c of spec.children)
       this.sockets.set(c.name, [new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${this.childNs.get(c.name)!}` })]);
   }
@@ -180,6 +184,7 @@ export class Topology {
       children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups })),
       isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
       allmulti: this.spec.datapath === 'bpf',
+      bridgeParent: this.spec.parent === 'bridge',
     };
   }
 

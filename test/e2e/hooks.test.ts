@@ -1,7 +1,9 @@
-// Where the programs sit: tcx links, pinned, on a kernel with tcx (this host's 6.18); the cls_bpf
-// fallback that kernels without tcx (Debian 12's 6.1) get, forced here with MACVLAN_BPF_TC_ATTACH; and
-// the takeover between the two, in both directions, under two frame streams with no frame lost.
+// Where the programs sit: tcx links, pinned, on a kernel with tcx (this host's 6.18, the 6.12 guest);
+// the cls_bpf fallback that kernels without tcx (Debian 12's 6.1 guest) get by themselves, and that is
+// forced here with MACVLAN_BPF_TC_ATTACH; the takeover between the two, in both directions, under two
+// frame streams with no frame lost. The kernel matrix runs this file on each kernel.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import { addon, inNetns } from '../../src/native.js';
 import { IngressHooks, TC_HANDLE, TC_PRIORITY, kernelHasTcx, type HookMode } from '../../src/datapath/hooks.js';
 import { decodeChild } from '../../src/datapath/abi.js';
 import { buildFrame, frameId } from '../../src/frames.js';
+import { kernelAtLeast } from '../helpers/kernel.js';
 
 const sb = new Sandbox('h');
 const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
@@ -19,6 +22,8 @@ const KIDS: ChildSpec[] = [
   { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02' },
 ];
 const savedMode = process.env.MACVLAN_BPF_TC_ATTACH;
+/** tcx came in 6.6. */
+const TCX = kernelAtLeast(6, 6);
 const setMode = (m: string | undefined) => (m === undefined ? delete process.env.MACVLAN_BPF_TC_ATTACH : (process.env.MACVLAN_BPF_TC_ATTACH = m));
 let t: Topology | undefined;
 afterEach(() => setMode(savedMode));
@@ -65,16 +70,31 @@ async function streams(tt: Topology, n: number, at: number, during: () => void):
 }
 
 describe('hooks', () => {
-  it('this kernel has tcx, found without touching a device', () => {
+  it(`this kernel (${os.release()}) ${TCX ? 'has' : 'has no'} tcx, found without touching a device`, () => {
     const obj = new (addon().BpfObject)(path.resolve(__dirname, '../../bpf/tc_child.bpf.o'), sb.pinRoot('probe'));
     try {
-      expect(kernelHasTcx(obj.programFd('mvb_child_ingress'))).toBe(true);
+      expect(kernelHasTcx(obj.programFd('mvb_child_ingress'))).toBe(TCX);
     } finally {
       obj.close();
     }
   });
 
-  it('tcx: every hook is a pinned tcx link, no clsact anywhere, frames flow', async () => {
+  it(TCX ? 'tcx: every hook is a pinned tcx link, no clsact anywhere, frames flow'
+    : 'without tcx the default is cls_bpf, and asking for tcx is refused with the reason', async () => {
+    if (!TCX) {
+      setMode(undefined);
+      t = Topology.build(sb, { datapath: 'bpf', children: KIDS, reflector: false }, 'o');
+      const tt = t;
+      expect(allAs(tt, 'cls_bpf')).toBe(true);
+      expect(await streams(tt, 300, -1, () => undefined)).toEqual([]);
+      const r = spawnSync('nsenter', [`--net=/run/netns/${tt.host}`, CLI, 'link', 'show'],
+        { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: tt.pinRoot, MACVLAN_BPF_TC_ATTACH: 'tcx', MACVLAN_BPF_NO_AGENT: '1' } });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/this kernel has no tcx \(it came in 6\.6\); use cls_bpf or auto/);
+      tt.close();
+      t = undefined;
+      return;
+    }
     setMode(undefined);
     t = Topology.build(sb, { datapath: 'bpf', children: KIDS, reflector: false }, 't');
     const tt = t;
@@ -103,12 +123,18 @@ describe('hooks', () => {
     const clsIds = hooks(tt).map((h) => h.progId);
     expect(clsIds.every((id) => id > 0)).toBe(true);
 
-    // The agent restarted with the default mode takes every hook over (tcx first, then the filter goes).
+    // The agent restarted with the default mode takes every hook over (tcx first, then the filter goes);
+    // on a kernel without tcx the default is cls_bpf, and a restart changes nothing.
     const lost = await streams(tt, 2000, 600, () => {
       tt.stopAgent();
       setMode(undefined);
       tt.startAgent();
     });
+    if (!TCX) {
+      expect(lost).toEqual([]);
+      expect(hooks(tt).map((h) => h.progId)).toEqual(clsIds);
+      return;
+    }
     expect(lost, 'frames lost or duplicated while cls_bpf hooks became tcx links').toEqual([]);
     waitFor(() => allAs(tt, 'tcx'), 'every hook to be a tcx link', 20_000);
     expect(clsactOn(tt), 'the clsact qdiscs we made are gone').toBe(0);

@@ -1,0 +1,24 @@
+// The parents-of-every-kind differential: the mixed scenario on a parent of the given kind, unicast and
+// multicast, kernel macvlan against macvlan-bpf (see differential.ts), with and without a hairpinning
+// switch where the kind allows one. Shared by the host's bridge test and the guests' VLAN and bond tests.
+import { describe, expect, it } from 'vitest';
+import { JOINED_GROUP } from '../../src/lab/matrix.js';
+import { MIXED_CHILDREN } from '../../src/lab/topology.js';
+import type { ParentKind } from '../../src/lab/builder.js';
+import type { Sandbox } from '../../src/lab/sandbox.js';
+import { multicastDifferential, unicastDifferential } from './differential.js';
+
+const CHILDREN = [...MIXED_CHILDREN.map((c) => ({ ...c, groups: c.name === 'b2' ? [] : [JOINED_GROUP] })), { name: 'b3', mode: 'bridge' as const, mac: '02:00:00:00:04:03', up: false }];
+
+export function parentDifferential(sb: Sandbox, kind: ParentKind, what: string): void {
+  describe(`a ${what} as the parent: macvlan-bpf delivers what kernel macvlan delivers`, () => {
+    for (const reflector of kind === 'vlan' ? [false] : [false, true]) {
+      it(`unicast, reflector ${reflector ? 'ON' : 'OFF'}`, async () => {
+        expect(await unicastDifferential(sb, { children: CHILDREN, reflector, isolation: 'kernel', parent: kind })).toBeGreaterThan(100);
+      });
+      it(`broadcast and multicast, reflector ${reflector ? 'ON' : 'OFF'}`, async () => {
+        expect((await multicastDifferential(sb, { children: CHILDREN, reflector, isolation: 'kernel', parent: kind })).cells).toBeGreaterThan(100);
+      });
+    }
+  });
+}
