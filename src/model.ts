@@ -25,12 +25,31 @@ export interface ModelPort {
    * br_dev_xmit and is dropped, so it never reaches the wire (with either datapath).
    */
   bridgeParent?: boolean;
+  /**
+   * The parent is a NIC that filters in the device (virtio-net): unicast from the wire to a MAC that is
+   * neither its own nor in its unicast filter (an UP child's) never reaches the host, nor a group
+   * outside its multicast filter, nor an 802.1Q-tagged frame of a VLAN nobody registered; unless it
+   * is promiscuous (an UP passthru child).
+   */
+  filteringNic?: boolean;
 }
 
 export interface ModelFrame {
   src: Mac;
   dst: Mac;
   ethertype: number;
+  /** The outer tag's TPID of a tagged frame. */
+  vlanTpid?: number;
+}
+
+/** What a filtering NIC parent lets in (see ModelPort.filteringNic). */
+function nicAccepts(p: ModelPort, f: ModelFrame): boolean {
+  if (!p.filteringNic || p.children.some((c) => c.mode === 'passthru' && c.up)) return true;
+  if (f.vlanTpid === 0x8100) return false;
+  // Groups: the ones the parent itself joined and the children's (dev_mc_sync); every group where the
+  // parent is ALLMULTI (macvlan-bpf, deliberate difference 3).
+  if (isMulticastMac(f.dst)) return p.allmulti === true || ALWAYS_JOINED.includes(f.dst) || upChildren(p).some((c) => (c.groups ?? []).includes(f.dst));
+  return f.dst === p.parentMac || !!byMac(p, f.dst);
 }
 
 /** Where a frame enters: from the wire, sent by a child, or sent by the parent's own stack. */
@@ -47,6 +66,7 @@ const accepts = (p: ModelPort, c: ModelChild, dst: Mac) => p.allmulti === true |
 
 /** Parent RX: what macvlan_handle_frame does with a frame from the wire. */
 export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
+  if (!nicAccepts(p, f)) return [];
   if (isMulticastMac(f.dst)) {
     const s = byMac(p, f.src);
     // A private or passthru child's own frame, reflected: back to that child only (l.481-490).

@@ -25,6 +25,7 @@
 #define MVB_PORT_ISOLATION_KERNEL (1 << 1) /* private mode behaves exactly like the kernel (no source check) */
 #define MVB_PORT_UC_PROMISC      (1 << 2) /* control plane only: the parent keeps its own fdb (a bridge), so
 					   * its promiscuity stands in for the unicast filter */
+#define MVB_PORT_ALLMULTI_SET    (1 << 3) /* control plane only: we turned the parent's allmulticast on */
 
 /* Key of the MAC table: one entry per UP child, like the kernel's port->vlan_hash. */
 struct mvb_mac_key {

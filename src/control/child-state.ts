@@ -2,7 +2,7 @@
 // parent's unicast filter, or promiscuity for passthru), re-keying when its MAC changes, and its
 // removal with everything it owned. Every step is ordered so the datapath never redirects into a
 // device that is closing or reads a half-written entry.
-import { CHILD_UP, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
+import { CHILD_UP, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { addon } from '../native.js';
@@ -53,10 +53,14 @@ export class ChildState {
     this.registry.put(c);
     this.flood.add(c);
     const port = this.dp.getPort(c.parentIfindex);
+    const parent = this.links.get(c.parentIfindex);
+    if (port && parent && !parent.flags.includes('ALLMULTI') && !(port.flags & PORT_ALLMULTI_SET)) {
+      this.ports.setAllmulti(c.parentIfindex, true);
+      this.dp.putPort(c.parentIfindex, { ...this.dp.getPort(c.parentIfindex)!, flags: port.flags | PORT_ALLMULTI_SET });
+    }
     if (c.mode === 'passthru' || (port && port.flags & PORT_UC_PROMISC)) {
       // passthru: the parent goes promiscuous (dev_set_promiscuity +1); so does a parent with its own
       // fdb while it has UP children (dev_uc_add without IFF_UNICAST_FLT). We only undo what we did.
-      const parent = this.links.get(c.parentIfindex);
       if (port && parent && !parent.flags.includes('PROMISC')) {
         this.ports.setPromisc(c.parentIfindex, true);
         this.dp.putPort(c.parentIfindex, { ...this.dp.getPort(c.parentIfindex)!, promiscSet: true });
@@ -80,7 +84,12 @@ export class ChildState {
     this.registry.put(c);
     this.flood.remove(c);
     if (!wasUp) return;
-    const port = this.dp.getPort(c.parentIfindex);
+    let port = this.dp.getPort(c.parentIfindex);
+    if (port && port.nflood === 0 && port.flags & PORT_ALLMULTI_SET) {
+      this.ports.setAllmulti(c.parentIfindex, false); // the last UP child went
+      port = { ...port, flags: port.flags & ~PORT_ALLMULTI_SET };
+      this.dp.putPort(c.parentIfindex, port);
+    }
     if (this.promiscFilter(c, port)) {
       // Off with the last UP child (the flood list counts them; it has just shrunk).
       if (port?.promiscSet && port.nflood === 0) {

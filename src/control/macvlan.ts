@@ -16,6 +16,7 @@ import { DEFAULT_KIND, kindOf, type KindContext } from './kinds/index.js';
 import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
+import { TxHooks } from './tx-hooks.js';
 import { checkIfname, checkMtu, checkNetnsName, parseChildMac, parseIsolation, parseMode, type Isolation } from './validate.js';
 
 export { MIN_MTU, type Isolation } from './validate.js';
@@ -62,6 +63,7 @@ export class Macvlan {
   /** Reconciling with the kernel, and the agent's per-event path. */
   readonly events: Reconciler;
   private readonly ctx: KindContext;
+  private readonly txHooks: TxHooks;
 
   private constructor(readonly dp: Datapath) {
     this.registry = new Registry(dp);
@@ -70,6 +72,7 @@ export class Macvlan {
     this.state = new ChildState(dp, this.registry, flood, this.ports, this.links);
     this.events = new Reconciler(dp, this.registry, this.state, flood, this.ports, this.links);
     this.ctx = { dp, links: this.links };
+    this.txHooks = new TxHooks(dp, this.registry, this.ctx);
   }
 
   /** Opens (creating if needed) the instance and reconciles it with the kernel. */
@@ -85,51 +88,20 @@ export class Macvlan {
     this.links.close();
   }
 
-  /**
-   * A new build of the programs was pinned, or the hook mode changed: every hook gets it, atomically.
-   * A child's cls_bpf hook that should become a tcx link gets the new program in place now and is
-   * queued for promotion (promoteHooks), which is slow in the kernel.
-   */
+  /** A new build of the programs was pinned, or the hook mode changed: every hook gets it, atomically. */
   reattachAll(): void {
     for (const { parentIfindex, port } of this.dp.listPorts()) this.ports.reattach(parentIfindex, port);
-    for (const c of this.dp.listChildren()) {
-      const kind = kindOf(c.kind);
-      const now = this.dp.hooks.attachedAs(kind.txHook(c));
-      if (!now) continue;
-      if (now === 'cls_bpf' && this.dp.hooks.mode === 'tcx') {
-        kind.attachTx({ ...this.ctx, txHookMode: 'cls_bpf' }, c); // the new build in place, now
-        this.slowHooks.add(c.hostIfindex); // the tcx link later
-      } else kind.attachTx(this.ctx, c);
-    }
+    for (const c of this.dp.listChildren()) this.txHooks.reattach(c);
   }
 
-  // --- transmit hooks waiting for their tcx link ---------------------------------------------------
-  /**
-   * Children (by host ifindex) whose transmit hook is a working cls_bpf filter and should become a tcx
-   * link. The kernel makes a tcx link with a synchronize_rcu() under rtnl (about 12 ms, one at a time),
-   * so bulk creation attaches cls_bpf (0.1 ms) and promotes afterwards, each step an atomic takeover.
-   */
-  private readonly slowHooks = new Set<number>();
-
+  /** Children whose cls_bpf transmit hook waits to become a tcx link (see tx-hooks.ts). */
   get pendingHooks(): number {
-    return this.slowHooks.size;
+    return this.txHooks.pending;
   }
 
-  /** Promotes queued hooks until the deadline (performance.now() ms; at least one); returns how many wait. */
+  /** Promotes waiting hooks until the deadline (performance.now() ms; at least one); returns how many wait. */
   promoteHooks(deadline = Infinity): number {
-    for (const host of this.slowHooks) {
-      this.slowHooks.delete(host);
-      const c = this.registry.get(host);
-      if (c && this.dp.hooks.attachedAs(kindOf(c.kind).txHook(c)) === 'cls_bpf' && this.dp.hooks.mode === 'tcx') kindOf(c.kind).attachTx(this.ctx, c);
-      if (performance.now() >= deadline) break;
-    }
-    return this.slowHooks.size;
-  }
-
-  /** Finds children whose hook is not in the instance's mode yet (after a crash mid-promotion). */
-  private findSlowHooks(): void {
-    if (this.dp.hooks.mode !== 'tcx') return;
-    for (const c of this.registry.all()) if (!this.dp.hooks.hasTcxPin(kindOf(c.kind).txHook(c))) this.slowHooks.add(c.hostIfindex);
+    return this.txHooks.promote(deadline);
   }
 
   private inBatch = false;
@@ -153,7 +125,7 @@ export class Macvlan {
 
   reconcile(): ReconcileReport {
     const r = this.events.reconcile();
-    this.findSlowHooks();
+    this.txHooks.findWaiting(this.registry.all());
     return r;
   }
 
@@ -225,8 +197,7 @@ export class Macvlan {
 
     const kind = kindOf(DEFAULT_KIND);
     // In bulk (apply), the transmit hook starts as cls_bpf and is promoted to tcx afterwards.
-    const slow = this.inBatch && this.dp.hooks.mode === 'tcx';
-    const ctx: KindContext = slow ? { ...this.ctx, txHookMode: 'cls_bpf' } : this.ctx;
+    const ctx = this.inBatch ? this.txHooks.bulkContext() : this.ctx;
     const hostName = hostEndName(this.dp.pinRoot, netns, req.name);
     if (this.links.get(hostName)) orKernelError(`removing ${hostName}, left by a crash`, () => this.links.rtnl.deleteLink(hostName));
 
@@ -256,7 +227,7 @@ export class Macvlan {
         p.passthruHost = rec.hostIfindex;
       }
       this.dp.putPort(parent.ifindex, p);
-      if (slow) this.slowHooks.add(rec.hostIfindex);
+      if (this.inBatch) this.txHooks.madeInBulk(rec);
       return rec;
     } catch (e) {
       for (const u of undo.reverse()) {

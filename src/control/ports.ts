@@ -1,7 +1,7 @@
 // Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
-import { PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
+import { PORT_ALLMULTI_SET, PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
@@ -70,6 +70,7 @@ export class Ports {
     if (parentExists) {
       this.dp.detach(parentIfindex, port.clsactCreated);
       if (port.promiscSet) this.setPromisc(parentIfindex, false);
+      if (port.flags & PORT_ALLMULTI_SET) this.setAllmulti(parentIfindex, false);
     }
     this.flood.drop(parentIfindex);
     if (port.flags & PORT_ISOLATION_KERNEL && parentExists) {
@@ -85,6 +86,20 @@ export class Ports {
     this.dp.deleteParentStats(parentIfindex);
     this.flood.drop(parentIfindex);
     this.dp.hooks.forget(parentIfindex);
+  }
+
+  /**
+   * The parent's allmulticast while a child is UP. Kernel macvlan copies each child's groups into the
+   * parent's multicast filter (dev_mc_sync); we have no per-child groups yet (deliberate difference 3:
+   * every eligible child gets every group), so a parent that filters multicast in hardware passes all.
+   */
+  setAllmulti(parentIfindex: number, on: boolean): void {
+    try {
+      this.links.rtnl.setAllmulti(parentIfindex, on);
+    } catch (e) {
+      if (!on && isSystemError(e) && e.code === 'ENODEV') return;
+      throw kernelError(e, `turning allmulticast ${on ? 'on' : 'off'} on the parent`);
+    }
   }
 
   /** passthru: the parent's promiscuity, which we turn on and off only for ourselves (IFF_PROMISC). */

@@ -26,6 +26,8 @@ export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
 export const PORT_UC_PROMISC = 1 << 2;
+/** We turned the parent's allmulticast on (while a child is UP: deliberate difference 3 at the parent). */
+export const PORT_ALLMULTI_SET = 1 << 3;
 
 export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4, flood: 5 } as const;
 export type Action = keyof typeof ACTION;

@@ -65,6 +65,8 @@ export function buildWire(w: WireSpec): void {
   if (kind === 'nic') {
     claimNic(NIC_PARENT, host, 'p0', pmac);
     claimNic(NIC_EXT, e, 'e0', emac);
+    // The external host listens to everything on its side of the wire, as a switch port would.
+    run('ip', ['-n', e, 'link', 'set', 'e0', 'promisc', 'on']);
   } else {
     run('ip', ['-n', host, 'link', 'add', 'p0', ...(pmac ? ['address', pmac] : []), 'type', 'veth', 'peer', 'name', 'e0', ...(emac ? ['address', emac] : []), ...(ext ? ['netns', ext] : [])]);
   }

@@ -77,7 +77,7 @@ export function modelCells(t: Topology, cases: Case[]): Cells {
   for (const c of cases) {
     // The switch keeps frames addressed to itself (the external host's MAC): it reflects the rest.
     const reflector = t.spec.reflector ? (f: { dst: Mac }) => f.dst !== EXT_MAC : false;
-    const d: Endpoint[] = deliveries(m, c.inj, { src: c.frame.src, dst: c.frame.dst, ethertype: c.frame.ethertype ?? ETH_P_TEST }, reflector);
+    const d: Endpoint[] = deliveries(m, c.inj, { src: c.frame.src, dst: c.frame.dst, ethertype: c.frame.ethertype ?? ETH_P_TEST, vlanTpid: c.frame.vlans?.[0]?.tpid }, reflector);
     for (const ep of t.endpoints()) cells.set(`${c.label} | ${ep}`, d.filter((x) => x === ep).length);
   }
   return cells;

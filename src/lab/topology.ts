@@ -185,6 +185,7 @@ export class Topology {
       isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
       allmulti: this.spec.datapath === 'bpf',
       bridgeParent: this.spec.parent === 'bridge',
+      filteringNic: this.spec.parent === 'nic',
     };
   }
 

@@ -18,7 +18,7 @@ const IFLA_NET_NS_FD = 28, VETH_INFO_PEER = 1;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const NDA_LLADDR = 2, NTF_SELF = 0x02, NUD_PERMANENT = 0x80, AF_BRIDGE = 7;
 const NETNSA_NSID = 1, NETNSA_FD = 3;
-export const IFF_UP = 0x1, IFF_LOOPBACK = 0x8, IFF_PROMISC = 0x100, IFF_LOWER_UP = 0x10000;
+export const IFF_UP = 0x1, IFF_LOOPBACK = 0x8, IFF_PROMISC = 0x100, IFF_ALLMULTI = 0x200, IFF_LOWER_UP = 0x10000;
 const ARPHRD_ETHER = 1, ARPHRD_LOOPBACK = 772;
 
 const FLAG_NAMES: [number, string][] = [
@@ -238,6 +238,11 @@ export class Rtnl {
   /** ip link set dev IFINDEX promisc on|off (the user-visible IFF_PROMISC: one reference, ours). */
   setPromisc(ifindex: number, on: boolean): void {
     this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex, on ? IFF_PROMISC : 0, IFF_PROMISC)));
+  }
+
+  /** ip link set dev IFINDEX allmulticast on|off (IFF_ALLMULTI, likewise). */
+  setAllmulti(ifindex: number, on: boolean): void {
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(ifindex, on ? IFF_ALLMULTI : 0, IFF_ALLMULTI)));
   }
 
   /**
