@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 #   iproute2: ip/tc/bridge; ethtool: offload checks; iputils-ping: e2e traffic; procps: sysctl;
 #   make/g++/python3: node-gyp; chromium + fonts: the dashboard's browser test (driven by playwright-core).
 #   iperf3: TCP throughput in the benchmarks.
+#   qemu-system-x86, busybox-static, cpio, kmod, xz-utils: the kernel matrix's guests (scripts/guest-kernels.sh).
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps make g++ python3 pkg-config systemd
-      chromium fonts-liberation fonts-dejavu-core iperf3)
+      chromium fonts-liberation fonts-dejavu-core iperf3 qemu-system-x86 busybox-static cpio kmod xz-utils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,6 +52,11 @@ fi
 if newer dist/.built src tsconfig.json; then
   echo "bootstrap: compiling TypeScript"
   node_modules/.bin/tsc -p tsconfig.json && touch dist/.built
+fi
+
+# The kernel matrix's guest kernels (Debian 12's stock and bookworm-backports'), unpacked under .cache/.
+if [[ $(id -u) -eq 0 ]]; then
+  bash scripts/guest-kernels.sh >/dev/null
 fi
 
 # The project keeps its state on bpffs; a fresh machine may not have it mounted.

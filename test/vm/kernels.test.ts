@@ -1,0 +1,52 @@
+// The kernel matrix: the privileged tests (BPF verdicts against the verifier of that kernel, the
+// differentials against its own kernel macvlan, the agent, counters, hooks, rtnetlink, no-spawn, TCP,
+// parents of every kind: a bridge, and the VLAN, bond and virtio-net NIC parents this host cannot make)
+// run inside QEMU guests on Debian 12's stock kernel (6.1: no tcx, so every hook is cls_bpf) and on
+// bookworm-backports' (6.12: tcx), besides this host's kernel, where the rest of the suite runs.
+// Software emulation is about five times slower than the host, so the guests run the differentials'
+// mixed and passthru scenarios and 200 churned children (MVB_GUEST=1, test/helpers/scale.ts).
+import { afterAll, describe, expect, it } from 'vitest';
+import { requireRoot } from '../helpers/sandbox.js';
+import { GUEST_KERNELS, removeGuestOutput, runInGuest, type GuestKernel, type GuestResult } from '../helpers/guest.js';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const PRIVILEGED = [
+  'test/bpf/', 'test/e2e/config.test.ts', 'test/e2e/hooks.test.ts', 'test/e2e/rtnetlink.test.ts', 'test/e2e/no-spawn.test.ts',
+  'test/e2e/agent.test.ts', 'test/e2e/counters.test.ts', 'test/e2e/unicast-differential.test.ts',
+  'test/e2e/multicast-differential.test.ts', 'test/e2e/tcp.test.ts', 'test/e2e/protocols.test.ts',
+  'test/e2e/parents.test.ts', 'test/guest/parents.test.ts', 'test/guest/nic-parent.test.ts',
+];
+const EXPECT: Record<GuestKernel, RegExp> = { stock: /^6\.1\./, backports: /^6\.12\./ };
+const prefix = `${process.env.MVB_TEST_RUN ?? 'mvbt'}vm`;
+const results: GuestResult[] = [];
+afterAll(() => results.forEach(removeGuestOutput));
+
+interface Report {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  testResults: { name: string; assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
+}
+
+describe('kernel matrix: the privileged tests in QEMU guests', () => {
+  for (const k of GUEST_KERNELS) {
+    it(`on Debian's ${k} kernel`, async () => {
+      requireRoot();
+      const cmd = `MVB_GUEST=1 node_modules/.bin/vitest run ${PRIVILEGED.join(' ')} --reporter=dot --reporter=json --outputFile.json=/mvb-out/report.json`;
+      const r = await runInGuest(k, cmd, { prefix, timeoutMs: 14 * 60_000 });
+      results.push(r);
+      const kernel = /guest: kernel (\S+),/.exec(r.log)?.[1] ?? '';
+      expect(kernel, `the guest did not start the test run; its console:\n${r.console.slice(-3000)}`).toMatch(EXPECT[k]);
+      const file = path.join(r.out, 'report.json');
+      expect(fs.existsSync(file), `no test report from the guest; its output:\n${r.log.slice(-3000)}`).toBe(true);
+      const rep = JSON.parse(fs.readFileSync(file, 'utf8')) as Report;
+      const failed = rep.testResults.flatMap((f) => f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${path.basename(f.name)}: ${a.fullName}\n${a.failureMessages.join('\n').slice(0, 800)}`));
+      console.log(`kernel matrix: ${kernel}: ${rep.numPassedTests} passed, ${rep.numFailedTests} failed, ${rep.numPendingTests} skipped in ${r.seconds.toFixed(0)} s`);
+      expect(failed, 'tests that failed in the guest').toEqual([]);
+      expect(rep.numPendingTests, 'nothing may skip').toBe(0);
+      expect(rep.numPassedTests).toBeGreaterThan(150);
+      expect(r.rc).toBe(0);
+    }, 15 * 60_000);
+  }
+});
