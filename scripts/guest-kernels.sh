@@ -6,6 +6,7 @@
 # host's root over 9p (read-only, with a tmpfs overlay) and hands over to scripts/guest-init.sh.
 # Idempotent: a kernel already unpacked (by the same scripts) is kept. Prints: NAME KERNEL DIR per guest.
 set -euo pipefail
+trap 'echo "guest-kernels: failed (line $LINENO): see above; the kernel matrix needs Debian'"'"'s kernel packages" >&2' ERR
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=$ROOT/.cache/guests
@@ -23,7 +24,8 @@ printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSign
 BPO=(-o "Dir::Etc::sourcelist=$BPO_DIR/backports.sources" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$BPO_DIR/lists")
 
 # The image package linux-image-amd64 points at, in the machine's suite and in backports.
-image_of() { apt-cache "$@" depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+# (apt-cache fails until the suite's lists are fetched: that is an empty answer, not an error.)
+image_of() { { apt-cache "$@" depends linux-image-amd64 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
 stock=$(image_of)
 if [[ -z $stock ]]; then apt-get update -qq; stock=$(image_of); fi
 bpo=$(image_of "${BPO[@]}")
