@@ -8,7 +8,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs -o mode=0755 run /run
-mount -t tmpfs tmp /tmp
+# /tmp stays the overlay's (writable already): a tmpfs there would hide a project checked out under /tmp.
 mkdir -p /dev/pts /dev/shm /sys/fs/bpf /mvb-out
 mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
