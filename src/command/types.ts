@@ -14,11 +14,6 @@ export type Command =
 
 export type CommandKind = Command['kind'];
 
-/** Commands that change the instance (the others only read it). */
-export function mutates(c: Command): boolean {
-  return c.kind !== 'link-show' && c.kind !== 'port-show';
-}
-
 type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation';
 const FIELDS: Record<CommandKind, Record<string, [FieldType, boolean]>> = {
   'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false] },

@@ -5,8 +5,7 @@
 import { CHILD_UP, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
-import { addon } from '../native.js';
-import type { LinkTable } from '../net/links.js';
+import { ifnameOf, type LinkTable } from '../net/links.js';
 import { ConfigError } from './errors.js';
 import type { FloodList } from './flood.js';
 import { kindOf } from './kinds/index.js';
@@ -21,11 +20,6 @@ export class ChildState {
     private readonly ports: Ports,
     private readonly links: LinkTable,
   ) {}
-
-  /** The name of an interface in the parents' netns, or '' when it is gone. */
-  ifname(ifindex: number): string {
-    return addon().ifIndexToName(ifindex);
-  }
 
   /** The kernel's macvlan_addr_busy(): the parent's MAC (except passthru) or an UP sibling's MAC. */
   checkMacFree(c: ChildRecord, mac: Mac): void {
@@ -128,7 +122,7 @@ export class ChildState {
   /** Removes a child: table, filter, its devices (when asked and still there), registry, counters, and
    * the port when it was the last child. */
   purge(c: ChildRecord, deleteDevices: boolean): void {
-    const parentExists = this.ifname(c.parentIfindex) !== '';
+    const parentExists = ifnameOf(c.parentIfindex) !== '';
     this.removeUp(c);
     const kind = kindOf(c.kind);
     if (deleteDevices) kind.remove({ dp: this.dp, links: this.links }, c);
@@ -150,12 +144,12 @@ export class ChildState {
   /** The parent's unicast filter: dev_uc_add/del through the default fdb handler (a device without
    * IFF_UNICAST_FLT, like veth, turns promiscuous, exactly as it does for kernel macvlan). */
   private fdb(op: 'add' | 'del', mac: Mac, parentIfindex: number): void {
-    if (!this.ifname(parentIfindex)) return; // the parent is gone, and its filter with it
+    if (!ifnameOf(parentIfindex)) return; // the parent is gone, and its filter with it
     try {
       this.links.rtnl.fdb(op, parentIfindex, mac);
     } catch (e) {
       if (op === 'del') return; // already gone with its device
-      throw new ConfigError('EIO', `adding ${mac} to ${this.ifname(parentIfindex)}'s unicast filter failed: ${(e as Error).message}`);
+      throw new ConfigError('EIO', `adding ${mac} to ${ifnameOf(parentIfindex)}'s unicast filter failed: ${(e as Error).message}`);
     }
   }
 }

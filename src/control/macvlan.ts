@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
 import { CHILD_UP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
-import { addon } from '../native.js';
-import { LinkTable, netnsExists, type LinkInfo } from '../net/links.js';
+import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
 import { ConfigError, orKernelError } from './errors.js';
 import { FloodList } from './flood.js';
@@ -19,8 +18,8 @@ import { Registry } from './registry.js';
 import { TxHooks } from './tx-hooks.js';
 import { checkIfname, checkMtu, checkNetnsName, parseChildMac, parseIsolation, parseMode, type Isolation } from './validate.js';
 
-export { MIN_MTU, type Isolation } from './validate.js';
-export { emptyReport, type ReconcileReport } from './reconcile.js';
+export type { Isolation } from './validate.js';
+export type { ReconcileReport } from './reconcile.js';
 
 export interface AddChildRequest {
   parent: string;
@@ -157,7 +156,7 @@ export class Macvlan {
 
   /** The name of an interface in the parents' netns, or '' when it is gone. */
   ifname(ifindex: number): string {
-    return addon().ifIndexToName(ifindex);
+    return ifnameOf(ifindex);
   }
 
   // --- add -----------------------------------------------------------------------------------------

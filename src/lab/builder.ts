@@ -21,7 +21,6 @@ export const EXT_MAC: Mac = '02:0e:00:00:00:01';
  * EXT_MAC, whatever the kind.
  */
 export type ParentKind = 'veth' | 'bridge' | 'vlan' | 'bond' | 'nic';
-export const PARENT_KINDS: readonly ParentKind[] = ['veth', 'bridge', 'vlan', 'bond', 'nic'];
 /** The parent device, and the external host's endpoint device, of each kind. */
 export const PARENT_DEV: Record<ParentKind, string> = { veth: 'p0', bridge: 'br0', vlan: 'p0.10', bond: 'bond0', nic: 'p0' };
 export const WIRE_DEV: Record<ParentKind, string> = { veth: 'e0', bridge: 'e0', vlan: 'e0.10', bond: 'e0', nic: 'e0' };

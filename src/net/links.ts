@@ -2,6 +2,7 @@
 // object's life, a short-lived one per request into another netns) and requests made inside a child's
 // netns. No process is ever spawned here.
 import fs from 'node:fs';
+import { addon } from '../native.js';
 import { Rtnl, type Link } from './rtnetlink.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -35,6 +36,11 @@ export class LinkTable {
   close(): void {
     this.here.close();
   }
+}
+
+/** The name of an interface in the caller's netns, or '' when it is gone. */
+export function ifnameOf(ifindex: number): string {
+  return addon().ifIndexToName(ifindex);
 }
 
 export function netnsPath(name: string): string {
