@@ -10,9 +10,13 @@ cd "$(dirname "$0")/.."
 #   iproute2: ip/tc/bridge; ethtool: offload checks; iputils-ping: e2e traffic; procps: sysctl;
 #   make/g++/python3: node-gyp; chromium + fonts: the dashboard's browser test (driven by playwright-core).
 #   iperf3: TCP throughput in the benchmarks.
-#   qemu-system-x86, busybox-static, cpio, kmod, xz-utils: the kernel matrix's guests (scripts/guest-kernels.sh).
+#   qemu-system-x86, busybox-static, cpio, kmod, xz-utils: the kernel matrix's guests (scripts/guest-kernels.sh);
+#   vagrant, vagrant-libvirt: `vagrant validate` of the Vagrantfile (test/vm/vagrant.test.ts).
+# MVB_KERNEL_MATRIX=0 (inside the Vagrant VMs: no guests nested in a guest) leaves the matrix out.
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps make g++ python3 pkg-config systemd
-      chromium fonts-liberation fonts-dejavu-core iperf3 qemu-system-x86 busybox-static cpio kmod xz-utils)
+      chromium fonts-liberation fonts-dejavu-core iperf3)
+MATRIX=${MVB_KERNEL_MATRIX:-1}
+[[ $MATRIX == 0 ]] || PKGS+=(qemu-system-x86 busybox-static cpio kmod xz-utils vagrant vagrant-libvirt)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -47,7 +51,10 @@ if newer bpf/.built bpf; then
 fi
 if newer native/build/Release/macvlan_bpf.node native/src native/binding.gyp; then
   echo "bootstrap: building the native addon"
-  (cd native && ../node_modules/.bin/node-gyp rebuild --nodedir=/usr --loglevel=error >/dev/null)
+  # Node's headers where this node came from: /usr for Debian's package, the prefix of a tarball install.
+  nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  [[ -f $nodedir/include/node/node_api.h ]] || { echo "bootstrap: Node.js headers not found under $nodedir/include/node (Debian: apt-get install libnode-dev)" >&2; exit 1; }
+  (cd native && ../node_modules/.bin/node-gyp rebuild --nodedir="$nodedir" --loglevel=error >/dev/null)
 fi
 if newer dist/.built src tsconfig.json; then
   echo "bootstrap: compiling TypeScript"
@@ -55,7 +62,7 @@ if newer dist/.built src tsconfig.json; then
 fi
 
 # The kernel matrix's guest kernels (Debian 12's stock and bookworm-backports'), unpacked under .cache/.
-if [[ $(id -u) -eq 0 ]]; then
+if [[ $(id -u) -eq 0 && $MATRIX != 0 ]]; then
   bash scripts/guest-kernels.sh >/dev/null
 fi
 
