@@ -10,6 +10,7 @@
         "src/bpf_program.cc",
         "src/bpf_link.cc",
         "src/tc.cc",
+        "src/ethtool.cc",
         "src/packet_socket.cc",
         "src/netlink_socket.cc",
         "src/netns.cc"

@@ -74,7 +74,8 @@ export interface BpfLinkInfo {
   ifindex: number;
   attachType: number;
 }
-export type LinkAttachType = 'tcx_ingress' | 'tcx_egress' | 'netkit_primary' | 'netkit_peer';
+export type EthtoolFlag = 'gro' | 'gso' | 'tso' | 'tx-checksum';
+export type LinkAttachType = 'xdp' | 'tcx_ingress' | 'tcx_egress' | 'netkit_primary' | 'netkit_peer';
 export interface BpfLink {
   readonly fd: number;
   info(): BpfLinkInfo;
@@ -131,6 +132,9 @@ export interface Addon {
   /** Native (driver) XDP unless mode is 'skb'; never flags 0 (silently generic). */
   xdpAttach(ifindex: number, progFd: number, mode?: 'native' | 'skb'): void;
   xdpDetach(ifindex: number, mode?: 'native' | 'skb'): void;
+  /** A device's ethtool flag (SIOCETHTOOL), in the calling thread's netns. */
+  ethtoolGet(ifname: string, flag: EthtoolFlag): boolean;
+  ethtoolSet(ifname: string, flag: EthtoolFlag, on: boolean): void;
   netnsEnter(path: string): number;
   netnsRestore(fd: number): void;
   netnsInode(path?: string): number;

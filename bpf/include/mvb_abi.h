@@ -19,6 +19,8 @@
 /* mvb_child.flags */
 #define MVB_CHILD_UP         (1 << 0) /* admin UP: its MAC is in mvb_macs */
 #define MVB_CHILD_SAME_NETNS (1 << 1) /* child end shares the host end's netns: bpf_redirect_peer can't be used */
+#define MVB_CHILD_GRO_SET    (1 << 2) /* control plane only: we turned GRO on at the child end (XDP fast path) */
+#define MVB_CHILD_XDP_ARMED  (1 << 3) /* control plane only: the host end takes XDP redirects (see kinds/veth.ts) */
 
 /* mvb_port.flags */
 #define MVB_PORT_PASSTHRU        (1 << 0)
@@ -26,6 +28,7 @@
 #define MVB_PORT_UC_PROMISC      (1 << 2) /* control plane only: the parent keeps its own fdb (a bridge), so
 					   * its promiscuity stands in for the unicast filter */
 #define MVB_PORT_ALLMULTI_SET    (1 << 3) /* control plane only: we turned the parent's allmulticast on */
+#define MVB_PORT_FASTPATH_XDP    (1 << 4) /* control plane only: unicast to children is decided in XDP first */
 
 /* Key of the MAC table: one entry per UP child, like the kernel's port->vlan_hash. */
 struct mvb_mac_key {

@@ -14,6 +14,7 @@
 #include "netlink_socket.h"
 #include "packet_socket.h"
 #include "tc.h"
+#include "ethtool.h"
 
 namespace mvb {
 
@@ -31,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
   InitTc(env, exports);
+  InitEthtool(env, exports);
   InitNetns(env, exports);
   return exports;
 }

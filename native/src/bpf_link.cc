@@ -15,6 +15,7 @@ namespace mvb {
 namespace {
 
 // Attach types newer than the system's <linux/bpf.h> (6.1): the kernel's uapi numbers.
+constexpr uint32_t kXdp = BPF_XDP;
 constexpr uint32_t kTcxIngress = 46;
 constexpr uint32_t kTcxEgress = 47;
 constexpr uint32_t kNetkitPrimary = 54;
@@ -23,11 +24,12 @@ constexpr uint32_t kNetkitPeer = 55;
 uint32_t AttachType(Napi::Env env, const Napi::Value &v) {
   if (v.IsNumber()) return v.As<Napi::Number>().Uint32Value();
   std::string s = v.IsString() ? std::string(v.As<Napi::String>()) : "";
+  if (s == "xdp") return kXdp;
   if (s == "tcx_ingress") return kTcxIngress;
   if (s == "tcx_egress") return kTcxEgress;
   if (s == "netkit_primary") return kNetkitPrimary;
   if (s == "netkit_peer") return kNetkitPeer;
-  ThrowErrno(env, EINVAL, "bpf_link_create", "attachType must be tcx_ingress, tcx_egress, netkit_primary, netkit_peer or a number, not " + s);
+  ThrowErrno(env, EINVAL, "bpf_link_create", "attachType must be xdp, tcx_ingress, tcx_egress, netkit_primary, netkit_peer or a number, not " + s);
 }
 
 long SysBpf(int cmd, union bpf_attr *attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }

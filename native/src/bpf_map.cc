@@ -86,7 +86,7 @@ Napi::Value BpfMap::Update(const Napi::CallbackInfo &info) {
   CheckOpen(env);
   auto key = info[0].As<Napi::Buffer<uint8_t>>();
   auto val = info[1].As<Napi::Buffer<uint8_t>>();
-  uint64_t flags = info.Length() > 2 ? info[2].As<Napi::Number>().Int64Value() : BPF_ANY;
+  uint64_t flags = info.Length() > 2 ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : static_cast<uint64_t>(BPF_ANY);
   CheckKey(env, key, key_size_, "bpf_map_update_elem");
   if (val.Length() != ValueBytes())
     ThrowErrno(env, EINVAL, "bpf_map_update_elem",

@@ -28,7 +28,7 @@ static Napi::Value TcAttach(const Napi::CallbackInfo &info) {
   int err = bpf_tc_hook_create(&hook);
   bool created = err == 0;
   if (err && err != -EEXIST) ThrowErrno(env, err, "bpf_tc_hook_create", "ifindex " + std::to_string(ifindex));
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .flags = replace ? BPF_TC_F_REPLACE : 0u, .handle = handle,
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .flags = replace ? static_cast<uint32_t>(BPF_TC_F_REPLACE) : 0u, .handle = handle,
               .priority = prio);
   err = bpf_tc_attach(&hook, &opts);
   if (err) {

@@ -4,7 +4,7 @@
 // plane would give (exit 2).
 import path from 'node:path';
 import { ConfigError } from '../control/errors.js';
-import { parseIsolation, parseMode } from '../control/validate.js';
+import { parseFastpath, parseIsolation, parseMode } from '../control/validate.js';
 import type { Command } from '../command/types.js';
 import { ArgReader, UsageError, matchKeyword } from './args.js';
 
@@ -133,13 +133,20 @@ function portCommand(r: ArgReader, json: boolean): Command {
   if (cmd === 'set') {
     const parent = readDev(r);
     let isolation: string | undefined;
+    let fastpath: string | undefined;
     while (!r.done) {
       const w = r.next('setting');
-      if (w !== 'isolation') throw new UsageError(`unknown port setting "${w}": use isolation strict|kernel`);
-      isolation = r.next('isolation');
+      if (w === 'isolation') isolation = r.next('isolation');
+      else if (w === 'fastpath') fastpath = r.next('fastpath');
+      else throw new UsageError(`unknown port setting "${w}": use isolation strict|kernel, fastpath tc|xdp`);
     }
-    if (isolation === undefined) throw new UsageError('nothing to set: give isolation strict|kernel');
-    return { kind: 'port-set', parent, isolation: parseIsolation(isolation) };
+    if (isolation === undefined && fastpath === undefined) throw new UsageError('nothing to set: give isolation strict|kernel or fastpath tc|xdp');
+    return {
+      kind: 'port-set',
+      parent,
+      ...(isolation !== undefined ? { isolation: parseIsolation(isolation) } : {}),
+      ...(fastpath !== undefined ? { fastpath: parseFastpath(fastpath) } : {}),
+    };
   }
   if (cmd === 'show' || cmd === 'list') {
     const parent = r.done ? undefined : readDev(r);

@@ -6,7 +6,7 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU } ...
   macvlan-bpf link del [ dev ] NAME
   macvlan-bpf link show [ [ dev ] NAME ]
-  macvlan-bpf port set PARENT isolation { strict | kernel }
+  macvlan-bpf port set PARENT [ isolation { strict | kernel } ] [ fastpath { tc | xdp } ]
   macvlan-bpf port show [ PARENT ]
   macvlan-bpf apply -f FILE [ --prune ]
   macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]

@@ -49,15 +49,16 @@ function run(m: Macvlan, cmd: Command, out: Output): void {
     case 'link-show':
       return linkShow(m, cmd, out);
     case 'port-set':
-      m.setIsolation(cmd.parent, cmd.isolation);
+      if (cmd.isolation !== undefined) m.setIsolation(cmd.parent, cmd.isolation);
+      if (cmd.fastpath !== undefined) m.setFastpath(cmd.parent, cmd.fastpath);
       return;
     case 'port-show': {
       const views = m.show();
       const parents = [...new Set(views.map((v) => v.parent))].filter((p) => !cmd.parent || p === cmd.parent);
       if (cmd.parent && !parents.includes(cmd.parent)) parents.push(cmd.parent);
-      const rows = parents.map((p) => ({ parent: p, isolation: m.isolation(p), children: views.filter((v) => v.parent === p).map((v) => v.name) }));
+      const rows = parents.map((p) => ({ parent: p, isolation: m.isolation(p), fastpath: m.fastpath(p), children: views.filter((v) => v.parent === p).map((v) => v.name) }));
       if (cmd.json) out.out(JSON.stringify(rows));
-      else for (const row of rows) out.out(`${row.parent}: isolation ${row.isolation} children ${row.children.join(' ') || '-'}`);
+      else for (const row of rows) out.out(`${row.parent}: isolation ${row.isolation} fastpath ${row.fastpath} children ${row.children.join(' ') || '-'}`);
       return;
     }
     case 'apply': {

@@ -1,26 +1,26 @@
 // The commands that act on an instance, as typed values: the CLI parses argv into one, the control
 // socket carries it as JSON, and the executor runs it, the same way in the CLI and in the agent.
 import { MODE_NAMES, type Mode } from '../datapath/abi.js';
-import type { Isolation } from '../control/validate.js';
+import type { Fastpath, Isolation } from '../control/validate.js';
 
 export type Command =
   | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string }
   | { kind: 'link-set'; dev: string; netns?: string; up?: boolean; mode?: Mode; address?: string; mtu?: number }
   | { kind: 'link-del'; dev: string; netns?: string }
   | { kind: 'link-show'; dev?: string; netns?: string; json: boolean }
-  | { kind: 'port-set'; parent: string; isolation: Isolation }
+  | { kind: 'port-set'; parent: string; isolation?: Isolation; fastpath?: Fastpath }
   | { kind: 'port-show'; parent?: string; json: boolean }
   | { kind: 'apply'; file: string; prune: boolean };
 
 export type CommandKind = Command['kind'];
 
-type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation';
+type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation' | 'fastpath';
 const FIELDS: Record<CommandKind, Record<string, [FieldType, boolean]>> = {
   'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false] },
   'link-set': { dev: ['string', true], netns: ['string', false], up: ['boolean', false], mode: ['mode', false], address: ['string', false], mtu: ['number', false] },
   'link-del': { dev: ['string', true], netns: ['string', false] },
   'link-show': { dev: ['string', false], netns: ['string', false], json: ['boolean', true] },
-  'port-set': { parent: ['string', true], isolation: ['isolation', true] },
+  'port-set': { parent: ['string', true], isolation: ['isolation', false], fastpath: ['fastpath', false] },
   'port-show': { parent: ['string', false], json: ['boolean', true] },
   apply: { file: ['string', true], prune: ['boolean', true] },
 };
@@ -41,9 +41,11 @@ export function commandFromJson(x: unknown): Command {
     }
     const ok = type === 'mode' ? typeof v === 'string' && (MODE_NAMES as readonly string[]).includes(v)
       : type === 'isolation' ? v === 'strict' || v === 'kernel'
+      : type === 'fastpath' ? v === 'tc' || v === 'xdp'
         : type === 'number' ? typeof v === 'number' && Number.isFinite(v)
           : typeof v === type;
     if (!ok) throw new Error(`${kind}: field "${key}" must be a ${type}`);
   }
+  if (kind === 'port-set' && o.isolation === undefined && o.fastpath === undefined) throw new Error('port-set: give isolation or fastpath');
   return o as unknown as Command;
 }

@@ -2,7 +2,7 @@
 // parent's unicast filter, or promiscuity for passthru), re-keying when its MAC changes, and its
 // removal with everything it owned. Every step is ordered so the datapath never redirects into a
 // device that is closing or reads a half-written entry.
-import { CHILD_UP, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_UP, CHILD_XDP_ARMED, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { ifnameOf, type LinkTable } from '../net/links.js';
@@ -42,6 +42,10 @@ export class ChildState {
 
   /** UP: into the MAC table and the flood list; the parent's filter (or promiscuity) follows. */
   insertUp(c: ChildRecord): void {
+    if (c.flags & CHILD_GRO_SET && !(c.flags & CHILD_XDP_ARMED)) {
+      kindOf(c.kind).armXdp({ dp: this.dp, links: this.links }, c);
+      c.flags |= CHILD_XDP_ARMED;
+    }
     this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: (c.flags | CHILD_UP) & 0xff });
     c.flags |= CHILD_UP;
     this.registry.put(c);

@@ -5,6 +5,7 @@
 //   parents:
 //     - name: eth1
 //       isolation: strict          # strict (default) | kernel
+//       fastpath: tc               # tc (default) | xdp: unicast to children decided in native XDP first
 //   children:
 //     - name: c1
 //       parent: eth1
@@ -20,11 +21,12 @@ import { CHILD_UP, type Mode } from '../datapath/abi.js';
 import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
-import { MIN_MTU, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseIsolation, parseMode, type Isolation } from './validate.js';
+import { MIN_MTU, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
 export interface ParentConfig {
   name: string;
   isolation?: Isolation;
+  fastpath?: Fastpath;
   line: number;
 }
 export interface ChildConfig {
@@ -45,7 +47,7 @@ export interface Config {
 }
 
 const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state'];
-const PARENT_KEYS = ['name', 'isolation'];
+const PARENT_KEYS = ['name', 'isolation', 'fastpath'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
 export function loadConfigFile(file: string): Config {
@@ -109,13 +111,17 @@ export function parseConfig(text: string, file = '<config>'): Config {
   }
   list(t.get('parents'), 'parents').forEach((item, i) => {
     const where = `parents[${i}].`;
-    if (!isMap(item)) fail(item, `parents[${i}]`, 'expected a mapping with name and isolation');
+    if (!isMap(item)) fail(item, `parents[${i}]`, 'expected a mapping with name, isolation and fastpath');
     const f = fields(item as YAMLMap, PARENT_KEYS, where);
     if (!f.has('name')) fail(item, `${where}name`, 'missing: every parent needs a name');
     const p: ParentConfig = { name: str(f.get('name'), `${where}name`), line: lineOf(item) };
     if (f.has('isolation')) {
       const iso = str(f.get('isolation'), `${where}isolation`);
       p.isolation = checked(f.get('isolation'), `${where}isolation`, () => parseIsolation(iso));
+    }
+    if (f.has('fastpath')) {
+      const fp = str(f.get('fastpath'), `${where}fastpath`);
+      p.fastpath = checked(f.get('fastpath'), `${where}fastpath`, () => parseFastpath(fp));
     }
     if (cfg.parents.some((q) => q.name === p.name)) fail(item, `${where}name`, `parent "${p.name}" is listed twice`);
     cfg.parents.push(p);
@@ -186,6 +192,10 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     if (p.isolation && m.isolation(p.name) !== p.isolation) {
       m.setIsolation(p.name, p.isolation);
       changes.push(`port ${p.name}: isolation ${p.isolation}`);
+    }
+    if (p.fastpath && m.fastpath(p.name) !== p.fastpath) {
+      m.setFastpath(p.name, p.fastpath);
+      changes.push(`port ${p.name}: fastpath ${p.fastpath}`);
     }
   }
   const label = (c: { name: string; netns: string }) => (c.netns ? `${c.name} (netns ${c.netns})` : c.name);

@@ -5,7 +5,7 @@
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { createHash } from 'node:crypto';
 import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_UP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
@@ -16,7 +16,7 @@ import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
 import { TxHooks } from './tx-hooks.js';
-import { checkIfname, checkMtu, checkNetnsName, parseChildMac, parseIsolation, parseMode, type Isolation } from './validate.js';
+import { checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
 export type { Isolation } from './validate.js';
 export type { ReconcileReport } from './reconcile.js';
@@ -216,6 +216,7 @@ export class Macvlan {
         netns,
       };
       rec.hostIfindex = kind.make(ctx, { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex }, undo);
+      if (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true)) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
       undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
       this.registry.put(rec);
@@ -321,6 +322,63 @@ export class Macvlan {
     port.flags = isolation === 'kernel' ? port.flags | PORT_ISOLATION_KERNEL : port.flags & ~PORT_ISOLATION_KERNEL;
     this.dp.ensureParentStats(parent.ifindex);
     this.dp.putPort(parent.ifindex, port);
+  }
+
+  /**
+   * The parent's fast path: 'xdp' decides unicast to children in native XDP before an skb exists (the
+   * rest passes on to TC), 'tc' decides everything in TC. All or nothing: children get what XDP
+   * redirects need first, then the program goes on; off again in the reverse order.
+   */
+  setFastpath(parentName: string, fastpath: Fastpath): void {
+    parseFastpath(fastpath);
+    this.begin();
+    const parent = this.parentLinkOrThrow(parentName);
+    if (parent.link_type !== 'ether' || parent.flags.includes('LOOPBACK'))
+      throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is not an Ethernet device and cannot be a parent`);
+    const port = this.dp.getPort(parent.ifindex) ?? newPort(parent);
+    const want = fastpath === 'xdp';
+    if (want === ((port.flags & PORT_FASTPATH_XDP) !== 0)) return;
+    const children = this.registry.ofParent(parent.ifindex);
+    const undo: (() => void)[] = [];
+    try {
+      if (want) {
+        for (const c of children) {
+          if (!kindOf(c.kind).acceptXdp(this.ctx, c, true)) continue;
+          // Set while UP, GRO arms the host end at once (kinds/veth.ts); a DOWN child is armed when it comes up.
+          c.flags |= CHILD_GRO_SET | (c.flags & CHILD_UP ? CHILD_XDP_ARMED : 0);
+          undo.push(() => {
+            c.flags &= ~(CHILD_GRO_SET | CHILD_XDP_ARMED);
+            kindOf(c.kind).acceptXdp(this.ctx, c, false);
+          });
+        }
+        // Attached even without children, and taken off again: a parent without native XDP is refused now.
+        this.dp.attachXdp(parent.ifindex, parent.ifname);
+        if (!port.nchildren) this.dp.detachXdp(parent.ifindex);
+        else undo.push(() => this.dp.detachXdp(parent.ifindex));
+        port.flags |= PORT_FASTPATH_XDP;
+      } else {
+        this.dp.detachXdp(parent.ifindex);
+        for (const c of children) {
+          if (c.flags & CHILD_GRO_SET) kindOf(c.kind).acceptXdp(this.ctx, c, false);
+          c.flags &= ~(CHILD_GRO_SET | CHILD_XDP_ARMED);
+        }
+        port.flags &= ~PORT_FASTPATH_XDP;
+      }
+      for (const c of children) this.registry.put(c);
+      this.dp.ensureParentStats(parent.ifindex);
+      this.dp.putPort(parent.ifindex, port);
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try { u(); } catch { /* best effort: the first error is the one to report */ }
+      }
+      throw e;
+    }
+  }
+
+  fastpath(parentName: string): Fastpath {
+    const l = this.parentLinkOrThrow(parentName);
+    const p = this.dp.getPort(l.ifindex);
+    return p && p.flags & PORT_FASTPATH_XDP ? 'xdp' : 'tc';
   }
 
   isolation(parentName: string): Isolation {

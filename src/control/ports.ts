@@ -1,7 +1,7 @@
 // Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
-import { PORT_ALLMULTI_SET, PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
+import { PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
@@ -49,6 +49,14 @@ export class Ports {
         if (!now || now.nchildren === 0) this.dp.detach(parent.ifindex, qdiscCreated);
       });
     }
+    // The XDP fast path goes on after TC, which takes whatever XDP passes on.
+    if (p.flags & PORT_FASTPATH_XDP && !this.dp.xdp.programId(parent.ifindex)) {
+      this.dp.attachXdp(parent.ifindex, parent.ifname);
+      undo.push(() => {
+        const now = this.dp.getPort(parent.ifindex);
+        if (!now || now.nchildren === 0) this.dp.detachXdp(parent.ifindex);
+      });
+    }
     return p;
   }
 
@@ -57,6 +65,7 @@ export class Ports {
   reattach(parentIfindex: number, port: PortRecord): void {
     if (!this.dp.attachedProgramId(parentIfindex)) return;
     try {
+      if (this.dp.xdp.programId(parentIfindex)) this.dp.attachXdp(parentIfindex, `ifindex ${parentIfindex}`);
       const r = this.dp.attach('parent', parentIfindex, { ownsClsact: port.clsactCreated });
       const clsactCreated = (port.clsactCreated || r.qdiscCreated) && !r.qdiscRemoved;
       if (clsactCreated !== port.clsactCreated) this.dp.putPort(parentIfindex, { ...port, clsactCreated });
@@ -68,13 +77,15 @@ export class Ports {
   /** The last child is gone: the program leaves the parent (the kernel destroys its port). */
   release(parentIfindex: number, port: PortRecord, parentExists: boolean): void {
     if (parentExists) {
+      this.dp.detachXdp(parentIfindex); // first: nothing may be redirected past the TC program's going
       this.dp.detach(parentIfindex, port.clsactCreated);
       if (port.promiscSet) this.setPromisc(parentIfindex, false);
       if (port.flags & PORT_ALLMULTI_SET) this.setAllmulti(parentIfindex, false);
     }
     this.flood.drop(parentIfindex);
-    if (port.flags & PORT_ISOLATION_KERNEL && parentExists) {
-      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & (PORT_ISOLATION_KERNEL | PORT_UC_PROMISC), passthruHost: 0 });
+    // A port's settings (isolation, fast path) outlive its children, as the user set them.
+    if (port.flags & (PORT_ISOLATION_KERNEL | PORT_FASTPATH_XDP) && parentExists) {
+      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & (PORT_ISOLATION_KERNEL | PORT_UC_PROMISC | PORT_FASTPATH_XDP), passthruHost: 0 });
     } else {
       this.forget(parentIfindex);
     }
@@ -86,6 +97,7 @@ export class Ports {
     this.dp.deleteParentStats(parentIfindex);
     this.flood.drop(parentIfindex);
     this.dp.hooks.forget(parentIfindex);
+    this.dp.xdp.forget(parentIfindex);
   }
 
   /**

@@ -94,6 +94,7 @@ export class Reconciler {
     }
     const ours = new Set([...children.map((c) => c.hostIfindex), ...this.dp.listPorts().map((p) => p.parentIfindex)]);
     for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);
+    for (const ifindex of this.dp.xdp.pinned()) if (!ours.has(ifindex)) this.dp.xdp.forget(ifindex);
     return report;
   }
 

@@ -1,4 +1,4 @@
-// The one place a name, mode, MAC, MTU, isolation or netns name is checked: the CLI, the control
+// The one place a name, mode, MAC, MTU, isolation, fast path or netns name is checked: the CLI, the control
 // plane and the configuration file all ask here, so they refuse the same things with the same words.
 // Each check throws a ConfigError whose message is the problem and the fix; the config file prefixes
 // it with file:line: field.
@@ -11,6 +11,10 @@ export const MIN_MTU = 68;
 
 export type Isolation = 'strict' | 'kernel';
 export const ISOLATIONS: readonly Isolation[] = ['strict', 'kernel'];
+
+/** Where a parent's unicast to children is decided: XDP first (the fast path), or TC only. */
+export type Fastpath = 'tc' | 'xdp';
+export const FASTPATHS: readonly Fastpath[] = ['tc', 'xdp'];
 
 /** An interface name as the kernel's dev_valid_name() accepts it. */
 export function checkIfname(name: string): string {
@@ -43,6 +47,11 @@ export function checkMtu(mtu: number): number {
 export function parseIsolation(s: string): Isolation {
   if ((ISOLATIONS as readonly string[]).includes(s)) return s as Isolation;
   throw new ConfigError('EINVAL', `"${s}" is not an isolation: use strict or kernel`);
+}
+
+export function parseFastpath(s: string): Fastpath {
+  if ((FASTPATHS as readonly string[]).includes(s)) return s as Fastpath;
+  throw new ConfigError('EINVAL', `"${s}" is not a fast path: use tc or xdp`);
 }
 
 /** A name under /run/netns: one path component, as `ip netns add` makes them. */

@@ -22,12 +22,18 @@ export function kindFromValue(v: number): KindName {
 
 export const CHILD_UP = 1 << 0;
 export const CHILD_SAME_NETNS = 1 << 1;
+/** Control plane only: we turned GRO on at the child end for the XDP fast path, and turn it off again. */
+export const CHILD_GRO_SET = 1 << 2;
+/** Control plane only: the child's host end is known to take XDP redirects (armed while the child was UP). */
+export const CHILD_XDP_ARMED = 1 << 3;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
 export const PORT_UC_PROMISC = 1 << 2;
 /** We turned the parent's allmulticast on (while a child is UP: deliberate difference 3 at the parent). */
 export const PORT_ALLMULTI_SET = 1 << 3;
+/** Control plane only: the parent's fast path is XDP (`port set PARENT fastpath xdp`). */
+export const PORT_FASTPATH_XDP = 1 << 4;
 
 export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4, flood: 5 } as const;
 export type Action = keyof typeof ACTION;

@@ -11,6 +11,7 @@ import {
 } from './abi.js';
 import type { Mac } from '../mac.js';
 import { IngressHooks, chooseHookMode, type HookMode } from './hooks.js';
+import { XdpHooks } from './xdp.js';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/macvlan-bpf';
 export const BPFFS = '/sys/fs/bpf';
@@ -22,8 +23,11 @@ export function pinRootFromEnv(): string {
 const PROGRAMS = {
   parent: { object: 'tc_parent.bpf.o', name: 'mvb_parent_ingress', pin: 'prog_parent_ingress' },
   child: { object: 'tc_child.bpf.o', name: 'mvb_child_ingress', pin: 'prog_child_ingress' },
+  xdp: { object: 'xdp_parent.bpf.o', name: 'mvb_parent_xdp', pin: 'prog_parent_xdp' },
 } as const;
 export type ProgramRole = keyof typeof PROGRAMS;
+/** The programs that sit on a TC ingress hook. */
+export type TcRole = 'parent' | 'child';
 
 const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats'] as const;
 type MapName = (typeof MAP_NAMES)[number];
@@ -60,11 +64,14 @@ export class Datapath {
   rehooked = false;
   /** Where the programs sit on each device: tcx links, or cls_bpf filters where the kernel lacks tcx. */
   readonly hooks: IngressHooks;
+  /** The XDP fast path's hooks on parents (native XDP links). */
+  readonly xdp: XdpHooks;
 
   private constructor(readonly pinRoot: string, maps: Record<MapName, BpfMap>, programs: Record<ProgramRole, BpfProgram>) {
     this.maps = maps;
     this.programs = programs;
     this.hooks = new IngressHooks(pinRoot, chooseHookMode(programs.parent.fd));
+    this.xdp = new XdpHooks(pinRoot);
   }
 
   /** True when an instance is pinned at pinRoot. */
@@ -156,7 +163,7 @@ export class Datapath {
    * Puts the role's program on the device's ingress (or swaps it in, atomically, if one is there), in
    * the instance's hook mode unless told otherwise. ownsClsact: a clsact found there is ours.
    */
-  attach(role: ProgramRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean; qdiscRemoved: boolean } {
+  attach(role: TcRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean; qdiscRemoved: boolean } {
     return this.hooks.attach(ifindex, this.programs[role].fd, opts.ownsClsact ?? role === 'child', opts.mode);
   }
   attachedProgramId(ifindex: number): number {
@@ -164,6 +171,13 @@ export class Datapath {
   }
   detach(ifindex: number, removeClsact: boolean): void {
     this.hooks.detach(ifindex, removeClsact);
+  }
+  /** The XDP fast path's program on a parent (`dev` names it in errors), swapped in if ours is there. */
+  attachXdp(ifindex: number, dev: string): void {
+    this.xdp.attach(ifindex, this.programs.xdp.fd, dev);
+  }
+  detachXdp(ifindex: number): void {
+    this.xdp.detach(ifindex);
   }
 
   // --- the MAC table -------------------------------------------------------------------------------

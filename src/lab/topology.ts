@@ -53,6 +53,8 @@ export interface TopoSpec {
   control?: 'agent' | 'direct';
   /** What the parent is (default: the veth p0 itself). */
   parent?: ParentKind;
+  /** The bpf parent's fast path (default tc). */
+  fastpath?: 'tc' | 'xdp';
 }
 
 export class Topology {
@@ -90,7 +92,7 @@ export class Topology {
       this.startAgent();
       const cfg = [
         'parents:',
-        `  - { name: ${parent}, isolation: ${spec.isolation ?? 'strict'} }`,
+        `  - { name: ${parent}, isolation: ${spec.isolation ?? 'strict'}, fastpath: ${spec.fastpath ?? 'tc'} }`,
         'children:',
         ...spec.children.map((c) => `  - { name: ${c.name}, parent: ${parent}, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}, state: down }`),
       ].join('\n');
@@ -104,7 +106,7 @@ export class Topology {
       for (const c of spec.children) if (c.up !== false) run('ip', ['-n', this.childNs.get(c.name)!, 'link', 'set', c.name, 'up']);
       this.waitForAgentSync();
     } else {
-      addBpfChildren(host, this.pinRoot, defs, { isolation: spec.isolation, parent });
+      addBpfChildren(host, this.pinRoot, defs, { isolation: spec.isolation, parent, fastpath: spec.fastpath });
     }
 
     for (const c of spec.children)

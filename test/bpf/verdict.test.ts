@@ -2,11 +2,11 @@
 // made by the control plane. One row: description, input frame, expected verdict and target.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
-import { testRunTc, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT } from '../helpers/verdict.js';
+import { testRunTc, testRunXdp, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
 import { Macvlan } from '../../src/control/macvlan.js';
 import { inNetns, addon } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
-import { DROP_REASONS, decodeParentStatsPerCpu, sumParentStats, type Mode } from '../../src/datapath/abi.js';
+import { DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats, type Mode } from '../../src/datapath/abi.js';
 import type { Mac } from '../../src/mac.js';
 
 const sb = new Sandbox('v');
@@ -174,6 +174,33 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('a frame on a host end the registry does not know is dropped', () => {
     const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get('p0')!, buildFrame({ src: EXT, dst: MAC.b1! }));
     expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf('unknown-child') });
+  });
+});
+
+// The XDP fast path runs the same decision at the parent: what it can finish alone (unicast into a
+// child that is not passthru, strict isolation's drop) it does, everything else passes on to TC. The
+// redirect target is invisible to a test run, so the child's rx counter names it.
+describe('XDP fast path verdicts (BPF_PROG_TEST_RUN, the same rows at the parent)', () => {
+  const passthruParents = new Set(['q0', 'r0']);
+  const rxOf = (name: string) => inNetns(`/run/netns/${host}`, () => sumChildStats(decodeChildStatsPerCpu(m.dp.childStatsRaw(ifindex.get(name)!)!)).rxPackets);
+  const dropsOf = (p: string) => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(ifindex.get(p)!)!)).drops);
+  it.each(ROWS.filter((r) => r.at.startsWith('parent:')).map((r) => [r.desc, r] as const))('%s', (_d, row) => {
+    const parent = row.at.split(':')[1]!;
+    const e = row.expect;
+    const into = 'deliver' in e && !passthruParents.has(parent) ? e.deliver : null;
+    const rx0 = into ? rxOf(into) : 0n;
+    const drops0 = dropsOf(parent);
+    const retval = testRunXdp(m.dp.programs.xdp, `/run/netns/${host}`, ifindex.get(parent)!, buildFrame(row.frame));
+    if (into) {
+      expect(retval, 'redirected in XDP').toBe(XDP_REDIRECT);
+      expect(rxOf(into) - rx0, `counted as ${into}'s`).toBe(1n);
+    } else if ('drop' in e && e.drop === 'private-src') {
+      expect(retval, 'dropped in XDP').toBe(XDP_DROP);
+      expect(dropsOf(parent)['private-src'] - drops0['private-src']).toBe(1n);
+    } else {
+      expect(retval, 'passed on to TC').toBe(XDP_PASS);
+      expect(dropsOf(parent), 'nothing counted: TC will').toEqual(drops0);
+    }
   });
 });
 

@@ -23,3 +23,15 @@ export function testRunTc(prog: BpfProgram, netnsPath: string, ifindex: number, 
   const cb = (i: number) => r.ctx!.readUInt32LE(SKB_CB_OFFSET + 4 * i);
   return { retval: r.retval, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags), copies: cb(CB.copies) };
 }
+
+export const XDP_DROP = 1;
+export const XDP_PASS = 2;
+export const XDP_REDIRECT = 4;
+
+/** Runs the XDP fast path's program on a frame arriving at `ifindex` (struct xdp_md as the context). */
+export function testRunXdp(prog: BpfProgram, netnsPath: string, ifindex: number, frame: Buffer): number {
+  const ctx = Buffer.alloc(24); // data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+  ctx.writeUInt32LE(frame.length, 4);
+  ctx.writeUInt32LE(ifindex, 12);
+  return inNetns(netnsPath, () => prog.testRun({ data: frame, ctx })).retval;
+}

@@ -44,6 +44,16 @@ export interface ChildKind {
   attachTx(ctx: KindContext, c: ChildRecord): void;
   /** The MVB_CHILD_* delivery flags for a child of this kind living in `netns`. */
   deliveryFlags(netns: string): number;
+  /**
+   * Makes the child able to take frames redirected from XDP on its parent (the XDP fast path), or
+   * undoes that (on = false). Returns whether it changed anything (so it is undone only if we did it).
+   */
+  acceptXdp(ctx: KindContext, c: ChildRecord, on: boolean): boolean;
+  /**
+   * Called while the child is UP, before its MAC goes into the table, for a child that accepts XDP
+   * redirects but was not UP when it started to: whatever must happen with the device up happens here.
+   */
+  armXdp(ctx: KindContext, c: ChildRecord): void;
   /** The host side follows the parent's carrier (the kernel's macvlan children see their lower's). */
   followCarrier(ctx: KindContext, c: ChildRecord, host: LinkInfo, carrier: boolean): void;
 }
