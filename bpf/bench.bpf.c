@@ -54,6 +54,36 @@ int mvb_bench_tc_count(struct __sk_buff *skb)
 	return TC_ACT_SHOT;
 }
 
+/* Hook limits: programs that do nothing but redirect every frame into one child (the target set by
+ * the benchmark in mvb_bench_target), measured on the same topology as the datapaths, so each
+ * macvlan-bpf mode is read against what its own hook allows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} mvb_bench_target SEC(".maps");
+
+static __always_inline __u32 target(void)
+{
+	__u32 k = 0;
+	__u32 *t = bpf_map_lookup_elem(&mvb_bench_target, &k);
+
+	return t ? *t : 0;
+}
+
+SEC("xdp")
+int mvb_bench_xdp_redirect(struct xdp_md *ctx)
+{
+	return bpf_redirect(target(), 0);
+}
+
+SEC("tc")
+int mvb_bench_tc_redirect_peer(struct __sk_buff *skb)
+{
+	return bpf_redirect_peer(target(), 0);
+}
+
 /* Harness floors for per-packet cost. */
 SEC("xdp")
 int mvb_bench_xdp_pass(struct xdp_md *ctx)

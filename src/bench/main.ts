@@ -6,7 +6,7 @@ import { benchFanout, fanoutTable } from './fanout.js';
 import { fmt, median } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
-import { benchPaths, DATAPATHS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 
 const PARTS = ['paths', 'cost', 'fanout', 'agent', 'counters'] as const;
@@ -21,29 +21,36 @@ export function ppsTable(samples: Sample[]): string {
     const d = xs.reduce((s, x) => s + x.delivered, 0) / Math.max(1, xs.reduce((s, x) => s + x.sent, 0));
     return d < 0.995 ? ` [${(d * 100).toFixed(0)} % delivered]` : '';
   };
+  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const limitRow = (what: string, size: number, xs: Sample[]) =>
+    row([what, `${size} B`, spread(pps(xs), (x) => `${fmt(x)}pps`), ...Array<string>(DATAPATHS.length - 1 + 4).fill('')]);
   const out = [
-    `| path | frame | ${DATAPATHS.join(' | ')} | bpf / kernel macvlan | bpf / bridge (nf off) | bpf / XDP_DROP limit |`,
-    `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|`,
+    `| path | frame | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) | tc, xdp / own hook's limit |`,
+    `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
   ];
   for (const size of SIZES) {
-    const limit = median(pps(pick('XDP_DROP limit', 'external → child', size)));
-    out.push(`| XDP_DROP on the parent (the limit) | ${size} B | ${spread(pps(pick('XDP_DROP limit', 'external → child', size)), (x) => `${fmt(x)}pps`)} | | | | | | |`);
+    const limit = (name: string) => median(pps(pick(name, 'external → child', size)));
+    out.push(limitRow('XDP_DROP on the parent (the wire\'s limit)', size, pick('XDP_DROP limit', 'external → child', size)));
+    for (const name of Object.keys(HOOK_LIMITS))
+      out.push(limitRow(`${name}: external → child, a bare redirect`, size, pick(name, 'external → child', size)));
     for (const path of PATHS) {
       const cells = DATAPATHS.map((d) => pick(d, path, size));
       const m = cells.map((c) => median(pps(c)));
-      const ratio = (x: number) => (x > 0 ? (m[0]! / x).toFixed(2) : '–');
-      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[1]!)} | ${ratio(m[2]!)} | ${ratio(limit)} |`);
+      const ratio = (a: number, b: number) => (a > 0 && b > 0 ? (a / b).toFixed(2) : '–');
+      // Each mode against its own hook's empty-program limit (TC: the instance's hook here, tcx).
+      const own = path === 'external → child' ? `${ratio(m[0]!, limit('tcx redirect limit'))}, ${ratio(m[1]!, limit('XDP redirect limit'))}` : '';
+      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[0]!, m[2]!)} | ${ratio(m[1]!, m[2]!)} | ${ratio(m[0]!, m[3]!)} | ${own} |`);
     }
   }
   return out.join('\n');
 }
 
 export function tcpTable(samples: TcpSample[]): string {
-  const out = [`| TCP, one stream, default offloads | ${DATAPATHS.join(' | ')} | bpf / kernel macvlan | bpf / bridge (nf off) |`, `|---|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|`];
+  const out = [`| TCP, one stream, default offloads | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) |`, `|---|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|`];
   for (const path of TCP_PATHS) {
     const cells = DATAPATHS.map((d) => samples.filter((x) => x.datapath === d && x.path === path).map((x) => x.gbps));
     const m = cells.map(median);
-    out.push(`| ${path} | ${cells.map((c) => spread(c, (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${(m[0]! / m[1]!).toFixed(2)} | ${(m[0]! / m[2]!).toFixed(2)} |`);
+    out.push(`| ${path} | ${cells.map((c) => spread(c, (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${(m[0]! / m[2]!).toFixed(2)} | ${(m[1]! / m[2]!).toFixed(2)} | ${(m[0]! / m[3]!).toFixed(2)} |`);
   }
   return out.join('\n');
 }

@@ -11,9 +11,12 @@ import { randomBytes } from 'node:crypto';
 import { Sandbox, run } from '../lab/sandbox.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
-import { Receiver, liveGenerate, measureRate, packetGenerate, udpFrame } from './traffic.js';
+import { BareRedirect, Receiver, liveGenerate, measureRate, packetGenerate, udpFrame } from './traffic.js';
 
-export const DATAPATHS = ['macvlan-bpf', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
+export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
+/** Each hook's limit on external → child: a bare redirect into the child's veth (see BareRedirect). */
+export const HOOK_LIMITS = { 'cls_bpf redirect limit': 'cls_bpf', 'tcx redirect limit': 'tcx', 'XDP redirect limit': 'xdp' } as const;
+export type LimitName = keyof typeof HOOK_LIMITS | 'XDP_DROP limit';
 export type DatapathName = (typeof DATAPATHS)[number];
 export const PATHS = ['external → child', 'child → external', 'bridge child → child', 'broadcast fan-out (8 children)'] as const;
 export type PathName = (typeof PATHS)[number];
@@ -28,7 +31,7 @@ const childIp = (i: number) => `10.77.0.${10 + i}`;
 const EXT_IP = '10.77.0.1';
 
 export interface Sample {
-  datapath: DatapathName | 'XDP_DROP limit';
+  datapath: DatapathName | LimitName;
   path: PathName;
   size: number;
   pps: number;
@@ -56,7 +59,7 @@ export class BenchTopology {
   readonly pins: string;
 
   constructor(private readonly sb: Sandbox, readonly kind: DatapathName) {
-    const tag = { 'macvlan-bpf': 'b', 'kernel macvlan': 'k', 'bridge (nf off)': 'r', 'bridge (nf on)': 'n' }[kind];
+    const tag = { 'macvlan-bpf': 'b', 'macvlan-bpf (xdp)': 'x', 'kernel macvlan': 'k', 'bridge (nf off)': 'r', 'bridge (nf on)': 'n' }[kind];
     this.ext = sb.netns(`${tag}x`);
     this.host = sb.netns(`${tag}h`);
     this.kns = [sb.netns(`${tag}0`), sb.netns(`${tag}1`), sb.netns(`${tag}n`)];
@@ -73,6 +76,12 @@ export class BenchTopology {
     buildWire({ host, ext: this.ext, gro: true, extIp: `${EXT_IP}/24` });
     const kids: ChildDef[] = Array.from({ length: FANOUT }, (_, i) => ({ name: `c${i}`, mode: 'bridge', mac: childMac(i), netns: this.childNs(i) }));
     if (this.kind === 'macvlan-bpf') addBpfChildren(host, this.pins, kids);
+    else if (this.kind === 'macvlan-bpf (xdp)') {
+      addBpfChildren(host, this.pins, kids, { fastpath: 'xdp' });
+      // A frame sent through a veth carries a partial checksum, which an XDP redirect cannot keep: the
+      // far end of the test wire computes checksums itself, as a real NIC's receive delivers them.
+      run('nsenter', [`--net=/run/netns/${this.ext}`, 'ethtool', '-K', 'e0', 'tx', 'off']);
+    }
     else if (this.kind === 'kernel macvlan') addKernelChildren(host, kids);
     else addBridgeChildren(host, kids, { netfilter: this.kind === 'bridge (nf on)' });
     for (let i = 0; i < 2; i++) run('ip', ['-n', this.childNs(i), 'addr', 'add', `${childIp(i)}/24`, 'dev', `c${i}`]);
@@ -154,6 +163,40 @@ async function measureLimit(sb: Sandbox, opts: PathsOptions, out: Sample[]): Pro
   }
 }
 
+/**
+ * Each hook's limit on external → child: the wire, one veth child (GRO on at its end, which XDP
+ * redirects need), and a program on the parent that only redirects every frame into it.
+ */
+async function measureHookLimits(sb: Sandbox, opts: PathsOptions, out: Sample[]): Promise<void> {
+  const ext = sb.netns('hx');
+  const host = sb.netns('hh');
+  const kid = sb.netns('h0');
+  try {
+    buildWire({ host, ext, gro: true });
+    run('ip', ['-n', host, 'link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'c0', 'address', childMac(0), 'netns', kid]);
+    run('ip', ['-n', host, 'link', 'set', 'h0', 'up']);
+    run('ip', ['-n', kid, 'link', 'set', 'c0', 'up']);
+    run('nsenter', [`--net=/run/netns/${kid}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
+    const target = Number(/^(\d+):/.exec(run('ip', ['-n', host, '-o', 'link', 'show', 'h0']))![1]);
+    for (const [name, hook] of Object.entries(HOOK_LIMITS) as [keyof typeof HOOK_LIMITS, (typeof HOOK_LIMITS)[keyof typeof HOOK_LIMITS]][]) {
+      const prog = new BareRedirect(host, 'p0', target, hook);
+      const r = new Receiver(kid, 'c0');
+      try {
+        for (const size of SIZES) {
+          const n = opts.frames[size]!;
+          const m = await measureRate([r], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n));
+          out.push({ datapath: name, path: 'external → child', size, pps: m.pps, delivered: m.delivered, sent: n });
+        }
+      } finally {
+        r.close();
+        prog.close();
+      }
+    }
+  } finally {
+    for (const ns of [ext, host, kid]) sb.dropNetns(ns);
+  }
+}
+
 export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[]; tcp: TcpSample[] }> {
   const samples: Sample[] = [];
   const tcpSamples: TcpSample[] = [];
@@ -163,6 +206,7 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
     process.once('SIGINT', onSig);
     try {
       await measureLimit(sb, opts, samples);
+      await measureHookLimits(sb, opts, samples);
       for (const kind of DATAPATHS) {
         const t = new BenchTopology(sb, kind);
         try {

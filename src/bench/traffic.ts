@@ -121,3 +121,44 @@ export class Receiver {
 export function measureRate(receivers: Receiver[], generate: () => void): Promise<{ pps: number; delivered: number }> {
   return measureUntilStill(() => receivers.reduce((s, r) => s + r.packets(), 0), generate);
 }
+
+export type RedirectHook = 'cls_bpf' | 'tcx' | 'xdp';
+
+/**
+ * A hook's limit: a program that only redirects every frame into `target` (a veth's host end; TC uses
+ * bpf_redirect_peer, XDP bpf_redirect), on `ifname`'s ingress in the given hook. Removed by close().
+ */
+export class BareRedirect {
+  private readonly obj: BpfObject;
+  private readonly ifindex: number;
+  private link: { detach(): void; close(): void } | null = null;
+
+  constructor(readonly netns: string, ifname: string, target: number, readonly hook: RedirectHook) {
+    const a = addon();
+    this.obj = loadBench();
+    const m = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_target') });
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(target);
+    m.update(Buffer.alloc(4), v);
+    m.close();
+    this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
+    inNetns(`/run/netns/${netns}`, () => {
+      if (hook === 'xdp') a.xdpAttach(this.ifindex, this.obj.programFd('mvb_bench_xdp_redirect'), 'native');
+      else if (hook === 'cls_bpf') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd('mvb_bench_tc_redirect_peer'), TC_HANDLE, TC_PRIO, true);
+      else this.link = a.BpfLink.create({ progFd: this.obj.programFd('mvb_bench_tc_redirect_peer'), ifindex: this.ifindex, attachType: 'tcx_ingress' });
+    });
+  }
+
+  close(): void {
+    const a = addon();
+    try {
+      inNetns(`/run/netns/${this.netns}`, () => {
+        if (this.hook === 'xdp') a.xdpDetach(this.ifindex, 'native');
+        else if (this.hook === 'cls_bpf') a.tcDetach(this.ifindex, 'ingress', TC_HANDLE, TC_PRIO);
+        else this.link?.detach();
+      });
+    } catch { /* gone with its netns */ }
+    this.link?.close();
+    this.obj.close();
+  }
+}
