@@ -15,6 +15,7 @@ import { Topology, MIXED_CHILDREN, EXT_MAC } from '../../src/lab/topology.js';
 import { addon } from '../../src/native.js';
 import { buildFrame, ETH_P_TEST } from '../../src/frames.js';
 import { waitFor } from '../../src/lab/wait.js';
+import { scaled } from '../helpers/scale.js';
 
 const sb = new Sandbox('x');
 afterAll(() => sb.cleanup());
@@ -29,7 +30,8 @@ const XDP_ATTACHED_DRV = 1;
 describe('XDP fast path: the same deliveries as kernel macvlan', () => {
   let cells = 0;
   for (const [name, children] of [['mixed', MIXED_CHILDREN], ['passthru', [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01' }]]] as const) {
-    for (const reflector of [false, true]) {
+    // The guests (emulated, five times slower) take the hairpinning half, which has the most cases.
+    for (const reflector of scaled([false, true], [true])) {
       it(`unicast, ${name}, reflector ${reflector ? 'ON' : 'OFF'}`, async () => {
         cells += await unicastDifferential(sb, { children: [...children], reflector, isolation: 'kernel', fastpath: 'xdp' });
       });
@@ -41,7 +43,7 @@ describe('XDP fast path: the same deliveries as kernel macvlan', () => {
   });
   it('compared the cells', () => {
     console.log(`XDP fast path: ${cells} unicast cells compared with kernel macvlan`);
-    expect(cells).toBeGreaterThan(200);
+    expect(cells).toBeGreaterThan(scaled(200, 100));
   });
 });
 

@@ -11,15 +11,15 @@ import { scaled } from './scale.js';
 
 const CHILDREN = [...MIXED_CHILDREN.map((c) => ({ ...c, groups: c.name === 'b2' ? [] : [JOINED_GROUP] })), { name: 'b3', mode: 'bridge' as const, mac: '02:00:00:00:04:03', up: false }];
 
-export function parentDifferential(sb: Sandbox, kind: ParentKind, what: string, opts: { multicast?: boolean } = {}): void {
+export function parentDifferential(sb: Sandbox, kind: ParentKind, what: string, opts: { multicast?: boolean; fastpath?: 'tc' | 'xdp' } = {}): void {
   describe(`a ${what} as the parent: macvlan-bpf delivers what kernel macvlan delivers`, () => {
     // The guests (emulated, five times slower) take the switch-less half; the host runs both.
     for (const reflector of kind === 'vlan' ? [false] : scaled([false, true], [false])) {
       it(`unicast, reflector ${reflector ? 'ON' : 'OFF'}`, async () => {
-        expect(await unicastDifferential(sb, { children: CHILDREN, reflector, isolation: 'kernel', parent: kind })).toBeGreaterThan(100);
+        expect(await unicastDifferential(sb, { children: CHILDREN, reflector, isolation: 'kernel', parent: kind, fastpath: opts.fastpath })).toBeGreaterThan(100);
       });
       if (opts.multicast !== false) it(`broadcast and multicast, reflector ${reflector ? 'ON' : 'OFF'}`, async () => {
-        expect((await multicastDifferential(sb, { children: CHILDREN, reflector, isolation: 'kernel', parent: kind })).cells).toBeGreaterThan(100);
+        expect((await multicastDifferential(sb, { children: CHILDREN, reflector, isolation: 'kernel', parent: kind, fastpath: opts.fastpath })).cells).toBeGreaterThan(100);
       });
     }
   });
