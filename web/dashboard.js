@@ -119,7 +119,7 @@ function onTopology(t) {
   for (const k of childHist.keys()) if (!alive.has(k)) childHist.delete(k); // a child that is gone
   setText('t-children', `${t.children.length} (${t.children.filter((c) => c.up).length} up)`);
   const tb = document.querySelector('#parents tbody');
-  tb.replaceChildren(...t.parents.map((p) => row([p.name, p.isolation + (p.passthru ? ', passthru' : ''), p.children, p.childrenUp], { parent: p.name })));
+  tb.replaceChildren(...t.parents.map((p) => row([p.name, p.isolation + (p.fastpath === 'xdp' ? ', XDP fast path' : '') + (p.passthru ? ', passthru' : ''), p.children, p.childrenUp], { parent: p.name })));
   renderChildren();
 }
 

@@ -91,12 +91,12 @@ export function computeRates(prev: Snapshot, cur: Snapshot, topN = 10): Rates {
 
 /** The topology as the dashboard's table needs it: no counters, so it is sent only when it changes. */
 export interface TopologyView {
-  parents: { name: string; ifindex: number; isolation: string; passthru: boolean; children: number; childrenUp: number }[];
+  parents: { name: string; ifindex: number; isolation: string; fastpath: string; passthru: boolean; children: number; childrenUp: number }[];
   children: { key: number; name: string; netns: string; parent: string; mode: string; mac: string; up: boolean }[];
 }
 export function topologyOf(s: Snapshot): TopologyView {
   return {
-    parents: s.parents.map(({ name, ifindex, isolation, passthru, children, childrenUp }) => ({ name, ifindex, isolation, passthru, children, childrenUp })),
+    parents: s.parents.map(({ name, ifindex, isolation, fastpath, passthru, children, childrenUp }) => ({ name, ifindex, isolation, fastpath, passthru, children, childrenUp })),
     children: s.children.map(({ key, name, netns, parent, mode, mac, up }) => ({ key, name, netns, parent, mode, mac, up })),
   };
 }

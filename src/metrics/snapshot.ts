@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, type BpfMap } from '../native.js';
 import {
-  CHILD_UP, DROP_REASONS, PORT_ISOLATION_KERNEL, decodeChild, decodeChildStatsPerCpu, decodeParentStatsPerCpu, decodePort,
+  CHILD_UP, DROP_REASONS, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, decodeChild, decodeChildStatsPerCpu, decodeParentStatsPerCpu, decodePort,
   type ChildStats, type DropReason, type Mode, type ParentStats,
 } from '../datapath/abi.js';
 import { Rtnl } from '../net/rtnetlink.js';
@@ -49,6 +49,8 @@ export interface ParentSample {
   ifindex: number;
   name: string;
   isolation: 'strict' | 'kernel';
+  /** Where unicast from the wire is decided: 'xdp' (the fast path) or 'tc'. */
+  fastpath: 'tc' | 'xdp';
   passthru: boolean;
   children: number;
   childrenUp: number;
@@ -149,7 +151,7 @@ export class CounterReader {
       const name = names.get(ifindex) ?? `if${ifindex}`;
       const mine = children.filter((c) => c.parent === name);
       return {
-        ifindex, name, isolation: p.flags & PORT_ISOLATION_KERNEL ? 'kernel' : 'strict', passthru: p.passthruHost !== 0,
+        ifindex, name, isolation: p.flags & PORT_ISOLATION_KERNEL ? 'kernel' : 'strict', fastpath: p.flags & PORT_FASTPATH_XDP ? 'xdp' : 'tc', passthru: p.passthruHost !== 0,
         children: mine.length, childrenUp: mine.filter((c) => c.up).length, counters: sumParent(perCpu), perCpu,
       };
     });

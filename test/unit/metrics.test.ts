@@ -27,7 +27,7 @@ function snap(mono: number, children: ChildSample[], parent: ParentCounters[] = 
   }, pc(0));
   return {
     time: 1_700_000_000_000 + mono, mono, cpus: 2, readMs: 0.5, children,
-    parents: [{ ifindex: 2, name: 'p0', isolation: 'strict', passthru: false, children: children.length, childrenUp: children.length, counters: sum, perCpu: parent }],
+    parents: [{ ifindex: 2, name: 'p0', isolation: 'strict', fastpath: 'tc', passthru: false, children: children.length, childrenUp: children.length, counters: sum, perCpu: parent }],
   };
 }
 
