@@ -29,8 +29,15 @@ export function socketPathFor(pinRoot: string): string {
 
 /** Listens on socketPath (a stale socket file is replaced: the caller holds the instance lock). */
 export async function serveControl(socketPath: string, handle: (req: ControlRequest) => Promise<ControlResponse>): Promise<net.Server> {
-  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
-  fs.chmodSync(path.dirname(socketPath), 0o700);
+  // A directory we make is root's alone (0700). One that exists is not ours to change: it is used as it
+  // is, unless anyone may replace files in it (world-writable without the sticky bit), which would let
+  // them put their own socket where the CLI looks for ours.
+  const dir = path.dirname(socketPath);
+  if (fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) === undefined) {
+    const st = fs.statSync(dir);
+    if (st.mode & 0o002 && !(st.mode & 0o1000))
+      throw new Error(`${dir}, where the control socket ${path.basename(socketPath)} would go, is writable by everyone: choose another place (MACVLAN_BPF_SOCKET) or make it 0755`);
+  }
   if (fs.existsSync(socketPath)) fs.unlinkSync(socketPath);
   const server = net.createServer((conn) => {
     let buf = '';
