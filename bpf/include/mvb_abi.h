@@ -86,7 +86,7 @@ struct mvb_flood_val {
 
 /* What the decision asks the entry program to do with a frame. */
 enum mvb_action {
-	MVB_ACT_STACK = 1,   /* the parent's own stack (TC_ACT_OK on the parent) */
+	MVB_ACT_STACK = 1,   /* the parent's own stack (TC_ACT_UNSPEC on the parent: the next program, then the stack) */
 	MVB_ACT_DELIVER = 2, /* into one child (target = its host end) */
 	MVB_ACT_WIRE = 3,    /* out of the parent (target = parent) */
 	MVB_ACT_DROP = 4,    /* dropped, counted under reason */

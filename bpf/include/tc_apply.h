@@ -92,12 +92,16 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 			return bpf_redirect(v->parent, 0);
 		}
 		mvb_count_stack(v->parent, skb->len);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	case MVB_ACT_STACK:
 		if (v->reason) /* the frame goes on, but something it would have had was withheld */
 			mvb_count_drop(v->parent, v->reason);
 		mvb_count_stack(v->parent, skb->len);
-		return TC_ACT_OK;
+		/* Not TC_ACT_OK: that would end the hook's chain (tcx_pass, or cls_bpf's verdict), and a
+		 * program attached after ours on the parent (a firewall, Cilium) would never see the frames
+		 * that are not ours. TC_ACT_UNSPEC is tcx's TCX_NEXT and cls_bpf's "next filter", and the
+		 * stack when nothing follows. */
+		return TC_ACT_UNSPEC;
 	case MVB_ACT_DELIVER:
 		/* The kernel forces PACKET_HOST on unicast delivery (l.526-531): a passthru child must
 		 * accept frames to any MAC, and the redirect below skips eth_type_trans in the child. A

@@ -2,7 +2,7 @@
 // made by the control plane. One row: description, input frame, expected verdict and target.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
-import { testRunTc, testRunXdp, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
+import { testRunTc, testRunXdp, TC_ACT_UNSPEC, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
 import { Macvlan } from '../../src/control/macvlan.js';
 import { inNetns, addon } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
@@ -162,10 +162,10 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
     } else if ('wire' in e) {
       expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
     } else if ('flood' in e) {
-      expect(v).toMatchObject({ retval: e.flood === 'stack' ? TC_ACT_OK : TC_ACT_REDIRECT, action: 'flood', copies: e.copies });
+      expect(v).toMatchObject({ retval: e.flood === 'stack' ? TC_ACT_UNSPEC : TC_ACT_REDIRECT, action: 'flood', copies: e.copies });
       if (e.flood === 'wire') expect(v.target).toBe(ifindex.get(row.at.split(':')[1] === 't1' ? 'q0' : 'p0'));
     } else if ('stack' in e) {
-      expect(v).toMatchObject({ retval: TC_ACT_OK, action: 'stack' });
+      expect(v).toMatchObject({ retval: TC_ACT_UNSPEC, action: 'stack' });
     } else {
       expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf(e.drop) });
     }

@@ -8,12 +8,13 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
-import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
+import { Topology, EXT_MAC, PARENT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
 import { addon, inNetns } from '../../src/native.js';
 import { IngressHooks, TC_HANDLE, TC_PRIORITY, kernelHasTcx, type HookMode } from '../../src/datapath/hooks.js';
 import { decodeChild } from '../../src/datapath/abi.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { kernelAtLeast } from '../helpers/kernel.js';
+import { loadBench } from '../../src/bench/traffic.js';
 
 const sb = new Sandbox('h');
 const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
@@ -153,6 +154,36 @@ describe('hooks', () => {
     tt.cli(['link', 'del', 'b2']);
     expect(clsactOn(tt)).toBe(2);
     tt.cli(['link', 'add', 'link', 'p0', 'b2', 'address', KIDS[1]!.mac, 'netns', tt.childNs.get('b2')!, 'type', 'macvlan', 'mode', 'bridge']);
+  });
+
+  it('a program after ours on the parent still sees what goes to the stack (ours hands it on), not what we deliver', () => {
+    const tt = Topology.build(sb, { datapath: 'bpf', children: KIDS, reflector: false, control: 'direct' }, 'n');
+    const a = addon();
+    const obj = loadBench();
+    const counter = new a.BpfMap({ fd: obj.mapFd('mvb_bench_count') });
+    const p0 = a.ifNameToIndex('p0', `/run/netns/${tt.host}`);
+    // After ours: a tcx link appended to the chain, or a cls_bpf filter at a later priority.
+    const link = inNetns(`/run/netns/${tt.host}`, () => {
+      if (TCX) return a.BpfLink.create({ progFd: obj.programFd('mvb_bench_tc_count'), ifindex: p0, attachType: 'tcx_ingress' });
+      a.tcAttach(p0, 'ingress', obj.programFd('mvb_bench_tc_count'), 0x4d43, TC_PRIORITY + 1, true);
+      return null;
+    });
+    try {
+      const seen = () => { const raw = counter.lookup(Buffer.alloc(4))!; let n = 0; for (let o = 0; o + 16 <= raw.length; o += 16) n += Number(raw.readBigUInt64LE(o)); return n; };
+      const wire = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${tt.ext}` });
+      for (let i = 0; i < 5; i++) wire.send(buildFrame({ src: EXT_MAC, dst: PARENT_MAC, id: i })); // the parent's own MAC
+      for (let i = 0; i < 5; i++) wire.send(buildFrame({ src: EXT_MAC, dst: KIDS[0]!.mac, id: 10 + i })); // a child's
+      waitFor(() => seen() >= 5, 'the second program to see the stack\'s frames', 3000);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      expect(seen(), 'the stack\'s 5 frames, none of the child\'s').toBe(5);
+      wire.close();
+    } finally {
+      inNetns(`/run/netns/${tt.host}`, () => (link ? link.detach() : a.tcDetach(p0, 'ingress', 0x4d43, TC_PRIORITY + 1)));
+      link?.close();
+      counter.close();
+      obj.close();
+      tt.close();
+    }
   });
 
   it('an unknown MACVLAN_BPF_TC_ATTACH is refused with the choices, and nothing changes', () => {

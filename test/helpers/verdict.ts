@@ -4,6 +4,8 @@ import { inNetns, type BpfProgram } from '../../src/native.js';
 import { CB, SKB_CB_OFFSET, SKB_CTX_SIZE, SKB_IFINDEX_OFFSET, actionName } from '../../src/datapath/abi.js';
 
 export const TC_ACT_OK = 0;
+/** TC_ACT_UNSPEC: tcx's TCX_NEXT, cls_bpf's next filter; the stack when nothing follows. */
+export const TC_ACT_UNSPEC = -1;
 export const TC_ACT_SHOT = 2;
 export const TC_ACT_REDIRECT = 7;
 
@@ -21,7 +23,7 @@ export function testRunTc(prog: BpfProgram, netnsPath: string, ifindex: number, 
   ctx.writeUInt32LE(ifindex, SKB_IFINDEX_OFFSET);
   const r = inNetns(netnsPath, () => prog.testRun({ data: frame, ctx }));
   const cb = (i: number) => r.ctx!.readUInt32LE(SKB_CB_OFFSET + 4 * i);
-  return { retval: r.retval, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags), copies: cb(CB.copies) };
+  return { retval: r.retval | 0, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags), copies: cb(CB.copies) };
 }
 
 export const XDP_DROP = 1;
