@@ -11,6 +11,8 @@ export interface ModelChild {
   up: boolean;
   /** Multicast groups the child joined (broadcast and the auto-joined groups always pass). */
   groups?: Mac[];
+  /** Its MTU (default 1500): a flood copy longer than it allows is dropped on the way in (see below). */
+  mtu?: number;
 }
 
 export interface ModelPort {
@@ -32,6 +34,11 @@ export interface ModelPort {
    * is promiscuous (an UP passthru child).
    */
   filteringNic?: boolean;
+  /**
+   * Deliberate difference 4 (macvlan-bpf): flood copies from the wire pass the child's veth, which
+   * drops one longer than the child's MTU plus an Ethernet header and a VLAN tag (is_skb_forwardable).
+   */
+  vethCopies?: boolean;
 }
 
 export interface ModelFrame {
@@ -40,7 +47,12 @@ export interface ModelFrame {
   ethertype: number;
   /** The outer tag's TPID of a tagged frame. */
   vlanTpid?: number;
+  /** Its length with the Ethernet header, without FCS (default: short enough for every child). */
+  length?: number;
 }
+
+/** Whether a forwarded copy fits the child (the kernel's is_skb_forwardable: MTU + header + one tag). */
+const fits = (c: ModelChild, f: ModelFrame) => (f.length ?? 0) <= (c.mtu ?? 1500) + 14 + 4;
 
 /** What a filtering NIC parent lets in (see ModelPort.filteringNic). */
 function nicAccepts(p: ModelPort, f: ModelFrame): boolean {
@@ -74,7 +86,8 @@ export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
     const out: Endpoint[] = ['stack'];
     if (f.ethertype === ETH_P_PAUSE) return out;
     const mask: Mode[] = !s ? ['private', 'vepa', 'bridge', 'passthru'] : s.mode === 'vepa' ? ['vepa', 'bridge'] : ['vepa'];
-    for (const c of upChildren(p)) if (c !== s && mask.includes(c.mode) && accepts(p, c, f.dst)) out.push(c.name);
+    for (const c of upChildren(p))
+      if (c !== s && mask.includes(c.mode) && accepts(p, c, f.dst) && (!p.vethCopies || fits(c, f))) out.push(c.name);
     return out;
   }
   const pt = p.children.find((c) => c.mode === 'passthru');
@@ -94,7 +107,8 @@ export function childTx(p: ModelPort, sender: ModelChild, f: ModelFrame): Endpoi
     if (isMulticastMac(f.dst)) {
       const out: Endpoint[] = [];
       if (f.ethertype !== ETH_P_PAUSE)
-        for (const c of upChildren(p)) if (c !== sender && c.mode === 'bridge' && accepts(p, c, f.dst)) out.push(c.name);
+        // A local copy is forwarded into the sibling (dev_forward_skb), which drops it past the MTU.
+        for (const c of upChildren(p)) if (c !== sender && c.mode === 'bridge' && accepts(p, c, f.dst) && fits(c, f)) out.push(c.name);
       return [...out, 'wire'];
     }
     const d = byMac(p, f.dst);

@@ -1,66 +1,32 @@
 // Table-driven verdict tests: every datapath program run through BPF_PROG_TEST_RUN against real maps
 // made by the control plane. One row: description, input frame, expected verdict and target.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, run } from '../helpers/sandbox.js';
+import { Sandbox } from '../helpers/sandbox.js';
+import { CHILDREN, EXT, PARENT_MACS, UNKNOWN, buildFixture, type Fixture } from '../helpers/verdict-fixture.js';
 import { testRunTc, testRunXdp, TC_ACT_UNSPEC, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
-import { Macvlan } from '../../src/control/macvlan.js';
-import { inNetns, addon } from '../../src/native.js';
+import type { Macvlan } from '../../src/control/macvlan.js';
+import { inNetns } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
-import { DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats, type Mode } from '../../src/datapath/abi.js';
+import { DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
 import type { Mac } from '../../src/mac.js';
 
 const sb = new Sandbox('v');
+let fx: Fixture;
 let host = '';
-let kids = '';
 let m: Macvlan;
-const ifindex = new Map<string, number>(); // parents by name, children by name -> host-end ifindex
+let ifindex = new Map<string, number>(); // parents by name, children by name -> host-end ifindex
 
-const EXT: Mac = '02:0e:00:00:00:01';
-const UNKNOWN: Mac = '02:99:00:00:00:99';
-const P0: Mac = '02:0a:00:00:00:01';
-const Q0: Mac = '02:0a:00:00:00:02';
-const R0: Mac = '02:0a:00:00:00:03';
-const K0: Mac = '02:0a:00:00:00:04';
-
-// Parent p0 (strict): every non-passthru mode, a DOWN child, a child in the parent's own netns, a
-// universally administered MAC and a small-MTU child. q0: passthru UP. r0: passthru DOWN. k0: kernel isolation.
-const CHILDREN: { parent: string; name: string; mode: Mode; mac: Mac; up: boolean; sameNetns?: boolean; mtu?: number }[] = [
-  { parent: 'p0', name: 'p1', mode: 'private', mac: '02:00:00:00:01:01', up: true },
-  { parent: 'p0', name: 'p2', mode: 'private', mac: '02:00:00:00:01:02', up: true },
-  { parent: 'p0', name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01', up: true },
-  { parent: 'p0', name: 'v2', mode: 'vepa', mac: '00:16:3e:00:02:02', up: true },
-  { parent: 'p0', name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01', up: true, mtu: 1000 },
-  { parent: 'p0', name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02', up: true },
-  { parent: 'p0', name: 'b3', mode: 'bridge', mac: '02:00:00:00:04:03', up: false },
-  { parent: 'p0', name: 's1', mode: 'bridge', mac: '02:00:00:00:04:05', up: true, sameNetns: true },
-  { parent: 'q0', name: 't1', mode: 'passthru', mac: Q0, up: true },
-  { parent: 'r0', name: 't2', mode: 'passthru', mac: R0, up: false },
-  { parent: 'k0', name: 'kp1', mode: 'private', mac: '02:00:00:00:11:01', up: true },
-  { parent: 'k0', name: 'kp2', mode: 'private', mac: '02:00:00:00:11:02', up: true },
-];
+const P0 = PARENT_MACS.p0;
+const Q0 = PARENT_MACS.q0;
+const R0 = PARENT_MACS.r0;
 const MAC = Object.fromEntries(CHILDREN.map((c) => [c.name, c.mac])) as Record<string, Mac>;
 
 beforeAll(() => {
-  host = sb.netns('host');
-  kids = sb.netns('kids');
-  const ext = sb.netns('ext');
-  for (const [p, mac] of [['p0', P0], ['q0', Q0], ['r0', R0], ['k0', K0]] as const) {
-    run('ip', ['-n', host, 'link', 'add', p, 'address', mac, 'type', 'veth', 'peer', 'name', `x${p}`, 'netns', ext]);
-    run('ip', ['-n', host, 'link', 'set', p, 'up']);
-  }
-  inNetns(`/run/netns/${host}`, () => {
-    m = Macvlan.open(sb.pinRoot());
-    m.setIsolation('k0', 'kernel');
-    for (const c of CHILDREN) {
-      const rec = m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.sameNetns ? undefined : kids });
-      ifindex.set(c.name, rec.hostIfindex);
-      if (c.up) m.setUp(c.name, true);
-    }
-    for (const p of ['p0', 'q0', 'r0', 'k0']) ifindex.set(p, addon().ifNameToIndex(p));
-  });
+  fx = buildFixture(sb);
+  ({ host, m, ifindex } = fx);
 });
 afterAll(() => {
-  m?.close();
+  fx?.close();
   sb.cleanup();
 });
 

@@ -19,9 +19,14 @@ export interface Verdict {
 }
 
 export function testRunTc(prog: BpfProgram, netnsPath: string, ifindex: number, frame: Buffer): Verdict {
+  return inNetns(netnsPath, () => runTcHere(prog, ifindex, frame));
+}
+
+/** The same in the calling thread's netns (a caller running many frames enters it once). */
+export function runTcHere(prog: BpfProgram, ifindex: number, frame: Buffer): Verdict {
   const ctx = Buffer.alloc(SKB_CTX_SIZE);
   ctx.writeUInt32LE(ifindex, SKB_IFINDEX_OFFSET);
-  const r = inNetns(netnsPath, () => prog.testRun({ data: frame, ctx }));
+  const r = prog.testRun({ data: frame, ctx });
   const cb = (i: number) => r.ctx!.readUInt32LE(SKB_CB_OFFSET + 4 * i);
   return { retval: r.retval | 0, action: actionName(cb(CB.action)), target: cb(CB.target), reason: cb(CB.reason), flags: cb(CB.flags), copies: cb(CB.copies) };
 }
@@ -32,8 +37,12 @@ export const XDP_REDIRECT = 4;
 
 /** Runs the XDP fast path's program on a frame arriving at `ifindex` (struct xdp_md as the context). */
 export function testRunXdp(prog: BpfProgram, netnsPath: string, ifindex: number, frame: Buffer): number {
+  return inNetns(netnsPath, () => runXdpHere(prog, ifindex, frame));
+}
+
+export function runXdpHere(prog: BpfProgram, ifindex: number, frame: Buffer): number {
   const ctx = Buffer.alloc(24); // data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
   ctx.writeUInt32LE(frame.length, 4);
   ctx.writeUInt32LE(ifindex, 12);
-  return inNetns(netnsPath, () => prog.testRun({ data: frame, ctx })).retval;
+  return prog.testRun({ data: frame, ctx }).retval;
 }

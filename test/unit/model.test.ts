@@ -1,6 +1,6 @@
 // The pure model against the spec's condensed matrix (§8, scenario "mixed", tables A-C and E).
 import { describe, expect, it } from 'vitest';
-import { deliveries, parentRx, type ModelPort } from '../../src/model.js';
+import { childTx, deliveries, parentRx, type ModelPort } from '../../src/model.js';
 import { ETH_P_PAUSE, ETH_P_TEST } from '../../src/frames.js';
 
 const EXT = '02:0e:00:00:00:01';
@@ -59,5 +59,19 @@ describe('model: spec §8 matrix', () => {
     const down = { ...pt, children: [{ ...pt.children[0]!, up: false }] };
     expect(parentRx(down, f(EXT, '02:0a:00:00:00:01'))).toEqual([]);
     expect(parentRx(down, f(EXT, B))).toEqual(['stack']);
+  });
+  it('a flood copy past a child\'s MTU (+ header and one tag): dropped from a sibling (both), from the wire only with veth copies (difference 4)', () => {
+    const port: ModelPort = {
+      parentMac: '02:0a:00:00:00:01', isolation: 'kernel',
+      children: [{ name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01', up: true, mtu: 1000 }, { name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02', up: true }],
+    };
+    const big = { src: '02:00:00:00:04:02' as const, dst: B, ethertype: ETH_P_TEST, length: 1019 };
+    const edge = { ...big, length: 1018 };
+    expect(childTx(port, port.children[1]!, big)).toEqual(['wire']);
+    expect(childTx(port, port.children[1]!, edge)).toEqual(['b1', 'wire']);
+    const wire = { ...big, src: EXT };
+    expect(sorted(parentRx(port, wire))).toEqual(['b1', 'b2', 'stack']);
+    expect(sorted(parentRx({ ...port, vethCopies: true }, wire))).toEqual(['b2', 'stack']);
+    expect(sorted(parentRx({ ...port, vethCopies: true }, { ...wire, length: 1018 }))).toEqual(['b1', 'b2', 'stack']);
   });
 });
