@@ -21,6 +21,9 @@ export interface ControlResponse {
   stderr: string;
 }
 
+/** A request is one line of JSON; no command needs more than this. */
+export const MAX_REQUEST = 1 << 20;
+
 /** The socket of the agent serving pinRoot: agent.sock for the default instance, <pin dir>.sock else. */
 export function socketPathFor(pinRoot: string): string {
   if (process.env.MACVLAN_BPF_SOCKET) return process.env.MACVLAN_BPF_SOCKET;
@@ -42,11 +45,21 @@ export async function serveControl(socketPath: string, handle: (req: ControlRequ
   const server = net.createServer((conn) => {
     let buf = '';
     conn.setEncoding('utf8');
+    let done = false;
     conn.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
+      if (done) return;
+      // Only the new chunk is searched (linear in the request), and a request has a size limit.
+      const nl = d.indexOf('\n');
+      if (nl < 0) {
+        buf += d;
+        if (buf.length > MAX_REQUEST) {
+          done = true;
+          conn.end(JSON.stringify({ code: 1, stdout: '', stderr: `Error: bad request: longer than ${MAX_REQUEST} bytes without a newline\n` }) + '\n');
+        }
+        return;
+      }
+      done = true;
+      const line = buf + d.slice(0, nl);
       buf = '';
       let req: ControlRequest;
       try {
@@ -96,6 +109,10 @@ export function requestControl(socketPath: string, req: ControlRequest, timeoutM
     });
     conn.on('data', (d: string) => (buf += d));
     conn.on('end', () => {
+      if (buf === '') {
+        reject(new Error(`the agent at ${socketPath} closed the connection without answering (did it stop? see its log); the command may or may not have been carried out: check with 'macvlan-bpf link show'`));
+        return;
+      }
       try {
         resolve(JSON.parse(buf) as ControlResponse);
       } catch {

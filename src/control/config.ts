@@ -50,11 +50,19 @@ const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state'
 const PARENT_KEYS = ['name', 'isolation', 'fastpath'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
+/** No configuration needs more (10,000 children are about 1 MiB). */
+export const MAX_CONFIG_BYTES = 16 << 20;
+
 export function loadConfigFile(file: string): Config {
   let text: string;
   try {
+    // A device or a pipe (apply -f /dev/zero) would be read forever: only a regular file, of sane size.
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new ConfigError('EINVAL', `configuration file ${file} is not a regular file: give a YAML file`);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError('E2BIG', `configuration file ${file} is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a configuration may have`);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError('ENOENT', `cannot read configuration file ${file}: ${(e as Error).message}`);
   }
   return parseConfig(text, file);

@@ -1,6 +1,6 @@
 // The config file parser: what it accepts, and that every mistake names the line and the field.
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/control/config.js';
+import { loadConfigFile, parseConfig } from '../../src/control/config.js';
 
 describe('parseConfig', () => {
   it('reads parents and children with defaults', () => {
@@ -28,5 +28,14 @@ describe('parseConfig', () => {
   ];
   it.each(bad)('%s', (_what, text, re) => {
     expect(() => parseConfig(text, 'f.yaml')).toThrow(re);
+  });
+});
+
+describe('the configuration file itself', () => {
+  it('a device or a pipe is refused at once, not read forever', () => {
+    expect(() => loadConfigFile('/dev/zero')).toThrow(/\/dev\/zero is not a regular file: give a YAML file/);
+  });
+  it('a missing file names the file', () => {
+    expect(() => loadConfigFile('/nonexistent/mvb.yaml')).toThrow(/cannot read configuration file \/nonexistent\/mvb.yaml/);
   });
 });

@@ -56,3 +56,41 @@ describe('control socket directory', () => {
     }
   });
 });
+
+describe('control socket requests', () => {
+  it('a request with no newline past the size limit is refused at once, in linear time', async () => {
+    const sock = path.join(base, 'lim', 'a.sock');
+    const srv = await serveControl(sock, ok);
+    try {
+      const net = await import('node:net');
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(sock);
+        let got = '';
+        c.setEncoding('utf8');
+        c.on('data', (d: string) => (got += d));
+        c.on('end', () => resolve(got));
+        c.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? resolve(got) : reject(e)));
+        const chunk = 'x'.repeat(64 * 1024);
+        for (let i = 0; i < 40 && !c.destroyed; i++) c.write(chunk); // 2.5 MiB, no newline
+      });
+      expect(answer).toMatch(/longer than 1048576 bytes without a newline/);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('an agent that closes without answering is reported as that, not as a malformed answer', async () => {
+    const net = await import('node:net');
+    const { requestControl } = await import('../../src/agent/control-socket.js');
+    const sock = path.join(base, 'mute.sock');
+    const srv = net.createServer((c) => c.on('data', () => c.end()));
+    await new Promise<void>((r) => srv.listen(sock, () => r()));
+    try {
+      await expect(requestControl(sock, { v: 1, command: { kind: 'link-show', json: false } })).rejects.toThrow(/closed the connection without answering .*check with 'macvlan-bpf link show'/);
+    } finally {
+      srv.close();
+    }
+  });
+});
