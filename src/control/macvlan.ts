@@ -171,7 +171,11 @@ export class Macvlan {
     }
     if (req.mtu !== undefined) checkMtu(req.mtu);
 
-    const parent = this.parentLinkOrThrow(req.parent);
+    let parent = this.parentLinkOrThrow(req.parent);
+    // A child of ours named as the parent: the kernel puts a macvlan on a macvlan onto the real lower
+    // device (macvlan_port_create), never nests; so do we.
+    const lower = this.registry.find(parent.ifname, '')[0];
+    if (lower) parent = this.parentLinkOrThrow(this.ifname(lower.parentIfindex));
     const port = this.dp.getPort(parent.ifindex);
     this.checkParentUsable(parent, !port?.nchildren);
     if (req.mtu !== undefined) this.checkMtuUnderParent(req.mtu, parent);

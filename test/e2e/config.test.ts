@@ -105,6 +105,30 @@ describe('configuration errors change nothing', () => {
 });
 
 describe('configuration rules', () => {
+  it('a child of ours named as the parent: the new child goes on the real parent, as kernel macvlan does (no nesting)', () => {
+    withM((m) => {
+      m.add({ parent: 'p0', name: 'n1', mode: 'bridge', address: '02:00:00:00:00:31' }); // in the parent's netns
+      const n2 = m.add({ parent: 'n1', name: 'n2', netns: kids, mode: 'bridge', address: '02:00:00:00:00:32' });
+      try {
+        expect(m.ifname(n2.parentIfindex)).toBe('p0');
+        expect(m.dp.getPort(m.dp.getChild(n2.hostIfindex)!.parentIfindex)).not.toBeNull();
+        const n1 = m.findChild('n1');
+        expect(m.dp.getPort(n1.hostIfindex), 'the host end is no port').toBeNull();
+      } finally {
+        m.del('n2', kids);
+        m.del('n1');
+      }
+    });
+    // The kernel's own answer on the same kind of device.
+    run('ip', ['-n', host, 'link', 'add', 'link', 'p0', 'name', 'km1', 'type', 'macvlan']);
+    run('ip', ['-n', host, 'link', 'add', 'link', 'km1', 'name', 'km2', 'type', 'macvlan']);
+    try {
+      expect(run('ip', ['-n', host, '-o', 'link', 'show', 'km2'])).toMatch(/km2@p0:/);
+    } finally {
+      run('ip', ['-n', host, 'link', 'del', 'km2']);
+      run('ip', ['-n', host, 'link', 'del', 'km1']);
+    }
+  });
   it('two children may share a MAC; the second cannot come up (EADDRINUSE at open)', () => {
     withM((m) => m.add({ parent: 'p0', name: 'd1', netns: kids, mode: 'bridge', address: '02:00:00:00:00:01' }));
     refused('EADDRINUSE', /belongs to UP child c1/, (m) => m.setUp('d1', true));
