@@ -61,7 +61,7 @@ export interface BpfMap {
 }
 export interface BpfProgram {
   readonly fd: number;
-  info(): { id: number; type: number; name: string; tag: Buffer };
+  info(): { id: number; type: number; name: string; tag: Buffer; mapIds: number[] };
   pin(path: string): void;
   testRun(opts: TestRunOptions): TestRunResult;
   close(): void;
@@ -112,11 +112,13 @@ export interface NetlinkSocket {
   close(): void;
 }
 export type FdOrPin = { fd: number } | { pin: string };
+/** A program may also be opened by its id. */
+export type ProgramSource = FdOrPin | { progId: number };
 
 export interface Addon {
   BpfObject: new (path: string, pinRoot: string) => BpfObject;
   BpfMap: new (src: FdOrPin) => BpfMap;
-  BpfProgram: new (src: FdOrPin) => BpfProgram;
+  BpfProgram: new (src: ProgramSource) => BpfProgram;
   BpfLink: {
     new (src: FdOrPin): BpfLink;
     /** BPF_LINK_CREATE (raw syscall: the system libbpf predates tcx and netkit). */
@@ -132,6 +134,8 @@ export interface Addon {
   /** Native (driver) XDP unless mode is 'skb'; never flags 0 (silently generic). */
   xdpAttach(ifindex: number, progFd: number, mode?: 'native' | 'skb'): void;
   xdpDetach(ifindex: number, mode?: 'native' | 'skb'): void;
+  /** The ids of the programs on a device's hook (attachType: the kernel's number, e.g. 46 tcx ingress). */
+  progQuery(ifindex: number, attachType: number): number[];
   /** A device's ethtool flag (SIOCETHTOOL), in the calling thread's netns. */
   ethtoolGet(ifname: string, flag: EthtoolFlag): boolean;
   ethtoolSet(ifname: string, flag: EthtoolFlag, on: boolean): void;

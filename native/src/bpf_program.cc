@@ -40,11 +40,17 @@ Napi::Value BpfProgram::Fd(const Napi::CallbackInfo &info) { return Napi::Number
 Napi::Value BpfProgram::Info(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
+  uint32_t map_ids[64] = {};
   struct bpf_prog_info pi = {};
+  pi.nr_map_ids = 64;
+  pi.map_ids = reinterpret_cast<uint64_t>(map_ids);
   uint32_t len = sizeof(pi);
   if (bpf_obj_get_info_by_fd(fd_, &pi, &len)) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", pi.id);
+  Napi::Array maps = Napi::Array::New(env);
+  for (uint32_t i = 0; i < pi.nr_map_ids && i < 64; i++) maps.Set(i, map_ids[i]);
+  o.Set("mapIds", maps);
   o.Set("type", pi.type);
   o.Set("name", std::string(pi.name));
   o.Set("tag", Napi::Buffer<uint8_t>::Copy(env, pi.tag, sizeof(pi.tag)));

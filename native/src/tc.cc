@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "tc.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
@@ -83,6 +84,25 @@ static Napi::Value TcDestroyClsact(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(env, true);
 }
 
+// progQuery(ifindex, attachType) -> [prog ids]: what runs on a device's hook (BPF_PROG_QUERY; the
+// tcx attach types by their uapi numbers, which the system headers predate). An empty hook, or a
+// kernel without that attach type, answers [].
+static Napi::Value ProgQuery(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  uint32_t type = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t ids[64];
+  uint32_t cnt = 64, attach_flags = 0;
+  int err = bpf_prog_query(ifindex, static_cast<enum bpf_attach_type>(type), 0, &attach_flags, ids, &cnt);
+  Napi::Array out = Napi::Array::New(env);
+  if (err) {
+    if (errno == EINVAL || errno == EOPNOTSUPP || errno == ENOENT) return out;
+    ThrowErrno(env, errno, "bpf_prog_query", "ifindex " + std::to_string(ifindex));
+  }
+  for (uint32_t i = 0; i < cnt && i < 64; i++) out.Set(i, ids[i]);
+  return out;
+}
+
 // xdpAttach(ifindex, progFd, mode): mode "native" (XDP_FLAGS_DRV_MODE) or "skb"; never flags 0, which
 // would silently fall back to generic XDP.
 static uint32_t XdpMode(Napi::Env env, const Napi::Value &v) {
@@ -112,6 +132,7 @@ static Napi::Value XdpDetach(const Napi::CallbackInfo &info) {
 }
 
 void InitTc(Napi::Env env, Napi::Object exports) {
+  exports.Set("progQuery", Napi::Function::New(env, ProgQuery));
   exports.Set("xdpAttach", Napi::Function::New(env, XdpAttach));
   exports.Set("xdpDetach", Napi::Function::New(env, XdpDetach));
   exports.Set("tcAttach", Napi::Function::New(env, TcAttach));

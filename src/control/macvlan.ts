@@ -250,6 +250,9 @@ export class Macvlan {
     if (parent.master)
       throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} is enslaved to ${parent.master} (a bridge port or bond slave cannot also be a macvlan parent); release it first: ip link set ${parent.ifname} nomaster`);
     if (!newPort) return;
+    const foreign = this.dp.foreignParentProgram(parent.ifindex);
+    if (foreign)
+      throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} is served by another macvlan-bpf instance (its program, id ${foreign}, is on ${parent.ifname}'s ingress); use that instance (its MACVLAN_BPF_PIN_ROOT), or delete its children first`);
     const kernelChild = this.links.list().find((l) => l.link_index === parent.ifindex && l.link_netnsid === undefined && ['macvlan', 'macvtap', 'ipvlan', 'ipvtap'].includes(l.linkinfo?.info_kind ?? ''));
     if (kernelChild)
       throw new ConfigError('EBUSY', `Device or resource busy: ${parent.ifname} already carries kernel ${kernelChild.linkinfo?.info_kind} child ${kernelChild.ifname}; delete it, or use another parent`);

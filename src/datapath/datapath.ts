@@ -166,6 +166,10 @@ export class Datapath {
   attach(role: TcRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean; qdiscRemoved: boolean } {
     return this.hooks.attach(ifindex, this.programs[role].fd, opts.ownsClsact ?? role === 'child', opts.mode);
   }
+  /** The id of another instance's parent program on the device, or 0 (see IngressHooks.foreignProgram). */
+  foreignParentProgram(ifindex: number): number {
+    return this.hooks.foreignProgram(ifindex, PROGRAMS.parent.name, this.programs.parent.info().id, this.maps.mvb_macs.info().id);
+  }
   attachedProgramId(ifindex: number): number {
     return this.hooks.programId(ifindex);
   }

@@ -14,6 +14,8 @@ export const TC_HANDLE = 0x4d56;
 export const TC_PRIORITY = 0x4d56;
 /** bpf_link_info.type of a tcx link. */
 const BPF_LINK_TYPE_TCX = 11;
+/** The tcx ingress attach type (uapi number; newer than the system headers). */
+const BPF_TCX_INGRESS = 46;
 
 export type HookMode = 'tcx' | 'cls_bpf';
 
@@ -129,6 +131,33 @@ export class IngressHooks {
       }
     }
     return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+  }
+
+  /**
+   * Another instance's program on the device's ingress: the id of a program named `name` that is not
+   * `ownId` and does not use our map `ownMapId` (on the tcx hook, or at our cls_bpf handle and
+   * priority), or 0. One parent belongs to one
+   * instance: two would each believe the hook is theirs and take it from the other.
+   */
+  foreignProgram(ifindex: number, name: string, ownId: number, ownMapId: number): number {
+    const a = addon();
+    const ids = [...a.progQuery(ifindex, BPF_TCX_INGRESS), a.tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY)].filter((id) => id && id !== ownId);
+    for (const id of ids) {
+      let p;
+      try {
+        p = new a.BpfProgram({ progId: id });
+      } catch {
+        continue; // gone meanwhile
+      }
+      try {
+        // One of ours from an older build uses our maps; another instance's uses its own.
+        const info = p.info();
+        if (info.name === name.slice(0, 15) && !info.mapIds.includes(ownMapId)) return id; // names keep 15 characters
+      } finally {
+        p.close();
+      }
+    }
+    return 0;
   }
 
   /** True when the device's hook is our tcx link (a stat of its pin: cheap enough for every child). */

@@ -186,6 +186,31 @@ describe('hooks', () => {
     }
   });
 
+  for (const mode of TCX ? ['tcx', 'cls_bpf'] : ['cls_bpf']) {
+    it(`a parent belongs to one instance: a second is refused by name and changes nothing (${mode})`, () => {
+      const host = sb.netns(`o${mode[0]}`);
+      const kids = sb.netns(`ok${mode[0]}`);
+      const [pa, pb] = [sb.pinRoot(`oa${mode[0]}`), sb.pinRoot(`ob${mode[0]}`)];
+      run('ip', ['-n', host, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'e0']);
+      run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
+      const cli = (pins: string, args: string[]) => spawnSync('nsenter', [`--net=/run/netns/${host}`, CLI, ...args], { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins, MACVLAN_BPF_TC_ATTACH: mode, MACVLAN_BPF_NO_AGENT: '1' } });
+      expect(cli(pa, ['link', 'add', 'link', 'p0', 'a1', 'netns', kids, 'type', 'macvlan', 'mode', 'bridge']).status).toBe(0);
+      const before = run('ip', ['-n', host, '-o', 'link']) + run('tc', ['-n', host, 'filter', 'show', 'dev', 'p0', 'ingress']);
+      const r = cli(pb, ['link', 'add', 'link', 'p0', 'b1', 'netns', kids, 'type', 'macvlan', 'mode', 'bridge']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/p0 is served by another macvlan-bpf instance \(its program, id \d+, is on p0's ingress\); use that instance \(its MACVLAN_BPF_PIN_ROOT\)/);
+      expect(run('ip', ['-n', host, '-o', 'link']) + run('tc', ['-n', host, 'filter', 'show', 'dev', 'p0', 'ingress']), 'nothing changed').toBe(before);
+      expect(run('ip', ['-n', kids, '-o', 'link']), 'no b1').not.toMatch(/ b1@/);
+      // The first instance still owns p0, and its own commands are not refused.
+      expect(cli(pa, ['link', 'add', 'link', 'p0', 'a2', 'netns', kids, 'type', 'macvlan', 'mode', 'bridge']).status).toBe(0);
+      expect(cli(pa, ['link', 'del', 'a2']).status).toBe(0);
+      expect(cli(pa, ['link', 'del', 'a1']).status).toBe(0);
+      // Once the first instance let go of p0, the second may take it.
+      expect(cli(pb, ['link', 'add', 'link', 'p0', 'b1', 'netns', kids, 'type', 'macvlan', 'mode', 'bridge']).status).toBe(0);
+      expect(cli(pb, ['link', 'del', 'b1']).status).toBe(0);
+    });
+  }
+
   it('an unknown MACVLAN_BPF_TC_ATTACH is refused with the choices, and nothing changes', () => {
     const tt = t!;
     const before = hooks(tt);
