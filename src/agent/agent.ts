@@ -18,6 +18,7 @@ import { NETNS_DIR } from '../net/links.js';
 import { RTM_DELLINK, RTM_NEWLINK, Rtnl, linkEventSocket, parseLink, splitMessages } from '../net/rtnetlink.js';
 import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.js';
 import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
+import { acquireInstanceLock } from '../control/instance-lock.js';
 import { DEFAULT_LISTEN, ListenError, MetricsServer, parseListen, type ListenAddress } from '../metrics/http.js';
 import { CounterReader } from '../metrics/snapshot.js';
 
@@ -58,6 +59,7 @@ export class Agent {
   private promoting?: NodeJS.Timeout;
   private promotionStarted = 0;
   private metrics?: MetricsServer;
+  private commandLock?: Server;
   private counters?: CounterReader;
   /** Where the HTTP server really listens (port 0 asks the kernel for a free one). */
   httpAddress?: { host: string; port: number };
@@ -66,12 +68,15 @@ export class Agent {
 
   static async start(opts: AgentOptions): Promise<Agent> {
     const lock = await takeLock(opts.pinRoot);
+    // The instance's command lock, for its whole life: commands without an agent take turns with it.
+    const commands = await acquireInstanceLock(opts.pinRoot, 60_000, 'a command run without the agent is still running');
     let m: Macvlan | undefined;
     let agentRef: Agent | undefined;
     try {
       // Listen before the first dump: whatever changes during reconcile arrives as an event after it.
       m = Macvlan.open(opts.pinRoot, { reconcile: false });
       const agent = (agentRef = new Agent(m, lock, opts));
+      agent.commandLock = commands;
       agent.events = linkEventSocket();
       agent.events.listen((err, batch) => agent.onEvents(err, batch));
       agent.resync('start');
@@ -90,6 +95,7 @@ export class Agent {
       if (!agentRef) {
         m?.close();
         lock.close();
+        commands.close();
       }
       throw e;
     }
@@ -107,6 +113,7 @@ export class Agent {
     this.control?.close();
     this.m.close();
     this.lock.close();
+    this.commandLock?.close();
     if (this.control && fs.existsSync(this.opts.socketPath)) fs.unlinkSync(this.opts.socketPath);
   }
 

@@ -2,6 +2,7 @@
 // macvlan-bpf: an `ip link`-like command for macvlan children on the eBPF datapath. argv is parsed into
 // a typed command; with an agent running for the instance, the agent runs it, otherwise it runs here.
 import { requestControl, socketPathFor } from '../agent/control-socket.js';
+import { tryInstanceLock } from '../control/instance-lock.js';
 import { execute, isRefusal } from '../command/execute.js';
 import { processOutput } from '../command/output.js';
 import type { Command } from '../command/types.js';
@@ -40,27 +41,50 @@ async function dispatch(inv: Invocation): Promise<number> {
 }
 
 async function runCommand(cmd: Command): Promise<number> {
-  if (process.env.MACVLAN_BPF_NO_AGENT !== '1') {
-    try {
-      const res = await requestControl(socketPathFor(pinRootFromEnv()), { v: 1, command: cmd });
-      if (res) {
-        process.stdout.write(res.stdout);
-        process.stderr.write(res.stderr);
-        return res.code;
+  const viaAgent = process.env.MACVLAN_BPF_NO_AGENT !== '1';
+  const pinRoot = pinRootFromEnv();
+  // The agent, if one serves the instance; else this process acts, holding the instance's lock so that
+  // parallel commands take turns. Both are asked again while the lock is busy (an agent may be starting).
+  const end = Date.now() + 60_000;
+  // MACVLAN_BPF_NO_AGENT=1 acts directly even beside an agent (documented as such): no lock then. Nor
+  // do read-only commands wait for one.
+  const mutates = cmd.kind !== 'link-show' && cmd.kind !== 'port-show';
+  const needsLock = viaAgent && mutates;
+  let lock: { close(): void } | null = null;
+  while (!lock) {
+    if (viaAgent) {
+      try {
+        const res = await requestControl(socketPathFor(pinRoot), { v: 1, command: cmd });
+        if (res) {
+          process.stdout.write(res.stdout);
+          process.stderr.write(res.stderr);
+          return res.code;
+        }
+      } catch (e) {
+        console.error(`Error: ${(e as Error).message}`);
+        return 2;
       }
-    } catch (e) {
-      console.error(`Error: ${(e as Error).message}`);
+    }
+    lock = needsLock ? await tryInstanceLock(pinRoot) : { close: () => undefined };
+    if (lock) break;
+    if (Date.now() > end) {
+      console.error(`Error: the instance ${pinRoot} stayed busy for 60 s (another command is still running, or an agent is starting)`);
       return 2;
     }
+    await new Promise((r) => setTimeout(r, 20));
   }
-  // No agent: this process acts, after reconciling the pinned state with the kernel.
-  const m = Macvlan.open();
   try {
-    const code = execute(m, cmd, processOutput);
-    m.promoteHooks(); // no agent will: the hooks of children made in bulk become tcx links now
-    return code;
+    // After reconciling the pinned state with the kernel (Macvlan.open).
+    const m = Macvlan.open();
+    try {
+      const code = execute(m, cmd, processOutput);
+      m.promoteHooks(); // no agent will: the hooks of children made in bulk become tcx links now
+      return code;
+    } finally {
+      m.close();
+    }
   } finally {
-    m.close();
+    lock.close();
   }
 }
 
