@@ -23,7 +23,7 @@ export function ppsTable(samples: Sample[]): string {
   };
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const limitRow = (what: string, size: number, xs: Sample[]) =>
-    row([what, `${size} B`, spread(pps(xs), (x) => `${fmt(x)}pps`), ...Array<string>(DATAPATHS.length - 1 + 4).fill('')]);
+    row([what, `${size} B`, xs.length ? spread(pps(xs), (x) => `${fmt(x)}pps`) : 'n/a (this kernel has no such hook)', ...Array<string>(DATAPATHS.length - 1 + 4).fill('')]);
   const out = [
     `| path | frame | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) | tc, xdp / own hook's limit |`,
     `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
@@ -38,7 +38,9 @@ export function ppsTable(samples: Sample[]): string {
       const m = cells.map((c) => median(pps(c)));
       const ratio = (a: number, b: number) => (a > 0 && b > 0 ? (a / b).toFixed(2) : '–');
       // Each mode against its own hook's empty-program limit (TC: the instance's hook here, tcx).
-      const own = path === 'external → child' ? `${ratio(m[0]!, limit('tcx redirect limit'))}, ${ratio(m[1]!, limit('XDP redirect limit'))}` : '';
+      // (The TC mode's hook is tcx where the kernel has it, cls_bpf before 6.6.)
+      const tcLimit = limit('tcx redirect limit') || limit('cls_bpf redirect limit');
+      const own = path === 'external → child' ? `${ratio(m[0]!, tcLimit)}, ${ratio(m[1]!, limit('XDP redirect limit'))}` : '';
       out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[0]!, m[2]!)} | ${ratio(m[1]!, m[2]!)} | ${ratio(m[0]!, m[3]!)} | ${own} |`);
     }
   }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Sandbox, run } from '../lab/sandbox.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
+import os from 'node:os';
 import { BareRedirect, Receiver, liveGenerate, measureRate, packetGenerate, udpFrame } from './traffic.js';
 
 export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
@@ -168,6 +169,8 @@ async function measureLimit(sb: Sandbox, opts: PathsOptions, out: Sample[]): Pro
  * redirects need), and a program on the parent that only redirects every frame into it.
  */
 async function measureHookLimits(sb: Sandbox, opts: PathsOptions, out: Sample[]): Promise<void> {
+  const [maj = 0, min = 0] = os.release().split('.').map(Number);
+  const tcx = maj > 6 || (maj === 6 && min >= 6); // tcx came in 6.6
   const ext = sb.netns('hx');
   const host = sb.netns('hh');
   const kid = sb.netns('h0');
@@ -179,6 +182,7 @@ async function measureHookLimits(sb: Sandbox, opts: PathsOptions, out: Sample[])
     run('nsenter', [`--net=/run/netns/${kid}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
     const target = Number(/^(\d+):/.exec(run('ip', ['-n', host, '-o', 'link', 'show', 'h0']))![1]);
     for (const [name, hook] of Object.entries(HOOK_LIMITS) as [keyof typeof HOOK_LIMITS, (typeof HOOK_LIMITS)[keyof typeof HOOK_LIMITS]][]) {
+      if (hook === 'tcx' && !tcx) continue; // a kernel before 6.6: no tcx, its row says so
       const prog = new BareRedirect(host, 'p0', target, hook);
       const r = new Receiver(kid, 'c0');
       try {
