@@ -61,6 +61,7 @@ for _ in $(seq 50); do "${IN[@]}" virsh version >/dev/null 2>&1 && break; sleep 
 "${IN[@]}" virsh pool-start "$RUN" >/dev/null
 
 start=$(date +%s)
+set +e
 {
   echo "# vagrant-offline $RUN: $(date -u +%FT%TZ), host kernel $(uname -r), $(vagrant --version), vagrant-libvirt $(vagrant plugin list | sed -n 's/vagrant-libvirt (\([^,]*\).*/\1/p'), libvirt $(libvirtd --version | awk '{print $NF}'), driver $MVB_VAGRANT_DRIVER"
   echo "\$ vagrant box add --name $MVB_BOX $(basename "$BOXFILE")"
@@ -69,9 +70,11 @@ start=$(date +%s)
   vagrant validate
   echo "\$ vagrant up --no-parallel"
   "${IN[@]}" vagrant up --no-parallel
+  echo $? > "$DIR/up.rc"
   echo "\$ vagrant status"
   "${IN[@]}" vagrant status
 } 2>&1 | tee "$LOG"
-rc=${PIPESTATUS[0]}
+set -e
+rc=$(cat "$DIR/up.rc" 2>/dev/null || echo 1)
 echo "vagrant-offline: vagrant up exited $rc after $(( $(date +%s) - start )) s; log $LOG" | tee -a "$LOG"
 exit "$rc"
