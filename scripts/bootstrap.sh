@@ -35,7 +35,9 @@ if ((${#missing[@]})); then
 fi
 
 # npm dependencies (npm 11 skips dependencies' install scripts; we build the addon ourselves below).
-if [[ ! -d node_modules || package.json -nt node_modules/.package-lock.json ]]; then
+# (The lock file, not package.json, says when the dependencies changed: a new npm script must not send an
+# offline machine, such as the Vagrant VMs, to the registry.)
+if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "bootstrap: npm install"
   npm install --no-audit --no-fund --loglevel=error
 fi
