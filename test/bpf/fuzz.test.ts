@@ -2,7 +2,7 @@
 // parent's TC and XDP programs and the children's transmit program (BPF_PROG_TEST_RUN, against real
 // maps made by the control plane), each held against the pure model: who receives the frame. A flood's
 // copies are read from the children's counters, so the exact set is compared, not only its size.
-// CI runs 100,000 frames (20,000 in the emulated guests); `npm run fuzz` runs MVB_FUZZ_FRAMES (default
+// CI runs 100,000 frames (5,000 in each emulated guest); `npm run fuzz` runs MVB_FUZZ_FRAMES (default
 // 10 million) with MVB_FUZZ_SEED (default: a new one, printed). Zero disagreements.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
@@ -14,7 +14,7 @@ import { inNetns, isSystemError } from '../../src/native.js';
 import { decodeChildStatsPerCpu, sumChildStats } from '../../src/datapath/abi.js';
 import { isMulticastMac, type Mac } from '../../src/mac.js';
 
-const FRAMES = Number(process.env.MVB_FUZZ_FRAMES || scaled(100_000, 20_000));
+const FRAMES = Number(process.env.MVB_FUZZ_FRAMES || scaled(100_000, 5_000));
 const SEED = Number(process.env.MVB_FUZZ_SEED || 0x4d5642);
 const sb = new Sandbox('z');
 let fx: Fixture;

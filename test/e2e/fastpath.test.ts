@@ -15,7 +15,7 @@ import { Topology, MIXED_CHILDREN, EXT_MAC } from '../../src/lab/topology.js';
 import { addon } from '../../src/native.js';
 import { buildFrame, ETH_P_TEST } from '../../src/frames.js';
 import { waitFor } from '../../src/lab/wait.js';
-import { scaled } from '../helpers/scale.js';
+import { IN_GUEST, scaled } from '../helpers/scale.js';
 
 const sb = new Sandbox('x');
 afterAll(() => sb.cleanup());
@@ -29,7 +29,9 @@ const XDP_ATTACHED_DRV = 1;
 
 describe('XDP fast path: the same deliveries as kernel macvlan', () => {
   let cells = 0;
-  for (const [name, children] of [['mixed', MIXED_CHILDREN], ['passthru', [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01' }]]] as const) {
+  const scenarios = [['mixed', MIXED_CHILDREN], ['passthru', [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01' }]]] as const;
+  // The guests (emulated, five times slower) take the mixed scenario; the host all.
+  for (const [name, children] of scaled(scenarios, scenarios.slice(0, 1))) {
     // The guests (emulated, five times slower) take the hairpinning half, which has the most cases.
     for (const reflector of scaled([false, true], [true])) {
       it(`unicast, ${name}, reflector ${reflector ? 'ON' : 'OFF'}`, async () => {
@@ -37,13 +39,13 @@ describe('XDP fast path: the same deliveries as kernel macvlan', () => {
       });
     }
   }
-  it('multicast, mixed, reflector ON', async () => {
+  if (!IN_GUEST) it('multicast, mixed, reflector ON', async () => {
     const r = await multicastDifferential(sb, { children: MIXED_CHILDREN, reflector: true, isolation: 'kernel', fastpath: 'xdp' });
     expect(r.cells).toBeGreaterThan(100);
   });
   it('compared the cells', () => {
     console.log(`XDP fast path: ${cells} unicast cells compared with kernel macvlan`);
-    expect(cells).toBeGreaterThan(scaled(200, 100));
+    expect(cells).toBeGreaterThan(scaled(200, 50));
   });
 });
 

@@ -34,7 +34,7 @@ describe('kernel matrix: the privileged tests in QEMU guests', () => {
     it(`on Debian's ${k} kernel`, async () => {
       requireRoot();
       const cmd = `MVB_GUEST=1 node_modules/.bin/vitest run ${PRIVILEGED.join(' ')} --reporter=dot --reporter=json --outputFile.json=/mvb-out/report.json`;
-      const r = await runInGuest(k, cmd, { prefix, timeoutMs: 14 * 60_000 });
+      const r = await runInGuest(k, cmd, { prefix, timeoutMs: 17 * 60_000 });
       results.push(r);
       const kernel = /guest: kernel (\S+),/.exec(r.log)?.[1] ?? '';
       expect(kernel, `the guest did not start the test run; its console:\n${r.console.slice(-3000)}`).toMatch(EXPECT[k]);
@@ -47,6 +47,6 @@ describe('kernel matrix: the privileged tests in QEMU guests', () => {
       expect(rep.numPendingTests, 'nothing may skip').toBe(0);
       expect(rep.numPassedTests).toBeGreaterThan(150);
       expect(r.rc).toBe(0);
-    }, 15 * 60_000);
+    }, 18 * 60_000);
   }
 });
