@@ -110,8 +110,16 @@ async function runProgram(program: 'stats' | 'agent' | 'lab' | 'bench', args: st
 }
 
 /** Exits once everything written to stdout and stderr is out (a pipe takes its time): no output is cut. */
+/**
+ * Exits once everything written to stdout and stderr has left the process. A pipe is written
+ * asynchronously: exiting while a slow reader has not taken it all cut the output (an empty write's
+ * callback came back before the data queued ahead of it had gone), so this waits until neither stream
+ * holds anything.
+ */
 function exitAfterFlush(code: number): void {
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  process.exitCode = code;
+  const wait = () => (process.stdout.writableLength > 0 || process.stderr.writableLength > 0 ? setTimeout(wait, 5) : process.exit(code));
+  wait();
 }
 
 main(process.argv.slice(2)).then(exitAfterFlush, (e) => {

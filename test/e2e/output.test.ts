@@ -1,7 +1,7 @@
 // Complete output through a pipe (issue 17, finding 6): `-j link show` of 2,000 children and `-j stats`
 // read through a slow reader are whole JSON (once cut at 64 KiB when stdout was a pipe); exit status 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,27 +14,16 @@ let host = '';
 let pins = '';
 afterAll(() => sb.cleanup());
 
-/** Runs the CLI with stdout into a pipe read in small pieces, slowly at first. */
+/**
+ * Runs the CLI with stdout into a pipe whose reader takes nothing for a second (the writer fills the
+ * pipe and must wait), then reads it all: `macvlan-bpf ... | (sleep 1; cat)`.
+ */
 function piped(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('nsenter', [`--net=/run/netns/${host}`, CLI, ...args], { env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    const chunks: Buffer[] = [];
-    p.stdout.pause();
-    const slow = setInterval(() => {
-      const c = p.stdout.read(4096) as Buffer | null;
-      if (c) chunks.push(c);
-    }, 2);
-    setTimeout(() => {
-      clearInterval(slow);
-      p.stdout.on('data', (c: Buffer) => chunks.push(c));
-      p.stdout.resume();
-    }, 300);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearInterval(slow);
-      resolve({ code: code ?? -1, out: Buffer.concat(chunks).toString('utf8') });
-    });
-  });
+  const quoted = args.map((a) => `'${a}'`).join(' ');
+  return new Promise((resolve, reject) =>
+    execFile('bash', ['-o', 'pipefail', '-c', `nsenter --net=/run/netns/${host} ${CLI} ${quoted} | (sleep 1; cat)`],
+      { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins, ...env } },
+      (e, out) => (e && !('code' in e) ? reject(e) : resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out }))));
 }
 
 beforeAll(() => {
