@@ -46,6 +46,20 @@ export function chooseHookMode(progFd: number, env = process.env.MACVLAN_BPF_TC_
   return want === 'cls_bpf' || !tcx ? 'cls_bpf' : 'tcx';
 }
 
+/**
+ * The link pinned at `pin` if it is still a link of `type` on device `ifindex`, else null; a pin whose
+ * device is gone (the kernel detached the link, and the ifindex may be reused) is removed.
+ */
+export function pinnedLinkOn(pin: string, type: number, ifindex: number): BpfLink | null {
+  if (!fs.existsSync(pin)) return null;
+  const l = new (addon().BpfLink)({ pin });
+  const info = l.info();
+  if (info.type === type && info.ifindex === ifindex) return l;
+  l.close();
+  fs.rmSync(pin, { force: true });
+  return null;
+}
+
 /** The ingress hooks of one instance: link pins live under <pin root>/links/. */
 export class IngressHooks {
   private readonly dir: string;
@@ -60,14 +74,7 @@ export class IngressHooks {
 
   /** Our tcx link on this device, or null (no pin, or a pin whose device is gone: then it is removed). */
   private link(ifindex: number): BpfLink | null {
-    const pin = this.pinOf(ifindex);
-    if (!fs.existsSync(pin)) return null;
-    const l = new (addon().BpfLink)({ pin });
-    const info = l.info();
-    if (info.type === BPF_LINK_TYPE_TCX && info.ifindex === ifindex) return l;
-    l.close();
-    fs.rmSync(pin, { force: true }); // the device it was on is gone (and this ifindex is reused)
-    return null;
+    return pinnedLinkOn(this.pinOf(ifindex), BPF_LINK_TYPE_TCX, ifindex);
   }
 
   /**

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { addon, isSystemError, type BpfLink } from '../native.js';
+import { pinnedLinkOn } from './hooks.js';
 
 /** bpf_link_info.type of an XDP link. */
 const BPF_LINK_TYPE_XDP = 6;
@@ -26,14 +27,7 @@ export class XdpHooks {
 
   /** Our XDP link on the device, or null (no pin, or a pin whose device is gone: then it is removed). */
   private link(ifindex: number): BpfLink | null {
-    const pin = this.pinOf(ifindex);
-    if (!fs.existsSync(pin)) return null;
-    const l = new (addon().BpfLink)({ pin });
-    const info = l.info();
-    if (info.type === BPF_LINK_TYPE_XDP && info.ifindex === ifindex) return l;
-    l.close();
-    fs.rmSync(pin, { force: true });
-    return null;
+    return pinnedLinkOn(this.pinOf(ifindex), BPF_LINK_TYPE_XDP, ifindex);
   }
 
   /**
