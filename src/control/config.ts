@@ -17,7 +17,7 @@
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { CHILD_UP, type Mode } from '../datapath/abi.js';
+import { CHILD_UP, type ChildRecord, type Mode } from '../datapath/abi.js';
 import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
@@ -44,6 +44,8 @@ export interface Config {
   parents: ParentConfig[];
   children: ChildConfig[];
   prune: boolean;
+  /** Where prune was said (none: --prune on the command line). */
+  pruneLine?: number;
 }
 
 const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state'];
@@ -116,6 +118,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     const p = t.get('prune');
     if (!isScalar(p) || typeof p.value !== 'boolean') fail(p, 'prune', 'expected true or false');
     cfg.prune = (p as { value: boolean }).value;
+    cfg.pruneLine = lineOf(p as Node);
   }
   list(t.get('parents'), 'parents').forEach((item, i) => {
     const where = `parents[${i}].`;
@@ -194,58 +197,112 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
   return m.batch(() => applyChecked(m, cfg, opts));
 }
 
+/** Where in the file a step comes from: its line and the field a refusal of it is about. */
+interface At {
+  line: number;
+  field: string;
+}
+
+/**
+ * Every change is journalled with its inverse as it is made; when the kernel (or a check) refuses one,
+ * the journal is run backwards, so the instance is as it was, and the refusal is reported with the
+ * file, line and field it came from. A deleted child is re-made from its record (same name, parent,
+ * mode, MAC, MTU, netns and state; its counters start again).
+ */
 function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): string[] {
   const changes: string[] = [];
-  for (const p of cfg.parents) {
-    if (p.isolation && m.isolation(p.name) !== p.isolation) {
-      m.setIsolation(p.name, p.isolation);
+  const journal: (() => void)[] = [];
+  const step = (at: At, fieldOf: (e: ConfigError) => string, change: () => void, undo?: () => void): void => {
+    try {
+      change();
+    } catch (e) {
+      const undone = journal.length;
+      const failedUndo: string[] = [];
+      for (const u of journal.reverse()) {
+        try {
+          u();
+        } catch (ue) {
+          failedUndo.push((ue as Error).message);
+        }
+      }
+      if (!(e instanceof ConfigError)) throw e;
+      const after = failedUndo.length
+        ? ` (undoing the ${undone} change(s) made before it failed in part: ${failedUndo.join('; ')})`
+        : undone ? ` (the ${undone} change(s) made before it were undone: nothing changed)` : ' (nothing changed)';
+      throw new ConfigError(e.code, `${cfg.file}:${at.line}: ${fieldOf(e)}: ${e.message}${after}`);
+    }
+    if (undo) journal.push(undo);
+  };
+  const field = (name: string) => () => name;
+  const label = (c: { name: string; netns: string }) => (c.netns ? `${c.name} (netns ${c.netns})` : c.name);
+  /** The inverse of deleting a child: made again as it was. */
+  const remake = (x: ChildRecord) => {
+    const parent = m.ifname(x.parentIfindex);
+    const up = (x.flags & CHILD_UP) !== 0;
+    const netns = x.netns || undefined;
+    return () => {
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns });
+      if (up) m.setUp(x.name, true, netns);
+    };
+  };
+
+  cfg.parents.forEach((p, i) => {
+    const at = { line: p.line, field: `parents[${i}]` };
+    const isolation = m.isolation(p.name);
+    if (p.isolation && isolation !== p.isolation) {
+      step(at, field(`${at.field}.isolation`), () => m.setIsolation(p.name, p.isolation!), () => m.setIsolation(p.name, isolation));
       changes.push(`port ${p.name}: isolation ${p.isolation}`);
     }
-    if (p.fastpath && m.fastpath(p.name) !== p.fastpath) {
-      m.setFastpath(p.name, p.fastpath);
+    const fastpath = m.fastpath(p.name);
+    if (p.fastpath && fastpath !== p.fastpath) {
+      step(at, field(`${at.field}.fastpath`), () => m.setFastpath(p.name, p.fastpath!), () => m.setFastpath(p.name, fastpath));
       changes.push(`port ${p.name}: fastpath ${p.fastpath}`);
     }
-  }
-  const label = (c: { name: string; netns: string }) => (c.netns ? `${c.name} (netns ${c.netns})` : c.name);
+  });
   const existing = new Map(m.children().map((x) => [`${x.netns}\0${x.name}`, x]));
-  for (const c of cfg.children) {
+  cfg.children.forEach((c, i) => {
+    const at = { line: c.line, field: `children[${i}]` };
     const netns = c.netns || undefined;
     let have = existing.get(`${c.netns}\0${c.name}`);
     if (have && (m.ifname(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')))) {
-      m.del(c.name, c.netns); // the parent, or to/from passthru, cannot change in place
+      const old = { ...have };
+      step(at, field(`${at.field}.parent`), () => m.del(c.name, c.netns), remake(old)); // the parent, or to/from passthru, cannot change in place
       changes.push(`deleted ${label(c)} to re-create it`);
       have = undefined;
     }
-    let now;
     if (!have) {
-      now = m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns });
+      // Which field a refusal of the new child is about: its address, its MTU, or its name.
+      const addField = (e: ConfigError) =>
+        `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
+      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns }), () => m.del(c.name, c.netns));
       changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}`);
     } else {
-      if (have.mode !== c.mode) {
-        m.setMode(c.name, c.mode, c.netns);
+      const was = { ...have };
+      if (was.mode !== c.mode) {
+        step(at, field(`${at.field}.mode`), () => m.setMode(c.name, c.mode, c.netns), () => m.setMode(c.name, was.mode, c.netns));
         changes.push(`${label(c)}: mode ${c.mode}`);
       }
-      if (c.address && c.mode !== 'passthru' && have.mac !== c.address) {
-        m.setAddress(c.name, c.address, c.netns);
+      if (c.address && c.mode !== 'passthru' && was.mac !== c.address) {
+        step(at, field(`${at.field}.address`), () => m.setAddress(c.name, c.address!, c.netns), () => m.setAddress(c.name, was.mac, c.netns));
         changes.push(`${label(c)}: address ${c.address}`);
       }
-      if (c.mtu && have.mtu !== c.mtu) {
-        m.setMtu(c.name, c.mtu, c.netns);
+      if (c.mtu && was.mtu !== c.mtu) {
+        step(at, field(`${at.field}.mtu`), () => m.setMtu(c.name, c.mtu!, c.netns), () => m.setMtu(c.name, was.mtu, c.netns));
         changes.push(`${label(c)}: mtu ${c.mtu}`);
       }
-      now = m.findChild(c.name, c.netns);
     }
-    const up = (now.flags & CHILD_UP) !== 0;
+    const up = (m.findChild(c.name, c.netns).flags & CHILD_UP) !== 0;
     if ((c.state === 'up') !== up) {
-      m.setUp(c.name, c.state === 'up', c.netns);
+      step(at, field(`${at.field}.state`), () => m.setUp(c.name, c.state === 'up', c.netns), () => m.setUp(c.name, up, c.netns));
       changes.push(`${label(c)}: ${c.state}`);
     }
-  }
+  });
   if (opts.prune) {
     const keep = new Set(cfg.children.map((c) => `${c.netns}\0${c.name}`));
     for (const x of m.children()) {
       if (keep.has(`${x.netns}\0${x.name}`)) continue;
-      m.del(x.name, x.netns);
+      const old = { ...x };
+      step({ line: cfg.pruneLine ?? 0, field: 'prune' }, field(cfg.pruneLine ? 'prune' : `prune (--prune): ${label(x)}`), () => m.del(x.name, x.netns), remake(old));
       changes.push(`deleted ${label(x)} (not in ${cfg.file})`);
     }
   }

@@ -5,7 +5,7 @@
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { createHash } from 'node:crypto';
 import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_GRO_SET, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
@@ -327,8 +327,17 @@ export class Macvlan {
       throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is not an Ethernet device and cannot be a parent`);
     const port = this.dp.getPort(parent.ifindex) ?? newPort(parent);
     port.flags = isolation === 'kernel' ? port.flags | PORT_ISOLATION_KERNEL : port.flags & ~PORT_ISOLATION_KERNEL;
-    this.dp.ensureParentStats(parent.ifindex);
-    this.dp.putPort(parent.ifindex, port);
+    this.keepPort(parent.ifindex, port);
+  }
+
+  /** A port is kept while it has children or settings other than the defaults (as ports.release does). */
+  private keepPort(parentIfindex: number, port: PortRecord): void {
+    if (!port.nchildren && !(port.flags & (PORT_ISOLATION_KERNEL | PORT_FASTPATH_XDP))) {
+      if (this.dp.getPort(parentIfindex)) this.ports.forget(parentIfindex);
+      return;
+    }
+    this.dp.ensureParentStats(parentIfindex);
+    this.dp.putPort(parentIfindex, port);
   }
 
   /**
@@ -372,8 +381,7 @@ export class Macvlan {
         port.flags &= ~PORT_FASTPATH_XDP;
       }
       for (const c of children) this.registry.put(c);
-      this.dp.ensureParentStats(parent.ifindex);
-      this.dp.putPort(parent.ifindex, port);
+      this.keepPort(parent.ifindex, port);
     } catch (e) {
       for (const u of undo.reverse()) {
         try { u(); } catch { /* best effort: the first error is the one to report */ }
