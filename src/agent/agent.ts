@@ -20,7 +20,7 @@ import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.
 import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
 import { acquireInstanceLock } from '../control/instance-lock.js';
 import { DEFAULT_LISTEN, ListenError, MetricsServer, parseListen, type ListenAddress } from '../metrics/http.js';
-import { CounterReader } from '../metrics/snapshot.js';
+import { CounterReader, type Repairs } from '../metrics/snapshot.js';
 
 export interface AgentOptions {
   pinRoot: string;
@@ -85,7 +85,7 @@ export class Agent {
       agent.control = await serveControl(opts.socketPath, async (req) => agent.runForClient(req.command));
       if (opts.listen) {
         const counters = (agent.counters = new CounterReader(opts.pinRoot));
-        agent.metrics = new MetricsServer({ listen: opts.listen, read: () => counters.read(), log: (s) => agent.log(s) });
+        agent.metrics = new MetricsServer({ listen: opts.listen, read: () => ({ ...counters.read(), repairs: agent.repairs() }), log: (s) => agent.log(s) });
         const a = await agent.metrics.start();
         agent.httpAddress = { host: a.address, port: a.port };
       }
@@ -99,6 +99,11 @@ export class Agent {
       }
       throw e;
     }
+  }
+
+  /** What this agent found wrong and repaired (the metric macvlan_bpf_repairs_total). */
+  repairs(): Repairs {
+    return { macConflicts: this.m.events.macConflicts, hooks: this.m.events.hooksRepaired };
   }
 
   private log(msg: string): void {

@@ -79,12 +79,12 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
   for (const v of views) {
     out.out(`${v.ifindex}: ${v.name}@${v.parent}: <${flagsOf(v).join(',')}> mtu ${v.mtu} state ${v.operstate}${v.netns ? ` netns ${v.netns}` : ''}`);
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
-    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd}`);
+    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
   }
 }
 
 function flagsOf(v: ChildView): string[] {
-  return ['BROADCAST', 'MULTICAST', ...(v.up ? ['UP'] : []), ...(v.operstate === 'UP' ? ['LOWER_UP'] : [])];
+  return ['BROADCAST', 'MULTICAST', ...(v.up || v.conflict ? ['UP'] : []), ...(v.operstate === 'UP' ? ['LOWER_UP'] : [])];
 }
 
 /** A child as `ip -j link show` prints a macvlan device, plus host_end. */
@@ -102,5 +102,6 @@ function toIpJson(v: ChildView) {
     broadcast: 'ff:ff:ff:ff:ff:ff',
     linkinfo: { info_kind: 'macvlan', info_data: { mode: v.mode } },
     host_end: v.hostEnd,
+    ...(v.conflict ? { conflict: v.conflict } : {}),
   };
 }

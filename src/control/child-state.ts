@@ -2,7 +2,7 @@
 // parent's unicast filter, or promiscuity for passthru), re-keying when its MAC changes, and its
 // removal with everything it owned. Every step is ordered so the datapath never redirects into a
 // device that is closing or reads a half-written entry.
-import { CHILD_GRO_SET, CHILD_UP, CHILD_XDP_ARMED, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { ifnameOf, type LinkTable } from '../net/links.js';
@@ -40,14 +40,53 @@ export class ChildState {
     return !!owner && owner.hostIfindex !== c.hostIfindex;
   }
 
+  /** Who holds mac besides c, as macvlan_addr_busy() sees it: an UP sibling's name, the parent, or null. */
+  macHolder(c: ChildRecord, mac: Mac): string | null {
+    if (c.mode !== 'passthru') {
+      const parent = this.links.get(c.parentIfindex);
+      if (parent && parent.address === mac) return `the parent ${parent.ifname}`;
+    }
+    const owner = this.dp.getMac(c.parentIfindex, mac);
+    if (!owner || owner.hostIfindex === c.hostIfindex) return null;
+    return `UP sibling ${this.dp.getChild(owner.hostIfindex)?.name ?? `ifindex ${owner.hostIfindex}`}`;
+  }
+
+  /**
+   * An UP child (in the kernel) whose MAC is busy: it leaves the table, or never enters it, and is
+   * marked. Returns true when the conflict is new (to be logged and counted once).
+   */
+  markBusy(c: ChildRecord, mac: Mac): boolean {
+    if (c.flags & CHILD_UP) this.removeUp(c);
+    const fresh = !(c.flags & CHILD_MAC_BUSY) || c.mac !== mac;
+    c.mac = mac;
+    c.flags |= CHILD_MAC_BUSY;
+    this.registry.put(c);
+    return fresh;
+  }
+
+  /**
+   * Siblings kept out for a busy MAC enter the table once the address is free (its holder went down,
+   * changed address or was deleted). Returns their names.
+   */
+  retryBusy(parentIfindex: number): string[] {
+    const entered: string[] = [];
+    for (const s of this.registry.ofParent(parentIfindex)) {
+      if (!(s.flags & CHILD_MAC_BUSY) || this.macHolder(s, s.mac)) continue;
+      s.flags &= ~CHILD_MAC_BUSY;
+      this.insertUp(s);
+      entered.push(s.name);
+    }
+    return entered;
+  }
+
   /** UP: into the MAC table and the flood list; the parent's filter (or promiscuity) follows. */
   insertUp(c: ChildRecord): void {
     if (c.flags & CHILD_GRO_SET && !(c.flags & CHILD_XDP_ARMED)) {
       kindOf(c.kind).armXdp({ dp: this.dp, links: this.links }, c);
       c.flags |= CHILD_XDP_ARMED;
     }
-    this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: (c.flags | CHILD_UP) & 0xff });
-    c.flags |= CHILD_UP;
+    this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: (c.flags | CHILD_UP) & ~CHILD_MAC_BUSY & 0xff });
+    c.flags = (c.flags | CHILD_UP) & ~CHILD_MAC_BUSY;
     this.registry.put(c);
     this.flood.add(c);
     const port = this.dp.getPort(c.parentIfindex);
@@ -73,15 +112,25 @@ export class ChildState {
     return c.mode === 'passthru' || (!!port && (port.flags & PORT_UC_PROMISC) !== 0);
   }
 
-  /** DOWN: out of the table first, so nothing is redirected into a closing device. */
-  removeUp(c: ChildRecord): void {
+  /**
+   * DOWN: out of the table first, so nothing is redirected into a closing device. A sibling kept out
+   * for this child's MAC enters then (retry: false while the caller is about to re-key this child).
+   */
+  removeUp(c: ChildRecord, retry = true): void {
     const owner = this.dp.getMac(c.parentIfindex, c.mac);
-    if (owner && owner.hostIfindex === c.hostIfindex) this.dp.deleteMac(c.parentIfindex, c.mac);
+    const held = !!owner && owner.hostIfindex === c.hostIfindex;
+    if (held) this.dp.deleteMac(c.parentIfindex, c.mac);
     const wasUp = (c.flags & CHILD_UP) !== 0;
-    c.flags &= ~CHILD_UP;
+    c.flags &= ~(CHILD_UP | CHILD_MAC_BUSY);
     this.registry.put(c);
     this.flood.remove(c);
     if (!wasUp) return;
+    this.removeFilters(c);
+    if (held && retry) this.retryBusy(c.parentIfindex);
+  }
+
+  /** The parent's allmulti, promiscuity or unicast filter entry that this child's being UP held. */
+  private removeFilters(c: ChildRecord): void {
     let port = this.dp.getPort(c.parentIfindex);
     if (port && port.nflood === 0 && port.flags & PORT_ALLMULTI_SET) {
       this.ports.setAllmulti(c.parentIfindex, false); // the last UP child went
@@ -112,6 +161,7 @@ export class ChildState {
     }
     c.mac = mac;
     this.registry.put(c);
+    if (c.flags & CHILD_UP) this.retryBusy(c.parentIfindex); // the old address is free now
   }
 
   /** A new mode: the registry, the table entry and the flood entry say it at once. */

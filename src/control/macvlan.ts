@@ -5,7 +5,7 @@
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { createHash } from 'node:crypto';
 import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_GRO_SET, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
@@ -45,6 +45,8 @@ export interface ChildView {
   mtu: number;
   up: boolean;
   operstate: string;
+  /** Set when the child is UP in the kernel with a busy MAC (made by plain ip) and so out of the table. */
+  conflict?: string;
 }
 
 /** The derived name of a child's host end: stable for (instance, netns, name), so a crashed half-made
@@ -437,6 +439,7 @@ export class Macvlan {
         mtu: l?.mtu ?? c.mtu,
         up: (c.flags & CHILD_UP) !== 0,
         operstate: l?.operstate ?? 'UNKNOWN',
+        ...(c.flags & CHILD_MAC_BUSY ? { conflict: `address ${c.mac} is held by ${this.state.macHolder(c, c.mac) ?? 'another device'}; not forwarding` } : {}),
       };
     });
   }

@@ -1,7 +1,7 @@
 // Keeping the maps true to the kernel: a full reconcile against a dump of every link (on start, after
 // an overrun, before a command without an agent), and the agent's per-event path, which sorts each
 // rtnetlink link event into what it means for a child or a parent and applies just that.
-import { CHILD_UP, type ChildRecord } from '../datapath/abi.js';
+import { CHILD_MAC_BUSY, CHILD_UP, type ChildRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isUp, type LinkInfo, type LinkTable } from '../net/links.js';
@@ -119,27 +119,44 @@ export class Reconciler {
       changed = true;
     }
     if (changed) this.registry.put(c);
+    const kernelUp = isUp(child);
+    // An address set with plain ip that kernel macvlan would have refused (EADDRINUSE, spec §7): the
+    // earlier holder keeps it; this child stays out of the table, marked, until the address is free.
+    const busy = (mac: Mac) => (kernelUp ? this.state.macHolder(c, mac) : null);
     if (child.address && child.address !== c.mac) {
-      if (c.mode === 'passthru' || !this.state.macTakenByOther(c, child.address as Mac)) {
+      const holder = busy(child.address as Mac);
+      if (holder) this.conflict(c, child.address as Mac, holder, report);
+      else {
+        const wasBusy = (c.flags & CHILD_MAC_BUSY) !== 0;
         this.state.rekey(c, child.address as Mac, c.mode !== 'passthru');
+        if (wasBusy) c.flags &= ~CHILD_MAC_BUSY; // its new address is free: it enters below
         report.readdressed.push(c.name);
-      } else {
-        report.conflicts.push(`${c.name}: address ${child.address} is in use by a sibling`);
       }
     }
-    const kernelUp = isUp(child);
-    const mapUp = (c.flags & CHILD_UP) !== 0 && !!this.dp.getMac(c.parentIfindex, c.mac);
+    const mapUp = (c.flags & CHILD_UP) !== 0 && this.dp.getMac(c.parentIfindex, c.mac)?.hostIfindex === c.hostIfindex;
     if (kernelUp && !mapUp) {
-      if (this.state.macTakenByOther(c, c.mac)) report.conflicts.push(`${c.name}: up, but ${c.mac} is in use by a sibling`);
+      const holder = busy(c.mac);
+      if (holder) this.conflict(c, c.mac, holder, report);
       else {
         this.state.insertUp(c);
         report.stateSynced.push(c.name);
       }
-    } else if (!kernelUp && (c.flags & CHILD_UP) !== 0) {
+    } else if (!kernelUp && (c.flags & (CHILD_UP | CHILD_MAC_BUSY)) !== 0) {
       this.state.removeUp(c);
       report.stateSynced.push(c.name);
     }
     return report;
+  }
+
+  /** Conflicts found (each counted once, when it starts): the agent's counter. */
+  macConflicts = 0;
+  /** Hooks found missing or foreign and attached again. */
+  hooksRepaired = 0;
+
+  private conflict(c: ChildRecord, mac: Mac, holder: string, report: ReconcileReport): void {
+    if (!this.state.markBusy(c, mac)) return;
+    this.macConflicts++;
+    report.conflicts.push(`${c.name} is UP with ${mac}, which ${holder} holds (kernel macvlan refuses this with EADDRINUSE): ${c.name} stays out of the forwarding table until the address is free; give it another (ip link set ${c.name} address <mac>)`);
   }
 
   /** A child's host end is gone (its veth pair or its netns was deleted): clear its state. */
@@ -217,7 +234,7 @@ export class Reconciler {
       }
       if (link.link_netnsid === undefined && link.link_index && link.link_index !== link.ifindex) {
         const c = this.registry.get(link.link_index);
-        if (c && c.netns === '' && !deleted) this.syncChild(c, link);
+        if (c && c.netns === '' && !deleted) return this.syncChild(c, link).conflicts.join('; ') || null;
       }
       return null;
     }
@@ -234,8 +251,8 @@ export class Reconciler {
       if (!host || host.link_netnsid !== nsid) return null;
       note = `child ${c.name} moved from netns ${c.netns || '(parent)'} to ${ns}`;
     }
-    this.syncChild(c, link, undefined, ns);
-    return note;
+    const conflicts = this.syncChild(c, link, undefined, ns).conflicts;
+    return [note, ...conflicts].filter(Boolean).join('; ') || null;
   }
 }
 

@@ -26,6 +26,12 @@ export const CHILD_SAME_NETNS = 1 << 1;
 export const CHILD_GRO_SET = 1 << 2;
 /** Control plane only: the child's host end is known to take XDP redirects (armed while the child was UP). */
 export const CHILD_XDP_ARMED = 1 << 3;
+/**
+ * Control plane only: the child is UP in the kernel but its MAC is busy (an UP sibling's, or the
+ * parent's), set with plain `ip` where kernel macvlan would have said EADDRINUSE. It stays out of the
+ * MAC table (the earlier holder keeps the address) until the conflict ends.
+ */
+export const CHILD_MAC_BUSY = 1 << 4;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */

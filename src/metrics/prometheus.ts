@@ -21,7 +21,8 @@ const PARENT_METRICS: Record<(typeof PARENT_COUNTERS)[number], [string, string]>
 export const METRIC_NAMES = [
   ...Object.values(CHILD_METRICS).map(([n]) => n),
   ...Object.values(PARENT_METRICS).map(([n]) => n),
-  'macvlan_bpf_drops_total', 'macvlan_bpf_child_up', 'macvlan_bpf_children', 'macvlan_bpf_read_duration_seconds',
+  'macvlan_bpf_drops_total', 'macvlan_bpf_child_up', 'macvlan_bpf_child_mac_conflict', 'macvlan_bpf_children', 'macvlan_bpf_read_duration_seconds',
+  'macvlan_bpf_repairs_total',
 ];
 
 const CHILD_LABELS = ['parent', 'child', 'netns', 'mode'] as const;
@@ -72,6 +73,22 @@ function buildRegistry(current: () => Snapshot, perCpu: boolean, processMetrics:
     collect() {
       this.reset();
       for (const c of current().children) this.set({ parent: c.parent, child: c.name, netns: c.netns, mode: c.mode }, c.up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'macvlan_bpf_child_mac_conflict', help: 'Whether the child is UP with a MAC an UP sibling or the parent holds (set with plain ip): it is out of the forwarding table.', labelNames: CHILD_LABELS, registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of current().children) this.set({ parent: c.parent, child: c.name, netns: c.netns, mode: c.mode }, c.conflict ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'macvlan_bpf_repairs_total', help: 'What the agent found wrong and repaired since it started: mac_conflict (a child UP with a busy MAC, kept out of the table), hook (a missing or foreign program on a hook, attached again).', labelNames: ['what'], registers: [registry],
+    collect() {
+      this.reset();
+      const r = current().repairs;
+      this.inc({ what: 'mac_conflict' }, r?.macConflicts ?? 0);
+      this.inc({ what: 'hook' }, r?.hooks ?? 0);
     },
   });
   new Gauge({

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, type BpfMap } from '../native.js';
 import {
-  CHILD_UP, DROP_REASONS, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, decodeChild, decodeChildStatsPerCpu, decodeParentStatsPerCpu, decodePort,
+  CHILD_MAC_BUSY, CHILD_UP, DROP_REASONS, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, decodeChild, decodeChildStatsPerCpu, decodeParentStatsPerCpu, decodePort,
   type ChildStats, type DropReason, type Mode, type ParentStats,
 } from '../datapath/abi.js';
 import { Rtnl } from '../net/rtnetlink.js';
@@ -41,6 +41,8 @@ export interface ChildSample {
   mode: Mode;
   mac: string;
   up: boolean;
+  /** UP with a MAC an UP sibling or the parent holds (set with plain ip): out of the forwarding table. */
+  conflict?: true;
   counters: ChildCounters;
   /** One entry per possible CPU. */
   perCpu: ChildCounters[];
@@ -66,6 +68,15 @@ export interface Snapshot {
   children: ChildSample[];
   /** How long reading and decoding took (ms). */
   readMs: number;
+  /** What the agent found wrong and repaired since it started (absent outside the agent). */
+  repairs?: Repairs;
+}
+
+export interface Repairs {
+  /** Children found UP with a busy MAC (each conflict once, when it started). */
+  macConflicts: number;
+  /** Parent or child hooks found missing or replaced by a foreign program, and attached again. */
+  hooks: number;
 }
 
 const MAPS = ['mvb_children', 'mvb_ports', 'mvb_child_stats', 'mvb_parent_stats'] as const;
@@ -139,7 +150,7 @@ export class CounterReader {
       const perCpu = raw ? decodeChildStatsPerCpu(raw).map(childCounters) : zeroChild();
       return {
         key, name: c.name, netns: c.netns, parent: names.get(c.parentIfindex) ?? `if${c.parentIfindex}`, mode: c.mode, mac: c.mac,
-        up: (c.flags & CHILD_UP) !== 0, counters: sumChild(perCpu), perCpu,
+        up: (c.flags & CHILD_UP) !== 0, ...(c.flags & CHILD_MAC_BUSY ? { conflict: true as const } : {}), counters: sumChild(perCpu), perCpu,
       };
     });
     children.sort((a, b) => a.parent.localeCompare(b.parent) || a.netns.localeCompare(b.netns) || a.name.localeCompare(b.name));

@@ -12,7 +12,7 @@ import { kernelAtLeast } from '../helpers/kernel.js';
 import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
 import { addon, inNetns } from '../../src/native.js';
 import { IngressHooks } from '../../src/datapath/hooks.js';
-import { decodeChild, decodeMacKey, decodeMacVal, decodePort, CHILD_UP } from '../../src/datapath/abi.js';
+import { decodeChild, decodeMacKey, decodeMacVal, decodePort, CHILD_MAC_BUSY, CHILD_UP } from '../../src/datapath/abi.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { socketPathFor } from '../../src/agent/control-socket.js';
 
@@ -86,6 +86,40 @@ describe('the agent follows plain ip commands', () => {
     ipIn(ns, 'link', 'set', 'b2x', 'mtu', '1400');
     eventually(() => state(t.pinRoot).children.find((c) => c.name === 'b2x')?.mtu === 1400, 'the MTU to reach the registry');
     expect(JSON.parse(t.cli(['-j', 'link', 'show', 'b2x']))[0]).toMatchObject({ ifname: 'b2x', address: '02:00:00:00:04:22', mtu: 1400 });
+  });
+
+  it('a busy MAC set with plain ip (kernel macvlan: EADDRINUSE): the later child stays out of the table, marked, logged and counted, and enters when the address is free', () => {
+    const [b1, v1] = ['b1', 'v1'].map((n) => state(t.pinRoot).children.find((c) => c.name === n)!);
+    const B1 = '02:00:00:00:04:01', V1 = '02:00:00:00:02:01';
+    const holder = () => state(t.pinRoot).macs.get(B1);
+    const show = (n: string) => JSON.parse(t.cli(['-j', 'link', 'show', n]))[0] as { conflict?: string; flags: string[] };
+    ipIn(t.childNs.get('v1')!, 'link', 'set', 'v1', 'address', B1);
+    eventually(() => (state(t.pinRoot).children.find((c) => c.name === 'v1')!.flags & CHILD_MAC_BUSY) !== 0, 'v1 to be marked');
+    expect(holder(), 'b1 keeps its address').toBe(b1!.hostIfindex);
+    expect(state(t.pinRoot).macs.has(V1), 'v1\'s old address left the table').toBe(false);
+    expect(t.agentLog).toContain(`v1 is UP with ${B1}, which UP sibling b1 holds`);
+    expect(show('v1').conflict).toMatch(/held by UP sibling b1/);
+    expect(show('v1').flags).toContain('UP');
+    expect(show('b1').conflict).toBeUndefined();
+    // The holder goes down: the address is free, v1 enters.
+    ipIn(t.childNs.get('b1')!, 'link', 'set', 'b1', 'down');
+    eventually(() => holder() === v1!.hostIfindex, 'v1 to take the free address');
+    expect(show('v1').conflict).toBeUndefined();
+    // b1 comes back up: now it is the later one.
+    ipIn(t.childNs.get('b1')!, 'link', 'set', 'b1', 'up');
+    eventually(() => (state(t.pinRoot).children.find((c) => c.name === 'b1')!.flags & CHILD_MAC_BUSY) !== 0, 'b1 to be marked');
+    expect(holder()).toBe(v1!.hostIfindex);
+    // v1 gives the address back: b1 enters; both as before.
+    ipIn(t.childNs.get('v1')!, 'link', 'set', 'v1', 'address', V1);
+    eventually(() => holder() === b1!.hostIfindex && state(t.pinRoot).macs.get(V1) === v1!.hostIfindex, 'both back in the table');
+    // The parent's own MAC is busy too.
+    const parentMac = linkIn(t.host, 'p0').address;
+    ipIn(t.childNs.get('v1')!, 'link', 'set', 'v1', 'address', parentMac);
+    eventually(() => /held by the parent p0/.test(show('v1').conflict ?? ''), 'v1 to be marked (the parent\'s MAC)');
+    expect(state(t.pinRoot).macs.has(parentMac)).toBe(false);
+    ipIn(t.childNs.get('v1')!, 'link', 'set', 'v1', 'address', V1);
+    eventually(() => state(t.pinRoot).macs.get(V1) === v1!.hostIfindex && !show('v1').conflict, 'v1 back');
+    expect(t.agentLog.match(/kernel macvlan refuses this with EADDRINUSE/g)).toHaveLength(3);
   });
 
   it('children follow the parent: carrier, lower MTU', () => {

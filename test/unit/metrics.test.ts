@@ -90,6 +90,14 @@ describe('the Prometheus exposition', () => {
     expect(rx.map((m) => [m.labels?.cpu, m.value])).toEqual([['0', '3'], ['1', '4']]);
   });
 
+  it('a MAC conflict is a gauge per child; the agent\'s repairs are counters by what', async () => {
+    const c = { ...child(10, 'c10', [cc(0), cc(0)]), conflict: true as const };
+    const text = await new MetricsExporter(() => ({ ...snap(0, [c, child(11, 'c11', [cc(0), cc(0)])]), repairs: { macConflicts: 3, hooks: 2 } }), { processMetrics: false }).scrape();
+    const fams = new Map(parsePrometheus(text).map((f) => [f.name, f]));
+    expect(fams.get('macvlan_bpf_child_mac_conflict')!.metrics.map((m) => [m.labels?.child, m.value])).toEqual([['c10', '1'], ['c11', '0']]);
+    expect(fams.get('macvlan_bpf_repairs_total')!.metrics.map((m) => [m.labels?.what, m.value])).toEqual([['mac_conflict', '3'], ['hook', '2']]);
+  });
+
   it('reads a fresh snapshot at every scrape', async () => {
     let n = 0;
     const e = new MetricsExporter(() => snap(0, [child(10, 'c10', [cc(++n), cc(0)])]), { processMetrics: false });
