@@ -57,6 +57,7 @@ export class Agent {
   private readonly nsNames = new Map<number, string>();
   private resyncQueued = false;
   private promoting?: NodeJS.Timeout;
+  private auditing?: NodeJS.Timeout;
   private promotionStarted = 0;
   private metrics?: MetricsServer;
   private commandLock?: Server;
@@ -80,6 +81,7 @@ export class Agent {
       agent.events = linkEventSocket();
       agent.events.listen((err, batch) => agent.onEvents(err, batch));
       agent.resync('start');
+      agent.auditSoon();
       if (opts.config) agent.apply(opts.config, opts.prune);
       // Commands run synchronously, one at a time, between event batches.
       agent.control = await serveControl(opts.socketPath, async (req) => agent.runForClient(req.command));
@@ -112,6 +114,7 @@ export class Agent {
 
   stop(): void {
     clearTimeout(this.promoting);
+    clearTimeout(this.auditing);
     this.metrics?.stop();
     this.counters?.close();
     this.events?.close();
@@ -141,6 +144,7 @@ export class Agent {
       r.readdressed.length && `readdressed ${r.readdressed.join(',')}`,
       r.portsReleased.length && `released ports ${r.portsReleased.join(',')}`,
       r.conflicts.length && `conflicts: ${r.conflicts.join('; ')}`,
+      r.hooksRepaired.length && `hooks repaired: ${r.hooksRepaired.join('; ')}`,
     ].filter(Boolean);
     this.log(`reconciled (${why}): ${what.length ? what.join('; ') : 'in sync'}`);
     this.promoteSoon();
@@ -161,6 +165,22 @@ export class Agent {
       this.log(`transmit hooks: all tcx links (promotion took ${((performance.now() - this.promotionStarted) / 1000).toFixed(1)} s)`);
       this.promotionStarted = 0;
     }, 0);
+  }
+
+  /**
+   * Hooks change with no link event (a `tc filter del`, a `bpftool link detach`): the agent looks at
+   * every hook of its own every few seconds (MACVLAN_BPF_AUDIT_MS, default 5000) and repairs it.
+   */
+  private auditSoon(): void {
+    const ms = Number(process.env.MACVLAN_BPF_AUDIT_MS) || 5000;
+    this.auditing = setTimeout(() => {
+      this.guard(() => {
+        const r = this.m.repairHooks();
+        if (r.hooksRepaired.length) this.log(`hooks repaired: ${r.hooksRepaired.join('; ')}`);
+      });
+      this.auditSoon();
+    }, ms);
+    this.auditing.unref();
   }
 
   private queueResync(why: string): void {

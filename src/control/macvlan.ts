@@ -124,6 +124,12 @@ export class Macvlan {
     }
   }
 
+  /** Every hook of ours carries our program again (the agent's periodic look; reconcile does it too). */
+  repairHooks(): ReconcileReport {
+    this.registry.refresh();
+    return this.events.repairHooks();
+  }
+
   reconcile(): ReconcileReport {
     const r = this.events.reconcile();
     this.txHooks.findWaiting(this.registry.all());

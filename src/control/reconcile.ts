@@ -1,10 +1,10 @@
 // Keeping the maps true to the kernel: a full reconcile against a dump of every link (on start, after
 // an overrun, before a command without an agent), and the agent's per-event path, which sorts each
 // rtnetlink link event into what it means for a child or a parent and applies just that.
-import { CHILD_MAC_BUSY, CHILD_UP, type ChildRecord } from '../datapath/abi.js';
+import { CHILD_MAC_BUSY, CHILD_UP, PORT_FASTPATH_XDP, type ChildRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
-import { isUp, type LinkInfo, type LinkTable } from '../net/links.js';
+import { ifnameOf, isUp, type LinkInfo, type LinkTable } from '../net/links.js';
 import type { ChildState } from './child-state.js';
 import type { FloodList } from './flood.js';
 import { kindOf, type KindContext } from './kinds/index.js';
@@ -17,10 +17,12 @@ export interface ReconcileReport {
   readdressed: string[];
   portsReleased: number[];
   conflicts: string[];
+  /** Hooks found without our program (detached, or another program at our place), attached again. */
+  hooksRepaired: string[];
 }
 
 export function emptyReport(): ReconcileReport {
-  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [] };
+  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [], hooksRepaired: [] };
 }
 
 /** What a link event was about: the nsid it came from (-1: ours), deleted or new/changed, the link. */
@@ -92,9 +94,51 @@ export class Reconciler {
         this.flood.rebuild(parentIfindex, mine.filter((c) => c.flags & CHILD_UP));
       }
     }
+    this.repairHooks(report);
     const ours = new Set([...children.map((c) => c.hostIfindex), ...this.dp.listPorts().map((p) => p.parentIfindex)]);
     for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);
     for (const ifindex of this.dp.xdp.pinned()) if (!ours.has(ifindex)) this.dp.xdp.forget(ifindex);
+    return report;
+  }
+
+  /**
+   * Every hook that should carry our program does: a parent with children (its TC ingress, and its
+   * XDP with the fast path on) and every child's transmit hook. One found empty (a `tc filter del`, a
+   * `bpftool link detach`) or holding another program at our place (a `tc filter replace`) gets ours
+   * again; each is reported (the agent logs and counts it). Programs others add beside ours are theirs.
+   */
+  repairHooks(report: ReconcileReport = emptyReport()): ReconcileReport {
+    const [parentId, childId, xdpId] = [this.dp.programId('parent'), this.dp.programId('child'), this.dp.programId('xdp')];
+    const what = (id: number) => (id ? `another program (id ${id}) in our place` : 'no program of ours');
+    const children = this.registry.all();
+    for (const { parentIfindex, port } of this.dp.listPorts()) {
+      if (!children.some((c) => c.parentIfindex === parentIfindex)) continue;
+      const name = ifnameOf(parentIfindex);
+      if (!name) continue; // gone: reconcile forgets it
+      const tc = this.dp.attachedProgramId(parentIfindex);
+      if (tc !== parentId) {
+        const r = this.dp.attach('parent', parentIfindex, { ownsClsact: port.clsactCreated });
+        if (r.qdiscCreated && !port.clsactCreated) this.dp.putPort(parentIfindex, { ...port, clsactCreated: true });
+        report.hooksRepaired.push(`parent ${name}: ${what(tc)} on its TC ingress; ours attached again`);
+      }
+      if (port.flags & PORT_FASTPATH_XDP) {
+        const x = this.dp.xdp.programId(parentIfindex);
+        if (x !== xdpId) {
+          this.dp.attachXdp(parentIfindex, name);
+          report.hooksRepaired.push(`parent ${name}: ${what(x)} on its XDP hook; ours attached again`);
+        }
+      }
+    }
+    for (const c of children) {
+      const kind = kindOf(c.kind);
+      const hook = kind.txHook(c);
+      if (!ifnameOf(hook)) continue;
+      const id = this.dp.attachedProgramId(hook);
+      if (id === childId) continue;
+      kind.attachTx(this.ctx, c);
+      report.hooksRepaired.push(`child ${c.name}: ${what(id)} on its transmit hook; ours attached again`);
+    }
+    this.hooksRepaired += report.hooksRepaired.length;
     return report;
   }
 

@@ -170,6 +170,13 @@ export class Datapath {
   foreignParentProgram(ifindex: number): number {
     return this.hooks.foreignProgram(ifindex, PROGRAMS.parent.name, this.programs.parent.info().id, this.maps.mvb_macs.info().id);
   }
+  private readonly ids = new Map<ProgramRole, number>();
+  /** The kernel's id of this instance's program for the role (what its hooks should carry). */
+  programId(role: ProgramRole): number {
+    let id = this.ids.get(role);
+    if (id === undefined) this.ids.set(role, (id = this.programs[role].info().id));
+    return id;
+  }
   attachedProgramId(ifindex: number): number {
     return this.hooks.programId(ifindex);
   }

@@ -158,6 +158,66 @@ describe('the agent follows plain ip commands', () => {
   });
 });
 
+describe('hooks the agent repairs', () => {
+  // Hooks change with no link event: the agent looks every MACVLAN_BPF_AUDIT_MS (default 5 s).
+  const saved = { audit: process.env.MACVLAN_BPF_AUDIT_MS, mode: process.env.MACVLAN_BPF_TC_ATTACH };
+  let t: Topology | undefined;
+  afterAll(() => {
+    t?.close();
+    for (const [k, v] of [['MACVLAN_BPF_AUDIT_MS', saved.audit], ['MACVLAN_BPF_TC_ATTACH', saved.mode]] as const)
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+  });
+  const ourId = (pinRoot: string, role: 'parent' | 'child') => {
+    const p = new (addon().BpfProgram)({ pin: path.join(pinRoot, `prog_${role}_ingress`) });
+    try {
+      return p.info().id;
+    } finally {
+      p.close();
+    }
+  };
+  const onHook = (t: Topology, dev: string) => inNetns(`/run/netns/${t.host}`, () => new IngressHooks(t.pinRoot, 'cls_bpf').programId(addon().ifNameToIndex(dev)));
+  /** Takes our program off a hook behind the agent's back, as an operator's tool would. */
+  const strip = (t: Topology, dev: string) => {
+    const pin = path.join(t.pinRoot, 'links', `tcx_ingress-${inNetns(`/run/netns/${t.host}`, () => addon().ifNameToIndex(dev))}`);
+    if (fs.existsSync(pin)) {
+      // bpftool link detach pinned PIN, done with the addon (bpftool is not installed everywhere).
+      const l = new (addon().BpfLink)({ pin });
+      try {
+        l.detach();
+      } finally {
+        l.close();
+      }
+    }
+    else run('tc', ['-n', t.host, 'filter', 'del', 'dev', dev, 'ingress']);
+  };
+
+  for (const mode of ['auto', 'cls_bpf'] as const) {
+    it(`${mode === 'auto' ? 'tcx (where the kernel has it)' : 'cls_bpf'}: a program detached${mode === 'cls_bpf' ? ' or replaced by another' : ''} on the parent or a child is attached again, logged and counted`, () => {
+      process.env.MACVLAN_BPF_AUDIT_MS = '200';
+      process.env.MACVLAN_BPF_TC_ATTACH = mode;
+      t = Topology.build(sb, { datapath: 'bpf', children: [{ name: 'h1', mode: 'bridge', mac: '02:00:00:00:07:01' }], reflector: false }, mode === 'auto' ? 'ht' : 'hc');
+      const host = JSON.parse(t.cli(['-j', 'link', 'show', 'h1']))[0].host_end as string;
+      const [parentId, childId] = [ourId(t.pinRoot, 'parent'), ourId(t.pinRoot, 'child')];
+      expect(onHook(t, 'p0')).toBe(parentId);
+      strip(t, 'p0');
+      strip(t, host);
+      eventually(() => onHook(t!, 'p0') === parentId && onHook(t!, host) === childId, 'both hooks to carry our programs again');
+      expect(t.agentLog).toContain('parent p0: no program of ours on its TC ingress; ours attached again');
+      expect(t.agentLog).toContain('child h1: no program of ours on its transmit hook; ours attached again');
+      if (mode === 'cls_bpf') {
+        // Another program put in our place (our handle and priority).
+        run('tc', ['-n', t.host, 'filter', 'replace', 'dev', 'p0', 'ingress', 'handle', '0x4d56', 'prio', String(0x4d56), 'bpf', 'da', 'obj', path.resolve(__dirname, '../../bpf/bench.bpf.o'), 'sec', 'tc']);
+        expect(onHook(t, 'p0')).not.toBe(parentId);
+        eventually(() => onHook(t!, 'p0') === parentId, 'our program back in its place');
+        expect(t.agentLog).toMatch(/parent p0: another program \(id \d+\) in our place on its TC ingress; ours attached again/);
+      }
+      t.close();
+      t = undefined;
+    });
+  }
+});
+
 describe('restart without loss', () => {
   it('kill -9, a child toggled and the programs rebuilt while the agent is down, restart: every frame arrives, state is right', async () => {
     const kids: ChildSpec[] = [
