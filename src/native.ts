@@ -142,6 +142,8 @@ export interface Addon {
   netnsEnter(path: string): number;
   netnsRestore(fd: number): void;
   netnsInode(path?: string): number;
+  /** The netns's cookie: never reused while the machine runs (path: a netns file; default the thread's). */
+  netnsCookie(path?: string): bigint;
   ifNameToIndex(name: string, netnsPath?: string): number;
   ifIndexToName(ifindex: number): string;
   isBpffs(path: string): boolean;

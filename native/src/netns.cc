@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -82,6 +83,27 @@ static Napi::Value NetnsInode(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, static_cast<double>(st.st_ino));
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+// netnsCookie(netnsPath?) -> the netns's cookie (a bigint): unlike its inode, never reused while the
+// machine runs (SO_NETNS_COOKIE, Linux 5.14). Read from a socket made in that netns.
+static Napi::Value NetnsCookie(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string ns = info.Length() > 0 && info[0].IsString() ? std::string(info[0].As<Napi::String>()) : "";
+  NetnsGuard g(env, ns);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(env, errno, "socket", "netns cookie");
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int err = errno;
+  close(fd);
+  if (rc) ThrowErrno(env, err, "getsockopt", "SO_NETNS_COOKIE");
+  return Napi::BigInt::New(env, cookie);
+}
+
 // ifNameToIndex(name, netnsPath?) -> ifindex, or 0 when there is no such interface.
 static Napi::Value IfNameToIndex(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -119,6 +141,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsEnter", Napi::Function::New(env, NetnsEnter));
   exports.Set("netnsRestore", Napi::Function::New(env, NetnsRestore));
   exports.Set("netnsInode", Napi::Function::New(env, NetnsInode));
+  exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie));
   exports.Set("ifNameToIndex", Napi::Function::New(env, IfNameToIndex));
   exports.Set("ifIndexToName", Napi::Function::New(env, IfIndexToName));
   exports.Set("isBpffs", Napi::Function::New(env, IsBpffs));

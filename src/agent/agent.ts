@@ -80,6 +80,7 @@ export class Agent {
       agent.commandLock = commands;
       agent.events = linkEventSocket();
       agent.events.listen((err, batch) => agent.onEvents(err, batch));
+      for (const r of m.dp.reclaimed) agent.log(`removed the stale instance ${r}`);
       agent.resync('start');
       agent.auditSoon();
       if (opts.config) agent.apply(opts.config, opts.prune);

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
+import { DEFAULT_PIN_ROOT, NETNS_PIN_BASE } from '../datapath/datapath.js';
 import { commandFromJson, type Command } from '../command/types.js';
 
 export const SOCKET_DIR = '/run/macvlan-bpf';
@@ -27,7 +27,9 @@ export const MAX_REQUEST = 1 << 20;
 /** The socket of the agent serving pinRoot: agent.sock for the default instance, <pin dir>.sock else. */
 export function socketPathFor(pinRoot: string): string {
   if (process.env.MACVLAN_BPF_SOCKET) return process.env.MACVLAN_BPF_SOCKET;
-  return path.join(SOCKET_DIR, pinRoot === DEFAULT_PIN_ROOT ? 'agent.sock' : `${path.basename(pinRoot)}.sock`);
+  // The default instance of another netns (NETNS_PIN_BASE/<cookie>): netns-<cookie>.sock.
+  const name = pinRoot === DEFAULT_PIN_ROOT ? 'agent' : path.dirname(pinRoot) === NETNS_PIN_BASE ? `netns-${path.basename(pinRoot)}` : path.basename(pinRoot);
+  return path.join(SOCKET_DIR, `${name}.sock`);
 }
 
 /** Listens on socketPath (a stale socket file is replaced: the caller holds the instance lock). */

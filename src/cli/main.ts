@@ -75,7 +75,8 @@ async function runCommand(cmd: Command): Promise<number> {
   }
   try {
     // After reconciling the pinned state with the kernel (Macvlan.open).
-    const m = Macvlan.open();
+    const m = Macvlan.open(pinRoot);
+    for (const r of m.dp.reclaimed) console.error(`note: removed the stale instance ${r}`);
     try {
       const code = execute(m, cmd, processOutput);
       m.promoteHooks(); // no agent will: the hooks of children made in bulk become tcx links now

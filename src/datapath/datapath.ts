@@ -12,12 +12,14 @@ import {
 import type { Mac } from '../mac.js';
 import { IngressHooks, chooseHookMode, type HookMode } from './hooks.js';
 import { XdpHooks } from './xdp.js';
+import { currentNetns, defaultPinRoot, markerOf, netnsGone, parseMarker, reclaimStale } from './instances.js';
 
-export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/macvlan-bpf';
+export { DEFAULT_PIN_ROOT, NETNS_PIN_BASE } from './instances.js';
 export const BPFFS = '/sys/fs/bpf';
 
+/** MACVLAN_BPF_PIN_ROOT, or the default instance of this network namespace (see instances.ts). */
 export function pinRootFromEnv(): string {
-  return process.env.MACVLAN_BPF_PIN_ROOT || DEFAULT_PIN_ROOT;
+  return process.env.MACVLAN_BPF_PIN_ROOT || defaultPinRoot();
 }
 
 const PROGRAMS = {
@@ -62,6 +64,8 @@ export class Datapath {
   upgraded = false;
   /** True when this open found the hooks made in another mode (tcx vs cls_bpf): attachments must follow. */
   rehooked = false;
+  /** Instances this open found stale (their network namespace gone) and removed. */
+  reclaimed: string[] = [];
   /** Where the programs sit on each device: tcx links, or cls_bpf filters where the kernel lacks tcx. */
   readonly hooks: IngressHooks;
   /** The XDP fast path's hooks on parents (native XDP links). */
@@ -88,12 +92,23 @@ export class Datapath {
     const a = addon();
     ensureBpffs();
     if (!pinRoot.startsWith(BPFFS + '/')) throw new DatapathError(`pin root ${pinRoot} is not under ${BPFFS}`);
-    const ino = a.netnsInode();
-    const marker = `netns-${ino}`;
+    const here = currentNetns();
+    const marker = markerOf(here);
+    const reclaimed = reclaimStale(pinRoot);
     if (fs.existsSync(pinRoot)) {
-      const other = fs.readdirSync(pinRoot).find((f) => f.startsWith('netns-') && f !== marker);
-      if (other)
-        throw new DatapathError(`the instance pinned at ${pinRoot} serves network namespace inode ${other.slice(6)}, and this command runs in inode ${ino}: run it in the parents' namespace (nsenter --net=...), or use another instance with MACVLAN_BPF_PIN_ROOT`);
+      for (const other of fs.readdirSync(pinRoot).filter((f) => f.startsWith('netns-') && f !== marker)) {
+        const m = parseMarker(other);
+        if (m && m.ino === here.ino && m.cookie === null) {
+          fs.rmdirSync(path.join(pinRoot, other)); // written by an older version for this same netns
+        } else if (m && netnsGone(pinRoot, m)) {
+          // Its netns is gone, and with it every device it served: nothing is left to forward.
+          Datapath.destroy(pinRoot);
+          reclaimed.push(`${pinRoot} (its network namespace, inode ${m.ino}, is gone)`);
+          break;
+        } else {
+          throw new DatapathError(`the instance pinned at ${pinRoot} serves another network namespace (inode ${m?.ino ?? other}), which still exists, and this command runs in inode ${here.ino}: run it in the parents' namespace (nsenter --net=...), or leave MACVLAN_BPF_PIN_ROOT unset to use this namespace's own instance`);
+        }
+      }
     }
     const build = `build-${buildId()}`;
     let upgraded = false;
@@ -115,6 +130,7 @@ export class Datapath {
     ) as Record<ProgramRole, BpfProgram>;
     const dp = new Datapath(pinRoot, maps, programs);
     dp.upgraded = upgraded;
+    dp.reclaimed = reclaimed;
     // The hook mode the hooks were made in, as a `hooks-<mode>` marker: a change means taking them over.
     const hookMarker = `hooks-${dp.hooks.mode}`;
     if (!fs.existsSync(path.join(pinRoot, hookMarker))) {
