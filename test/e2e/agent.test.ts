@@ -197,24 +197,30 @@ describe('hooks the agent repairs', () => {
       process.env.MACVLAN_BPF_AUDIT_MS = '200';
       process.env.MACVLAN_BPF_TC_ATTACH = mode;
       t = Topology.build(sb, { datapath: 'bpf', children: [{ name: 'h1', mode: 'bridge', mac: '02:00:00:00:07:01' }], reflector: false }, mode === 'auto' ? 'ht' : 'hc');
-      const host = JSON.parse(t.cli(['-j', 'link', 'show', 'h1']))[0].host_end as string;
-      const [parentId, childId] = [ourId(t.pinRoot, 'parent'), ourId(t.pinRoot, 'child')];
-      expect(onHook(t, 'p0')).toBe(parentId);
-      strip(t, 'p0');
-      strip(t, host);
-      eventually(() => onHook(t!, 'p0') === parentId && onHook(t!, host) === childId, 'both hooks to carry our programs again');
-      expect(t.agentLog).toContain('parent p0: no program of ours on its TC ingress; ours attached again');
-      expect(t.agentLog).toContain('child h1: no program of ours on its transmit hook; ours attached again');
-      if (mode === 'cls_bpf') {
-        // Another program put in our place (our handle and priority).
-        run('tc', ['-n', t.host, 'filter', 'replace', 'dev', 'p0', 'ingress', 'handle', '0x4d56', 'prio', String(0x4d56), 'bpf', 'da', 'obj', path.resolve(__dirname, '../../bpf/bench.bpf.o'), 'sec', 'tc']);
-        expect(onHook(t, 'p0')).not.toBe(parentId);
-        eventually(() => onHook(t!, 'p0') === parentId, 'our program back in its place');
-        expect(t.agentLog).toMatch(/parent p0: another program \(id \d+\) in our place on its TC ingress; ours attached again/);
+      try {
+        repairs(t, mode);
+      } finally {
+        t.close(); // its agent too, also when the test failed
+        t = undefined;
       }
-      t.close();
-      t = undefined;
     });
+  }
+  function repairs(t: Topology, mode: 'auto' | 'cls_bpf'): void {
+    const host = JSON.parse(t.cli(['-j', 'link', 'show', 'h1']))[0].host_end as string;
+    const [parentId, childId] = [ourId(t.pinRoot, 'parent'), ourId(t.pinRoot, 'child')];
+    expect(onHook(t, 'p0')).toBe(parentId);
+    strip(t, 'p0');
+    strip(t, host);
+    eventually(() => onHook(t, 'p0') === parentId && onHook(t, host) === childId, 'both hooks to carry our programs again');
+    expect(t.agentLog).toContain('parent p0: no program of ours on its TC ingress; ours attached again');
+    expect(t.agentLog).toContain('child h1: no program of ours on its transmit hook; ours attached again');
+    if (mode === 'cls_bpf') {
+      // Another program put in our place (our handle and priority).
+      run('tc', ['-n', t.host, 'filter', 'replace', 'dev', 'p0', 'ingress', 'handle', '0x4d56', 'prio', String(0x4d56), 'bpf', 'da', 'obj', path.resolve(__dirname, '../../bpf/bench.bpf.o'), 'sec', 'tc']);
+      expect(onHook(t, 'p0')).not.toBe(parentId);
+      eventually(() => onHook(t, 'p0') === parentId, 'our program back in its place');
+      expect(t.agentLog).toMatch(/parent p0: another program \(id \d+\) in our place on its TC ingress; ours attached again/);
+    }
   }
 });
 
