@@ -6,10 +6,11 @@ import { benchFanout, fanoutTable } from './fanout.js';
 import { fmt, median } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
+import { benchScale, scaleTable } from './scale.js';
 import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 
-const PARTS = ['paths', 'cost', 'fanout', 'agent', 'counters'] as const;
+const PARTS = ['paths', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
 const spread = (xs: number[], unit: (x: number) => string) =>
   xs.length > 1 ? `${unit(median(xs))} (${unit(Math.min(...xs))}–${unit(Math.max(...xs))})` : unit(xs[0] ?? 0);
@@ -114,6 +115,14 @@ export async function runBench(args: string[]): Promise<number> {
     const cr = await benchCounters({ children: 1000, reps: smoke ? 3 : 200, log });
     console.log(`\nCounters, read for /metrics, the dashboard and stats (${when})\n`);
     console.log(countersTable(cr));
+  }
+  if (want('scale')) {
+    const n = smoke ? 200 : 10_000;
+    log(`scale: ${n} children in one request, vepa and bridge, IPv6 on in their netns; macvlan-bpf and kernel macvlan`);
+    const rows = await benchScale({ children: n, deadlineSeconds: smoke ? 30 : 120, log });
+    console.log(`\nScale: ${n.toLocaleString('en')} children made in one request (\`apply -f\` through the agent; kernel macvlan: \`ip -batch\`) (${when})\n`);
+    console.log(scaleTable(rows));
+    for (const r of rows) if (r.made === 0) failures.push(`scale ${r.datapath} ${r.mode}: no child made`);
   }
   log(`bench: done in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
   if (failures.length) {
