@@ -146,6 +146,7 @@ export class Agent {
       r.portsReleased.length && `released ports ${r.portsReleased.join(',')}`,
       r.conflicts.length && `conflicts: ${r.conflicts.join('; ')}`,
       r.hooksRepaired.length && `hooks repaired: ${r.hooksRepaired.join('; ')}`,
+      r.orphansRemoved.length && `orphan host ends removed: ${r.orphansRemoved.join('; ')}`,
     ].filter(Boolean);
     this.log(`reconciled (${why}): ${what.length ? what.join('; ') : 'in sync'}`);
     this.promoteSoon();

@@ -7,6 +7,7 @@ import { ConfigError } from '../control/errors.js';
 import { parseFastpath, parseIsolation, parseMode } from '../control/validate.js';
 import type { Command } from '../command/types.js';
 import { ArgReader, UsageError, matchKeyword } from './args.js';
+import { isMacSyntax } from '../mac.js';
 
 export type Invocation =
   | { what: 'command'; command: Command }
@@ -48,6 +49,12 @@ export function parseArgv(argv: string[]): Invocation {
   if (obj === 'port') return { what: 'command', command: portCommand(r, json) };
   if (obj === 'apply') return { what: 'command', command: applyCommand(r) };
   throw new UsageError(`Object "${objWord}" is unknown, try "macvlan-bpf help".`);
+}
+
+/** A MAC's syntax is the command line's (exit 1, as ip's "invalid address"); its value is the control plane's. */
+function macWord(w: string): string {
+  if (!isMacSyntax(w)) throw new UsageError(`"${w}" is not a MAC address: give six hex pairs like 02:00:00:00:00:01`);
+  return w;
 }
 
 function readDev(r: ArgReader): string {
@@ -92,7 +99,7 @@ function linkAdd(r: ArgReader): Command {
     switch (w) {
       case 'link': parent = r.next('parent device'); break;
       case 'name': case 'dev': name = r.next('name'); break;
-      case 'address': address = r.next('address'); break;
+      case 'address': address = macWord(r.next('address')); break;
       case 'mtu': mtu = r.nextInt('mtu'); break;
       case 'netns': netns = r.next('netns'); break;
       case 'type': type = r.next('type'); break;
@@ -117,7 +124,7 @@ function linkSet(r: ArgReader, netns: string | undefined): Command {
     if (w === 'up') cmd.up = true;
     else if (w === 'down') cmd.up = false;
     else if (w === 'mode') cmd.mode = parseMode(r.next('mode'));
-    else if (w === 'address') cmd.address = r.next('address');
+    else if (w === 'address') cmd.address = macWord(r.next('address'));
     else if (w === 'mtu') cmd.mtu = r.nextInt('mtu');
     else if (w === 'type') r.next('type'); // "type macvlan mode X", as ip-link accepts
     else throw new UsageError(`unknown setting "${w}": use up, down, mode, address or mtu`);

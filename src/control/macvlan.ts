@@ -3,12 +3,12 @@
 // the maps in an order that keeps forwarding correct at each step, and rolls back what it made if a
 // later step fails. The pieces it composes each own one concern: the registry of children, the flood
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
-import { createHash } from 'node:crypto';
 import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
 import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
+import { hostEndName } from './names.js';
 import { ConfigError, orKernelError } from './errors.js';
 import { FloodList } from './flood.js';
 import { DEFAULT_KIND, kindOf, type KindContext } from './kinds/index.js';
@@ -49,12 +49,7 @@ export interface ChildView {
   conflict?: string;
 }
 
-/** The derived name of a child's host end: stable for (instance, netns, name), so a crashed half-made
- * child is found again and finished or removed. */
-export function hostEndName(pinRoot: string, netns: string, name: string): string {
-  const h = createHash('sha256').update(`${pinRoot}\0${netns}\0${name}`).digest('hex');
-  return `mvb${h.slice(0, 10)}`;
-}
+export { hostEndName } from './names.js';
 
 export class Macvlan {
   private readonly links = new LinkTable();

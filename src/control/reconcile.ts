@@ -1,10 +1,12 @@
 // Keeping the maps true to the kernel: a full reconcile against a dump of every link (on start, after
 // an overrun, before a command without an agent), and the agent's per-event path, which sorts each
 // rtnetlink link event into what it means for a child or a parent and applies just that.
+import fs from 'node:fs';
 import { CHILD_MAC_BUSY, CHILD_UP, PORT_FASTPATH_XDP, type ChildRecord } from '../datapath/abi.js';
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
-import { ifnameOf, isUp, type LinkInfo, type LinkTable } from '../net/links.js';
+import { NETNS_DIR, ifnameOf, isUp, type LinkInfo, type LinkTable } from '../net/links.js';
+import { HOST_END_SHAPE, hostEndName } from './names.js';
 import type { ChildState } from './child-state.js';
 import type { FloodList } from './flood.js';
 import { kindOf, type KindContext } from './kinds/index.js';
@@ -19,10 +21,12 @@ export interface ReconcileReport {
   conflicts: string[];
   /** Hooks found without our program (detached, or another program at our place), attached again. */
   hooksRepaired: string[];
+  /** Host ends of ours that no registry entry names (a command killed between making and recording), removed. */
+  orphansRemoved: string[];
 }
 
 export function emptyReport(): ReconcileReport {
-  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [], hooksRepaired: [] };
+  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [], hooksRepaired: [], orphansRemoved: [] };
 }
 
 /** What a link event was about: the nsid it came from (-1: ours), deleted or new/changed, the link. */
@@ -81,6 +85,7 @@ export class Reconciler {
       this.followParentCarrier(c, parent, host);
       this.syncChild(c, child, report);
     }
+    this.removeOrphans(here, report);
     const children = this.registry.all();
     for (const { parentIfindex, port } of this.dp.listPorts()) {
       const mine = children.filter((c) => c.parentIfindex === parentIfindex);
@@ -99,6 +104,44 @@ export class Reconciler {
     for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);
     for (const ifindex of this.dp.xdp.pinned()) if (!ours.has(ifindex)) this.dp.xdp.forget(ifindex);
     return report;
+  }
+
+  /**
+   * A host end is ours when its name is the one we derive for its peer (this instance, the peer's netns
+   * and name): one with no registry entry was left by a command that died between making the pair and
+   * recording it. It is removed (with its child end), as the command never finished.
+   */
+  private removeOrphans(here: Map<number, LinkInfo>, report: ReconcileReport): void {
+    const candidates = [...here.values()].filter((l) => HOST_END_SHAPE.test(l.ifname) && l.linkinfo?.info_kind === 'veth' && !this.registry.get(l.ifindex));
+    if (candidates.length === 0) return;
+    let nsByNsid: Map<number, string> | undefined;
+    const netnsOf = (nsid: number | undefined): string | undefined => {
+      if (nsid === undefined) return '';
+      if (!nsByNsid) {
+        nsByNsid = new Map();
+        for (const ns of fs.existsSync(NETNS_DIR) ? fs.readdirSync(NETNS_DIR) : []) {
+          try {
+            const id = this.links.rtnl.nsid(`${NETNS_DIR}/${ns}`);
+            if (id >= 0) nsByNsid.set(id, ns);
+          } catch { /* gone meanwhile */ }
+        }
+      }
+      return nsByNsid.get(nsid);
+    };
+    for (const l of candidates) {
+      const ns = netnsOf(l.link_netnsid);
+      if (ns === undefined || !l.link_index) continue;
+      let peer: LinkInfo | undefined;
+      try {
+        peer = ns ? this.links.list(ns).find((x) => x.ifindex === l.link_index) : here.get(l.link_index);
+      } catch {
+        continue;
+      }
+      if (!peer || hostEndName(this.dp.pinRoot, ns, peer.ifname) !== l.ifname) continue; // another instance's, or not a host end
+      whileExists(() => this.links.rtnl.deleteLink(l.ifname));
+      this.dp.hooks.forget(l.ifindex);
+      report.orphansRemoved.push(`${l.ifname} (child ${peer.ifname}${ns ? ` in netns ${ns}` : ''}, in no registry)`);
+    }
   }
 
   /**

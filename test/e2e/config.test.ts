@@ -213,6 +213,21 @@ describe('configuration rules', () => {
     expect(links(host).join('\n')).not.toMatch(/r1tmp|mvb.*r1/);
   });
 
+  it('a host end of ours in no registry (a command killed between making and recording) is removed by the next command; one that is not ours stays', () => {
+    const ours = hostEndName(pins, kids, 'o1');
+    run('ip', ['-n', host, 'link', 'add', ours, 'type', 'veth', 'peer', 'name', 'o1', 'netns', kids]);
+    const notOurs = hostEndName('/sys/fs/bpf/another-instance', kids, 'o2');
+    run('ip', ['-n', host, 'link', 'add', notOurs, 'type', 'veth', 'peer', 'name', 'o2', 'netns', kids]);
+    try {
+      expect(cli(['link', 'show']).code).toBe(0);
+      expect(links(host).some((l) => l.startsWith(`${ours} `)), 'our orphan is gone').toBe(false);
+      expect(links(kids).some((l) => l.startsWith('o1 ')), 'with its child end').toBe(false);
+      expect(links(host).some((l) => l.startsWith(`${notOurs} `)), 'another instance\'s stays').toBe(true);
+    } finally {
+      run('ip', ['-n', host, 'link', 'del', notOurs]);
+    }
+  });
+
   it('deleting the parent removes its children and all their state', () => {
     withM((m) => {
       m.add({ parent: 'enp0s3', name: 'g1', netns: kids, mode: 'bridge' });
@@ -271,6 +286,46 @@ describe('the CLI', () => {
     const r = cli(['link', 'add', 'link', 'p0', 'x9', 'type', 'macvlan', 'colour', 'blue']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/unknown macvlan option "colour"/);
+  });
+
+  // Finding 11 of issue 17: small things an operator tried on the first day.
+  it('link set NAME up down: the last keyword wins, as in iproute2', () => {
+    expect(cli(['link', 'set', 'c1', 'up']).code).toBe(0);
+    expect(cli(['link', 'set', 'c1', 'up', 'down']).code).toBe(0);
+    expect(JSON.parse(cli(['-j', 'link', 'show', 'c1']).out)[0].flags).not.toContain('UP');
+    expect(links(kids).find((l) => l.startsWith('c1 '))).toMatch(/ DOWN$/);
+    expect(cli(['link', 'set', 'c1', 'down', 'up']).code).toBe(0);
+    expect(links(kids).find((l) => l.startsWith('c1 '))).toMatch(/ UP$/);
+  });
+
+  for (const [what, ns] of [['an empty netns name', ''], ['a netns name that is a path', '../../etc'], ['a netns path', '/proc/1/ns/net']] as const) {
+    it(`${what} is refused before anything is made (no setns on a raw path)`, () => {
+      const before = snapshot();
+      const r = cli(['link', 'add', 'link', 'p0', 'x8', 'netns', ns, 'type', 'macvlan']);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`"${ns}" is not a network namespace name`);
+      expect(snapshot()).toEqual(before);
+    });
+  }
+
+  it('20,000 repeated keywords are one change, made at once', { timeout: 15_000 }, () => {
+    const args = ['link', 'set', 'c2'];
+    for (let i = 0; i < 20_000; i++) args.push('mtu', '1400');
+    const r = cli(args);
+    expect(r.code, r.err).toBe(0);
+    expect(links(kids).find((l) => l.startsWith('c2 '))).toContain(' 1400 ');
+    expect(cli(['link', 'set', 'c2', 'mtu', '1500']).code).toBe(0);
+  });
+
+  it('a malformed MAC is a syntax error (exit 1); a zero MAC is refused for what it is (exit 2)', () => {
+    const bad = cli(['link', 'add', 'link', 'p0', 'x7', 'address', '02:00:00:00:01', 'type', 'macvlan']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('"02:00:00:00:01" is not a MAC address');
+    expect(cli(['link', 'set', 'c1', 'address', 'zz']).code).toBe(1);
+    const zero = cli(['link', 'add', 'link', 'p0', 'x7', 'address', '00:00:00:00:00:00', 'type', 'macvlan']);
+    expect(zero.code).toBe(2);
+    expect(zero.err).toMatch(/not a unicast, non-zero MAC/);
+    expect(zero.err).not.toMatch(/group bit/);
   });
 
   it('port set isolation kernel|strict is kept and shown', () => {
