@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
-import { scaled } from '../helpers/scale.js';
+import { IN_GUEST, scaled } from '../helpers/scale.js';
 import { kernelAtLeast } from '../helpers/kernel.js';
 import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
 import { addon, inNetns } from '../../src/native.js';
@@ -192,7 +192,9 @@ describe('hooks the agent repairs', () => {
     else run('tc', ['-n', t.host, 'filter', 'del', 'dev', dev, 'ingress']);
   };
 
-  for (const mode of ['auto', 'cls_bpf'] as const) {
+  // In the emulated guests only the kernel's own mode (tcx on 6.12, cls_bpf on 6.1): the forced one is
+  // the host's to check, and the guests' time is counted.
+  for (const mode of (IN_GUEST ? ['auto'] : ['auto', 'cls_bpf']) as ('auto' | 'cls_bpf')[]) {
     it(`${mode === 'auto' ? 'tcx (where the kernel has it)' : 'cls_bpf'}: a program detached${mode === 'cls_bpf' ? ' or replaced by another' : ''} on the parent or a child is attached again, logged and counted`, () => {
       process.env.MACVLAN_BPF_AUDIT_MS = '200';
       process.env.MACVLAN_BPF_TC_ATTACH = mode;
@@ -214,8 +216,8 @@ describe('hooks the agent repairs', () => {
     eventually(() => onHook(t, 'p0') === parentId && onHook(t, host) === childId, 'both hooks to carry our programs again');
     expect(t.agentLog).toContain('parent p0: no program of ours on its TC ingress; ours attached again');
     expect(t.agentLog).toContain('child h1: no program of ours on its transmit hook; ours attached again');
-    if (mode === 'cls_bpf') {
-      // Another program put in our place (our handle and priority).
+    if (mode === 'cls_bpf' || !fs.existsSync(path.join(t.pinRoot, 'links'))) {
+      // Another program put in our place (our handle and priority): only cls_bpf has a place to take.
       run('tc', ['-n', t.host, 'filter', 'replace', 'dev', 'p0', 'ingress', 'handle', '0x4d56', 'prio', String(0x4d56), 'bpf', 'da', 'obj', path.resolve(__dirname, '../../bpf/bench.bpf.o'), 'sec', 'tc']);
       expect(onHook(t, 'p0')).not.toBe(parentId);
       eventually(() => onHook(t, 'p0') === parentId, 'our program back in its place');
@@ -363,7 +365,8 @@ describe('control socket, config file and lock', () => {
   });
 });
 
-describe('event overrun', () => {
+// The agent's own recovery, the same on every kernel: on the host only (the guests' time is counted).
+if (!IN_GUEST) describe('event overrun', () => {
   it('ENOBUFS on the netlink socket: the agent re-dumps and ends exactly right', () => {
     // A tiny receive buffer and a burst of changes: events are lost, and the agent must notice.
     process.env.MACVLAN_BPF_NETLINK_RCVBUF = '4096';
@@ -402,14 +405,14 @@ describe('event overrun', () => {
 });
 
 describe('churn', () => {
-  it(`${scaled('1,000', '200')} children created, toggled and deleted in random order: no stale, no missing entry`, () => {
+  it(`${scaled('1,000', '100')} children created, toggled and deleted in random order: no stale, no missing entry`, () => {
     const t = Topology.build(sb, { datapath: 'bpf', children: [], reflector: false }, 'c');
     const nss = [0, 1, 2, 3].map((i) => sb.netns(`c${i}`));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${sb.prefix}-`));
     try {
       let rnd = 12345;
       const random = () => ((rnd = (rnd * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-      const N = scaled(1000, 200);
+      const N = scaled(1000, 100);
       const kids = [...Array(N).keys()].map((i) => ({ name: `k${i}`, ns: nss[i % 4]!, mac: `02:01:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}` }));
       const cfg = path.join(dir, 'churn.yaml');
       fs.writeFileSync(cfg, 'children:\n' + kids.map((k) => `  - { name: ${k.name}, parent: p0, mode: ${['private', 'vepa', 'bridge'][k.name.length % 3]}, address: "${k.mac}", netns: ${k.ns}, state: ${random() < 0.5 ? 'up' : 'down'} }`).join('\n') + '\n');
