@@ -114,9 +114,9 @@ export class ChildState {
 
   /**
    * DOWN: out of the table first, so nothing is redirected into a closing device. A sibling kept out
-   * for this child's MAC enters then (retry: false while the caller is about to re-key this child).
+   * for this child's MAC enters then.
    */
-  removeUp(c: ChildRecord, retry = true): void {
+  removeUp(c: ChildRecord): void {
     const owner = this.dp.getMac(c.parentIfindex, c.mac);
     const held = !!owner && owner.hostIfindex === c.hostIfindex;
     if (held) this.dp.deleteMac(c.parentIfindex, c.mac);
@@ -126,7 +126,7 @@ export class ChildState {
     this.flood.remove(c);
     if (!wasUp) return;
     this.removeFilters(c);
-    if (held && retry) this.retryBusy(c.parentIfindex);
+    if (held) this.retryBusy(c.parentIfindex);
   }
 
   /** The parent's allmulti, promiscuity or unicast filter entry that this child's being UP held. */
