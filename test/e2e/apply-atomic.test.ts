@@ -2,16 +2,16 @@
 // undoes every change made before it (new children, mode and state changes, a port's isolation, a
 // child moved to another parent) and names the file, line and field. The refusal is the kernel's own:
 // an interface with the child's name already exists in the child's netns (EEXIST from RTM_NEWLINK).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkLines, withMacvlan } from '../helpers/instance.js';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { Macvlan } from '../../src/control/macvlan.js';
 import { applyConfig, loadConfigFile } from '../../src/control/config.js';
 import { ConfigError } from '../../src/control/errors.js';
-import { inNetns } from '../../src/native.js';
 
 const sb = new Sandbox('aa');
 const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
@@ -20,21 +20,8 @@ let kids = '';
 let pins = '';
 const file = path.join(os.tmpdir(), `${sb.prefix}-apply.yaml`);
 
-function withM<T>(fn: (m: Macvlan) => T): T {
-  return inNetns(`/run/netns/${host}`, () => {
-    const m = Macvlan.open(pins);
-    try {
-      return fn(m);
-    } finally {
-      m.close();
-    }
-  });
-}
-function links(ns: string): string[] {
-  return (JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string; address: string; mtu: number; flags: string[] }[])
-    .map((l) => `${l.ifname} ${l.address} ${l.mtu} ${l.flags.includes('UP') ? 'UP' : 'DOWN'}`)
-    .sort();
-}
+const withM = <T>(fn: (m: Macvlan) => T): T => withMacvlan(host, pins, fn);
+const links = linkLines;
 /** Everything a user or a frame could see: devices, children, the MAC table (by child), ports. */
 function snapshot() {
   return withM((m) => {

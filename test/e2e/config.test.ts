@@ -1,12 +1,12 @@
 // Configuration rules and errors (spec §5, §7, §11): each refused command carries the kernel's errno,
 // names the problem, and changes nothing (links, registry and MAC table are the same before and after).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkLines, withMacvlan } from '../helpers/instance.js';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { Macvlan, hostEndName, type AddChildRequest } from '../../src/control/macvlan.js';
 import { ConfigError } from '../../src/control/errors.js';
-import { inNetns } from '../../src/native.js';
 import { CHILD_UP } from '../../src/datapath/abi.js';
 import { IN_GUEST } from '../helpers/scale.js';
 
@@ -16,21 +16,8 @@ let host = '';
 let kids = '';
 let pins = '';
 
-function links(ns: string): string[] {
-  return (JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string; address: string; mtu: number; flags: string[] }[])
-    .map((l) => `${l.ifname} ${l.address} ${l.mtu} ${l.flags.includes('UP') ? 'UP' : 'DOWN'}`)
-    .sort();
-}
-function withM<T>(fn: (m: Macvlan) => T): T {
-  return inNetns(`/run/netns/${host}`, () => {
-    const m = Macvlan.open(pins);
-    try {
-      return fn(m);
-    } finally {
-      m.close();
-    }
-  });
-}
+const links = linkLines;
+const withM = <T>(fn: (m: Macvlan) => T): T => withMacvlan(host, pins, fn);
 function snapshot() {
   return withM((m) => ({
     host: links(host),
