@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { addon, inNetns, projectRoot, type PacketSocket } from '../native.js';
-import { socketPathFor } from '../agent/control-socket.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import type { Mode } from '../datapath/abi.js';
 import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
@@ -137,8 +136,14 @@ export class Topology {
     });
     fs.closeSync(log);
     this.agentProc = proc;
-    const sock = socketPathFor(this.pinRoot);
-    waitFor(() => fs.existsSync(sock) || proc.exitCode !== null, 'the agent to listen');
+    // Ready is when this agent says so (after its start reconcile and listening): an agent killed with
+    // SIGKILL leaves its socket file, so the file's presence says nothing, and a caller would race.
+    const ready = `ready (pid ${proc.pid},`;
+    try {
+      waitFor(() => this.agentLog.includes(ready) || proc.exitCode !== null, 'the agent to listen');
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; its log:\n${this.agentLog.slice(-2000)}`);
+    }
     if (proc.exitCode !== null) throw new Error(`the agent exited with ${proc.exitCode}: ${this.agentLog}`);
   }
 
