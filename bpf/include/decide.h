@@ -137,6 +137,13 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 	}
 	v->parent = me->parent_ifindex;
 
+	/* spoofchk (the spec's deliberate difference 4): the kernel never looks at a child's source MAC; with the
+	 * option on, a frame that does not carry the child's own goes nowhere, unicast or multicast. */
+	if ((me->flags & MVB_CHILD_SPOOFCHK) && !mvb_mac_eq(f->src, me->mac)) {
+		mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_SPOOF, 0);
+		return;
+	}
+
 	if (me->mode == MVB_MODE_BRIDGE && mvb_is_multicast(f->dst)) {
 		/* Bridge multicast: a copy to every other UP bridge sibling, then the wire (l.547-551). */
 		v->mask = f->proto == 0x8808 ? 0 : MVB_MODE_BRIDGE;

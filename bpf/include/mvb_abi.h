@@ -21,6 +21,8 @@
 #define MVB_CHILD_SAME_NETNS (1 << 1) /* child end shares the host end's netns: bpf_redirect_peer can't be used */
 #define MVB_CHILD_GRO_SET    (1 << 2) /* control plane only: we turned GRO on at the child end (XDP fast path) */
 #define MVB_CHILD_XDP_ARMED  (1 << 3) /* control plane only: the host end takes XDP redirects (see kinds/veth.ts) */
+#define MVB_CHILD_MAC_BUSY   (1 << 4) /* control plane only: UP with an address an UP sibling holds (abi.ts) */
+#define MVB_CHILD_SPOOFCHK   (1 << 5) /* the child may only send with its own source MAC (the spec's deliberate difference 4) */
 
 /* mvb_port.flags */
 #define MVB_PORT_PASSTHRU        (1 << 0)
@@ -109,6 +111,7 @@ enum mvb_drop_reason {
 	MVB_DROP_PAUSE = 6,          /* 802.3x PAUSE is never flooded */
 	MVB_DROP_UNKNOWN_CHILD = 7,  /* a frame on a host end that is not in the registry */
 	MVB_DROP_NO_DEST = 8,        /* a frame with nowhere to go */
+	MVB_DROP_SPOOF = 9,          /* spoofchk: a child sent with a source MAC not its own */
 	MVB_DROP__MAX = 16,
 };
 

@@ -57,6 +57,14 @@ function macWord(w: string): string {
   return w;
 }
 
+/** An on|off switch, as ip's (spoofchk on). */
+function onOff(r: ArgReader, what: string): boolean {
+  const w = r.next(`${what} on|off`);
+  if (w === 'on') return true;
+  if (w === 'off') return false;
+  throw new UsageError(`"${w}" is not on or off: give ${what} on or ${what} off`);
+}
+
 function readDev(r: ArgReader): string {
   const w = r.next('device');
   return w === 'dev' ? r.next('device') : w;
@@ -87,16 +95,18 @@ function linkCommand(r: ArgReader, json: boolean, netns: string | undefined): Co
 
 function linkAdd(r: ArgReader): Command {
   let parent: string | undefined, name: string | undefined, address: string | undefined, mtu: number | undefined;
-  let netns: string | undefined, type: string | undefined, mode: string | undefined;
+  let netns: string | undefined, type: string | undefined, mode: string | undefined, spoofchk: boolean | undefined;
   while (!r.done) {
     const w = r.next('argument');
     if (type !== undefined) {
       // after "type macvlan" only its own options follow, as in ip-link
       if (w === 'mode') mode = r.next('mode');
-      else throw new UsageError(`unknown macvlan option "${w}"`);
+      else if (w === 'spoofchk') spoofchk = onOff(r, 'spoofchk');
+      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, spoofchk on|off`);
       continue;
     }
     switch (w) {
+      case 'spoofchk': spoofchk = onOff(r, 'spoofchk'); break;
       case 'link': parent = r.next('parent device'); break;
       case 'name': case 'dev': name = r.next('name'); break;
       case 'address': address = macWord(r.next('address')); break;
@@ -114,7 +124,7 @@ function linkAdd(r: ArgReader): Command {
     if (type === 'macvtap') throw new ConfigError('EOPNOTSUPP', 'type macvtap is not supported yet: create a macvlan child (macvtap children are planned as tap devices)');
     throw new UsageError(type ? `type "${type}" is not supported: only macvlan` : '"type macvlan" is required');
   }
-  return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode) };
+  return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode), ...(spoofchk !== undefined ? { spoofchk } : {}) };
 }
 
 function linkSet(r: ArgReader, netns: string | undefined): Command {
@@ -126,11 +136,12 @@ function linkSet(r: ArgReader, netns: string | undefined): Command {
     else if (w === 'mode') cmd.mode = parseMode(r.next('mode'));
     else if (w === 'address') cmd.address = macWord(r.next('address'));
     else if (w === 'mtu') cmd.mtu = r.nextInt('mtu');
+    else if (w === 'spoofchk') cmd.spoofchk = onOff(r, 'spoofchk');
     else if (w === 'type') r.next('type'); // "type macvlan mode X", as ip-link accepts
-    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address or mtu`);
+    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address, mtu or spoofchk`);
   }
-  if (cmd.up === undefined && cmd.mode === undefined && cmd.address === undefined && cmd.mtu === undefined)
-    throw new UsageError('nothing to set: give up, down, mode, address or mtu');
+  if (cmd.up === undefined && cmd.mode === undefined && cmd.address === undefined && cmd.mtu === undefined && cmd.spoofchk === undefined)
+    throw new UsageError('nothing to set: give up, down, mode, address, mtu or spoofchk');
   return cmd;
 }
 

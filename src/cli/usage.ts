@@ -2,8 +2,8 @@
 export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
 
   macvlan-bpf link add link PARENT [ name ] NAME [ address MAC ] [ mtu MTU ] [ netns NETNS ]
-                       type macvlan [ mode { private | vepa | bridge | passthru } ]
-  macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU } ...
+                       type macvlan [ mode { private | vepa | bridge | passthru } ] [ spoofchk { on | off } ]
+  macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU | spoofchk { on | off } } ...
   macvlan-bpf link del [ dev ] NAME
   macvlan-bpf link show [ [ dev ] NAME ]
   macvlan-bpf port set PARENT [ isolation { strict | kernel } ] [ fastpath { tc | xdp } ]

@@ -31,7 +31,7 @@ export function execute(m: Macvlan, cmd: Command, out: Output): number {
 function run(m: Macvlan, cmd: Command, out: Output): void {
   switch (cmd.kind) {
     case 'link-add':
-      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns });
+      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk });
       return;
     case 'link-set': {
       m.findChild(cmd.dev, cmd.netns); // a bad name fails before anything changes
@@ -40,6 +40,7 @@ function run(m: Macvlan, cmd: Command, out: Output): void {
       if (cmd.mode !== undefined) m.setMode(cmd.dev, cmd.mode, cmd.netns);
       if (cmd.address !== undefined) m.setAddress(cmd.dev, cmd.address, cmd.netns);
       if (cmd.mtu !== undefined) m.setMtu(cmd.dev, cmd.mtu, cmd.netns);
+      if (cmd.spoofchk !== undefined) m.setSpoofchk(cmd.dev, cmd.spoofchk, cmd.netns);
       if (cmd.up === true) m.setUp(cmd.dev, true, cmd.netns);
       return;
     }
@@ -79,7 +80,7 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
   for (const v of views) {
     out.out(`${v.ifindex}: ${v.name}@${v.parent}: <${flagsOf(v).join(',')}> mtu ${v.mtu} state ${v.operstate}${v.netns ? ` netns ${v.netns}` : ''}`);
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
-    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
+    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
   }
 }
 
@@ -102,6 +103,7 @@ function toIpJson(v: ChildView) {
     broadcast: 'ff:ff:ff:ff:ff:ff',
     linkinfo: { info_kind: 'macvlan', info_data: { mode: v.mode } },
     host_end: v.hostEnd,
+    spoofchk: v.spoofchk,
     ...(v.conflict ? { conflict: v.conflict } : {}),
   };
 }

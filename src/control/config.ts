@@ -14,10 +14,11 @@
 //       mtu: 1500                  # optional (the parent's)
 //       netns: blue                # optional (the parent's netns)
 //       state: up                  # up (default) | down
+//       spoofchk: off              # off (default) | on: only the child's own source MAC may leave it
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { CHILD_UP, type ChildRecord, type Mode } from '../datapath/abi.js';
+import { CHILD_SPOOFCHK, CHILD_UP, type ChildRecord, type Mode } from '../datapath/abi.js';
 import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
@@ -37,6 +38,7 @@ export interface ChildConfig {
   mtu?: number;
   netns: string;
   state: 'up' | 'down';
+  spoofchk: boolean;
   line: number;
 }
 export interface Config {
@@ -48,7 +50,7 @@ export interface Config {
   pruneLine?: number;
 }
 
-const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state'];
+const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk'];
 const PARENT_KEYS = ['name', 'isolation', 'fastpath'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
@@ -144,7 +146,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     for (const k of ['name', 'parent']) if (!f.has(k)) fail(item, `${where}${k}`, `missing: every child needs a ${k}`);
     const name = str(f.get('name'), `${where}name`);
     checked(f.get('name'), `${where}name`, () => checkIfname(name));
-    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', line: lineOf(item) };
+    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', spoofchk: false, line: lineOf(item) };
     if (f.has('mode')) {
       const m = str(f.get('mode'), `${where}mode`);
       c.mode = checked(f.get('mode'), `${where}mode`, () => parseMode(m));
@@ -166,6 +168,13 @@ export function parseConfig(text: string, file = '<config>'): Config {
       const s = str(f.get('state'), `${where}state`);
       if (s !== 'up' && s !== 'down') fail(f.get('state'), `${where}state`, `"${s}" is not a state: use up or down`);
       c.state = s as 'up' | 'down';
+    }
+    if (f.has('spoofchk')) {
+      const n = f.get('spoofchk');
+      const v = isScalar(n) ? n.value : undefined;
+      if (v === true || v === 'on') c.spoofchk = true;
+      else if (v === false || v === 'off') c.spoofchk = false;
+      else fail(n, `${where}spoofchk`, `${isScalar(n) ? `"${String(v)}"` : 'this'} is not a switch: use on or off`);
     }
     const dup = cfg.children.find((d) => d.name === c.name && d.netns === c.netns);
     if (dup) fail(item, `${where}name`, `child "${c.name}"${c.netns ? ` in netns "${c.netns}"` : ''} is already listed at line ${dup.line}`);
@@ -241,7 +250,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const up = (x.flags & CHILD_UP) !== 0;
     const netns = x.netns || undefined;
     return () => {
-      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns });
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0 });
       if (up) m.setUp(x.name, true, netns);
     };
   };
@@ -274,8 +283,8 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       // Which field a refusal of the new child is about: its address, its MTU, or its name.
       const addField = (e: ConfigError) =>
         `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
-      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns }), () => m.del(c.name, c.netns));
-      changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}`);
+      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk }), () => m.del(c.name, c.netns));
+      changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}`);
     } else {
       const was = { ...have };
       if (was.mode !== c.mode) {
@@ -289,6 +298,11 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       if (c.mtu && was.mtu !== c.mtu) {
         step(at, field(`${at.field}.mtu`), () => m.setMtu(c.name, c.mtu!, c.netns), () => m.setMtu(c.name, was.mtu, c.netns));
         changes.push(`${label(c)}: mtu ${c.mtu}`);
+      }
+      const spoofchk = (was.flags & CHILD_SPOOFCHK) !== 0;
+      if (spoofchk !== c.spoofchk) {
+        step(at, field(`${at.field}.spoofchk`), () => m.setSpoofchk(c.name, c.spoofchk, c.netns), () => m.setSpoofchk(c.name, spoofchk, c.netns));
+        changes.push(`${label(c)}: spoofchk ${c.spoofchk ? 'on' : 'off'}`);
       }
     }
     const up = (m.findChild(c.name, c.netns).flags & CHILD_UP) !== 0;

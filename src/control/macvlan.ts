@@ -4,7 +4,7 @@
 // later step fails. The pieces it composes each own one concern: the registry of children, the flood
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
@@ -30,6 +30,8 @@ export interface AddChildRequest {
   netns?: string;
   /** The host end's ifindex (ip link add ... index N): tests use it to re-create a deleted child's slot. */
   hostIfindex?: number;
+  /** Only its own source MAC may leave the child (the spec's deliberate difference 4); off by default, as in the kernel. */
+  spoofchk?: boolean;
 }
 
 export interface ChildView {
@@ -47,6 +49,8 @@ export interface ChildView {
   operstate: string;
   /** Set when the child is UP in the kernel with a busy MAC (made by plain ip) and so out of the table. */
   conflict?: string;
+  /** Frames it sends with a source MAC not its own are dropped (counted as spoof). */
+  spoofchk: boolean;
 }
 
 export { hostEndName } from './names.js';
@@ -189,7 +193,8 @@ export class Macvlan {
     if (existing) {
       const same = existing.parentIfindex === parent.ifindex && existing.mode === mode &&
         (address === undefined || existing.mac === address || mode === 'passthru') &&
-        (req.mtu === undefined || existing.mtu === req.mtu);
+        (req.mtu === undefined || existing.mtu === req.mtu) &&
+        (req.spoofchk === undefined || ((existing.flags & CHILD_SPOOFCHK) !== 0) === req.spoofchk);
       if (same) return existing;
       throw new ConfigError('EEXIST', `File exists: child "${req.name}"${netns ? ` in netns "${netns}"` : ''} already exists with other settings (parent ${this.ifname(existing.parentIfindex)}, mode ${existing.mode}); delete it first or use 'link set'`);
     }
@@ -216,7 +221,7 @@ export class Macvlan {
         mtu: req.mtu ?? parent.mtu,
         mac: address ?? randomMac(), // as the kernel's eth_random_addr would, but known without asking
         mode,
-        flags: kind.deliveryFlags(netns),
+        flags: kind.deliveryFlags(netns) | (req.spoofchk ? CHILD_SPOOFCHK : 0),
         kind: kind.name,
         createdNs: process.hrtime.bigint(),
         name: req.name,
@@ -320,6 +325,15 @@ export class Macvlan {
     this.checkMtuUnderParent(mtu, parent);
     orKernelError(`setting ${c.name}'s mtu`, () => this.links.in(c.netns || undefined, (r) => r.setMtu(c.name, mtu)));
     c.mtu = mtu;
+    this.registry.put(c);
+  }
+
+  /** spoofchk on|off: takes effect with the next frame (the datapath reads the registry's flags). */
+  setSpoofchk(name: string, on: boolean, netns?: string): void {
+    this.begin();
+    const c = this.findChild(name, netns);
+    if (((c.flags & CHILD_SPOOFCHK) !== 0) === on) return;
+    c.flags = on ? c.flags | CHILD_SPOOFCHK : c.flags & ~CHILD_SPOOFCHK;
     this.registry.put(c);
   }
 
@@ -440,6 +454,7 @@ export class Macvlan {
         mtu: l?.mtu ?? c.mtu,
         up: (c.flags & CHILD_UP) !== 0,
         operstate: l?.operstate ?? 'UNKNOWN',
+        spoofchk: (c.flags & CHILD_SPOOFCHK) !== 0,
         ...(c.flags & CHILD_MAC_BUSY ? { conflict: `address ${c.mac} is held by ${this.state.macHolder(c, c.mac) ?? 'another device'}; not forwarding` } : {}),
       };
     });

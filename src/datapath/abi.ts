@@ -32,6 +32,8 @@ export const CHILD_XDP_ARMED = 1 << 3;
  * MAC table (the earlier holder keeps the address) until the conflict ends.
  */
 export const CHILD_MAC_BUSY = 1 << 4;
+/** spoofchk on: the child may only send with its own source MAC (the spec's deliberate difference 4). */
+export const CHILD_SPOOFCHK = 1 << 5;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
@@ -59,6 +61,7 @@ export const DROP_REASONS = [
   'pause',
   'unknown-child',
   'no-dest',
+  'spoof',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_MAX = 16;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, type BpfMap } from '../native.js';
 import {
-  CHILD_MAC_BUSY, CHILD_UP, DROP_REASONS, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, decodeChild, decodeChildStatsPerCpu, decodeParentStatsPerCpu, decodePort,
+  CHILD_MAC_BUSY, CHILD_SPOOFCHK, CHILD_UP, DROP_REASONS, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, decodeChild, decodeChildStatsPerCpu, decodeParentStatsPerCpu, decodePort,
   type ChildStats, type DropReason, type Mode, type ParentStats,
 } from '../datapath/abi.js';
 import { Rtnl } from '../net/rtnetlink.js';
@@ -43,6 +43,8 @@ export interface ChildSample {
   up: boolean;
   /** UP with a MAC an UP sibling or the parent holds (set with plain ip): out of the forwarding table. */
   conflict?: true;
+  /** spoofchk on: frames with another source MAC are dropped (the parent's spoof drops). */
+  spoofchk?: true;
   counters: ChildCounters;
   /** One entry per possible CPU. */
   perCpu: ChildCounters[];
@@ -150,7 +152,7 @@ export class CounterReader {
       const perCpu = raw ? decodeChildStatsPerCpu(raw).map(childCounters) : zeroChild();
       return {
         key, name: c.name, netns: c.netns, parent: names.get(c.parentIfindex) ?? `if${c.parentIfindex}`, mode: c.mode, mac: c.mac,
-        up: (c.flags & CHILD_UP) !== 0, ...(c.flags & CHILD_MAC_BUSY ? { conflict: true as const } : {}), counters: sumChild(perCpu), perCpu,
+        up: (c.flags & CHILD_UP) !== 0, ...(c.flags & CHILD_MAC_BUSY ? { conflict: true as const } : {}), ...(c.flags & CHILD_SPOOFCHK ? { spoofchk: true as const } : {}), counters: sumChild(perCpu), perCpu,
       };
     });
     children.sort((a, b) => a.parent.localeCompare(b.parent) || a.netns.localeCompare(b.netns) || a.name.localeCompare(b.name));

@@ -143,6 +143,55 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   });
 });
 
+// spoofchk (the spec's deliberate difference 4): with it on, a child's frame must carry its own source MAC.
+describe('spoofchk verdicts (BPF_PROG_TEST_RUN)', () => {
+  const on: [string, string][] = [['b2', 'p0'], ['v1', 'p0'], ['t1', 'q0']];
+  beforeAll(() => inNetns(`/run/netns/${host}`, () => on.forEach(([c]) => m.setSpoofchk(c, true))));
+  afterAll(() => inNetns(`/run/netns/${host}`, () => on.forEach(([c]) => m.setSpoofchk(c, false))));
+  const rows: Row[] = [
+    { desc: 'bridge TX with its own source → bridge sibling: direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1! }, expect: { deliver: 'b1' } },
+    { desc: 'bridge TX with a sibling\'s source → dropped', at: 'child:b2', frame: { src: MAC.p1!, dst: MAC.b1! }, expect: { drop: 'spoof' } },
+    { desc: 'bridge TX with an unknown source to the wire → dropped', at: 'child:b2', frame: { src: UNKNOWN, dst: EXT }, expect: { drop: 'spoof' } },
+    { desc: 'bridge TX broadcast with a foreign source → dropped, no copies', at: 'child:b2', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { drop: 'spoof' } },
+    { desc: 'bridge TX broadcast with its own source → siblings, then the wire', at: 'child:b2', frame: { src: MAC.b2!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'wire', copies: 2 } },
+    { desc: 'bridge TX with the parent\'s source → dropped', at: 'child:b2', frame: { src: P0, dst: EXT }, expect: { drop: 'spoof' } },
+    { desc: 'vepa TX with its own source → wire', at: 'child:v1', frame: { src: MAC.v1!, dst: EXT }, expect: { wire: 'p0' } },
+    { desc: 'vepa TX multicast with a foreign source → dropped', at: 'child:v1', frame: { src: MAC.v2!, dst: '01:00:5e:01:02:03' }, expect: { drop: 'spoof' } },
+    { desc: 'passthru TX with the parent\'s (its own) source → wire', at: 'child:t1', frame: { src: Q0, dst: UNKNOWN }, expect: { wire: 'q0' } },
+    { desc: 'passthru TX with another source → dropped', at: 'child:t1', frame: { src: EXT, dst: UNKNOWN }, expect: { drop: 'spoof' } },
+    { desc: 'a child without spoofchk still sends anything', at: 'child:b1', frame: { src: MAC.p1!, dst: MAC.b2! }, expect: { deliver: 'b2' } },
+  ];
+  const dropsOf = (p: string) => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(ifindex.get(p)!)!)).drops);
+  const txOf = (c: string) => inNetns(`/run/netns/${host}`, () => sumChildStats(decodeChildStatsPerCpu(m.dp.childStatsRaw(ifindex.get(c)!)!)).txPackets);
+  it.each(rows.map((r) => [r.desc, r] as const))('%s', (_d, row) => {
+    const name = row.at.split(':')[1]!;
+    const parent = on.find(([c]) => c === name)?.[1] ?? 'p0';
+    const [drops0, tx0] = [dropsOf(parent).spoof, txOf(name)];
+    const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get(name)!, buildFrame(row.frame));
+    const e = row.expect;
+    if ('drop' in e) {
+      expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf('spoof') });
+      expect(dropsOf(parent).spoof - drops0, 'counted as spoof on its parent').toBe(1n);
+      expect(txOf(name) - tx0, 'not counted as sent').toBe(0n);
+    } else {
+      if ('deliver' in e) expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
+      else if ('wire' in e) expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
+      else if ('flood' in e) expect(v).toMatchObject({ action: 'flood', copies: e.copies });
+      expect(dropsOf(parent).spoof - drops0).toBe(0n);
+      expect(txOf(name) - tx0).toBe(1n);
+    }
+  });
+  it('off again: the same spoofed frame goes through', () => {
+    inNetns(`/run/netns/${host}`, () => m.setSpoofchk('b2', false));
+    try {
+      const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get('b2')!, buildFrame({ src: MAC.p1!, dst: MAC.b1! }));
+      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get('b1') });
+    } finally {
+      inNetns(`/run/netns/${host}`, () => m.setSpoofchk('b2', true));
+    }
+  });
+});
+
 // The XDP fast path runs the same decision at the parent: what it can finish alone (unicast into a
 // child that is not passthru, strict isolation's drop) it does, everything else passes on to TC. The
 // redirect target is invisible to a test run, so the child's rx counter names it.

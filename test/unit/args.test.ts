@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArgReader, matchKeyword, UsageError } from '../../src/cli/args.js';
+import { parseArgv } from '../../src/cli/parse.js';
 
 describe('cli args', () => {
   it.each([
@@ -14,5 +15,25 @@ describe('cli args', () => {
     expect(new ArgReader(['1400']).nextInt('mtu')).toBe(1400);
     expect(() => new ArgReader(['big']).nextInt('mtu')).toThrow(UsageError);
     expect(() => new ArgReader([]).next('device')).toThrow(/missing device/);
+  });
+});
+
+describe('spoofchk on the command line', () => {
+  const cmd = (s: string) => {
+    const i = parseArgv(s.split(' '));
+    return i.what === 'command' ? i.command : undefined;
+  };
+  it('link set NAME spoofchk on|off, alone or with other settings', () => {
+    expect(cmd('link set c1 spoofchk on')).toMatchObject({ kind: 'link-set', dev: 'c1', spoofchk: true });
+    expect(cmd('link set dev c1 down spoofchk off')).toMatchObject({ kind: 'link-set', dev: 'c1', up: false, spoofchk: false });
+  });
+  it('link add ... spoofchk on, before or after type macvlan', () => {
+    expect(cmd('link add link p0 c1 spoofchk on type macvlan mode bridge')).toMatchObject({ kind: 'link-add', spoofchk: true, mode: 'bridge' });
+    expect(cmd('link add link p0 c1 type macvlan mode vepa spoofchk on')).toMatchObject({ kind: 'link-add', spoofchk: true, mode: 'vepa' });
+    expect(cmd('link add link p0 c1 type macvlan')).not.toHaveProperty('spoofchk');
+  });
+  it('anything but on or off is a syntax error that says what to give', () => {
+    expect(() => cmd('link set c1 spoofchk yes')).toThrow(/"yes" is not on or off: give spoofchk on or spoofchk off/);
+    expect(() => cmd('link set c1 spoofchk')).toThrow(UsageError);
   });
 });

@@ -6,8 +6,10 @@ describe('parseConfig', () => {
   it('reads parents and children with defaults', () => {
     const c = parseConfig('parents:\n  - name: eth1\n    isolation: kernel\nchildren:\n  - name: c1\n    parent: eth1\n  - { name: c2, parent: eth1, mode: bridge, address: "02:AA:00:00:00:01", mtu: 1400, netns: blue, state: down }\nprune: true\n', 'f.yaml');
     expect(c.parents).toEqual([{ name: 'eth1', isolation: 'kernel', line: 2 }]);
-    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', line: 5 });
-    expect(c.children[1]).toMatchObject({ name: 'c2', mode: 'bridge', address: '02:aa:00:00:00:01', mtu: 1400, netns: 'blue', state: 'down', line: 7 });
+    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', spoofchk: false, line: 5 });
+    expect(c.children[1]).toMatchObject({ name: 'c2', mode: 'bridge', address: '02:aa:00:00:00:01', mtu: 1400, netns: 'blue', state: 'down', spoofchk: false, line: 7 });
+    const on = (v: string) => parseConfig(`children:\n  - { name: c1, parent: eth1, spoofchk: ${v} }\n`, 'f.yaml').children[0]!.spoofchk;
+    expect([on('on'), on('true'), on('off'), on('false')]).toEqual([true, true, false, false]);
     expect(c.prune).toBe(true);
     expect(parseConfig('', 'empty.yaml').children).toEqual([]);
   });
@@ -24,6 +26,7 @@ describe('parseConfig', () => {
     ['bad isolation', 'parents:\n  - name: p0\n    isolation: loose\n', /^f\.yaml:3: parents\[0\]\.isolation: "loose" is not an isolation/],
     ['prune not boolean', 'prune: yes please\n', /^f\.yaml:1: prune: expected true or false/],
     ['same MAC twice, both up', 'children:\n  - { name: a, parent: p0, address: "02:00:00:00:00:01" }\n  - { name: b, parent: p0, address: "02:00:00:00:00:01" }\n', /^f\.yaml:3: children\[1\]\.address: .* also the address of "a" \(line 2\)/],
+    ['spoofchk not a switch', 'children:\n  - name: c1\n    parent: p0\n    spoofchk: maybe\n', /^f\.yaml:4: children\[0\]\.spoofchk: "maybe" is not a switch: use on or off/],
     ['duplicate key', 'children:\n  - name: a\n    name: b\n    parent: p0\n', /^f\.yaml:3: not valid YAML/],
   ];
   it.each(bad)('%s', (_what, text, re) => {
