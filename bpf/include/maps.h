@@ -64,4 +64,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_parent_stats SEC(".maps");
 
+/* Control plane only, read by no program: settings of kernel macvlan's broadcast queue, which we do not
+ * have (flooding is synchronous: deliberate difference 2), kept so they are reported as they were set,
+ * like `ip -d link show` does. A child's requested bcqueuelen by host ifindex (absent: the kernel's
+ * default, 1000); a port's bc_cutoff by parent ifindex (absent: 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_bcqueuelen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __s32);
+	__uint(max_entries, MVB_MAX_PARENTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_bc_cutoff SEC(".maps");
+
 #endif

@@ -15,14 +15,17 @@ export type Invocation =
   | { what: 'help' };
 
 const JSON_FLAGS = ['-j', '-json', '--json'];
+const DETAIL_FLAGS = ['-d', '-details', '--details'];
 
 export function parseArgv(argv: string[]): Invocation {
   let json = false;
+  let details = false;
   let netns: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (rest.length === 0 && JSON_FLAGS.includes(a)) json = true;
+    else if (rest.length === 0 && DETAIL_FLAGS.includes(a)) details = true;
     else if (rest.length === 0 && (a === '-n' || a === '-netns')) {
       netns = argv[++i];
       if (netns === undefined) throw new UsageError('-n needs a network namespace name');
@@ -39,13 +42,14 @@ export function parseArgv(argv: string[]): Invocation {
   for (let i = 1; i < rest.length; i++) {
     const w = rest[i]!;
     if (w === '-j') json = true;
+    else if (w === '-d' && obj === 'link') details = true;
     else if (w === '-n' && obj === 'link') {
       netns = rest[++i];
       if (netns === undefined) throw new UsageError('-n needs a network namespace name');
     } else words.push(w);
   }
   const r = new ArgReader(words);
-  if (obj === 'link') return { what: 'command', command: linkCommand(r, json, netns) };
+  if (obj === 'link') return { what: 'command', command: linkCommand(r, json, netns, details) };
   if (obj === 'port') return { what: 'command', command: portCommand(r, json) };
   if (obj === 'apply') return { what: 'command', command: applyCommand(r) };
   throw new UsageError(`Object "${objWord}" is unknown, try "macvlan-bpf help".`);
@@ -65,12 +69,21 @@ function onOff(r: ArgReader, what: string): boolean {
   throw new UsageError(`"${w}" is not on or off: give ${what} on or ${what} off`);
 }
 
+/** A whole number in [min, max], or iproute2's words for the keyword (exit 1, nothing done). */
+function intWord(r: ArgReader, what: string, min: number, max: number, kind: string): number {
+  const w = r.next(what);
+  if (!/^-?\d+$/.test(w) || Number(w) < min || Number(w) > max) throw new UsageError(`argument of "${what}" must be ${kind} [${min}-${max}], not "${w}"`);
+  return Number(w);
+}
+const bcQueueLenWord = (r: ArgReader) => intWord(r, 'bcqueuelen', 0, 0xffff_ffff, 'a positive integer');
+const bcCutoffWord = (r: ArgReader) => intWord(r, 'bc_cutoff', -0x8000_0000, 0x7fff_ffff, 'an integer');
+
 function readDev(r: ArgReader): string {
   const w = r.next('device');
   return w === 'dev' ? r.next('device') : w;
 }
 
-function linkCommand(r: ArgReader, json: boolean, netns: string | undefined): Command {
+function linkCommand(r: ArgReader, json: boolean, netns: string | undefined, details: boolean): Command {
   const cmdWord = r.done ? 'show' : r.next('command');
   switch (matchKeyword(cmdWord, ['add', 'set', 'delete', 'show', 'list'])) {
     case 'add':
@@ -86,7 +99,7 @@ function linkCommand(r: ArgReader, json: boolean, netns: string | undefined): Co
     case 'list': {
       const dev = r.done ? undefined : readDev(r);
       if (!r.done) throw new UsageError(`unexpected "${r.peek()}" after the device`);
-      return { kind: 'link-show', dev, netns, json };
+      return { kind: 'link-show', dev, netns, json, ...(details ? { details } : {}) };
     }
     default:
       throw new UsageError(`Command "${cmdWord}" is unknown, try "macvlan-bpf help".`);
@@ -96,13 +109,16 @@ function linkCommand(r: ArgReader, json: boolean, netns: string | undefined): Co
 function linkAdd(r: ArgReader): Command {
   let parent: string | undefined, name: string | undefined, address: string | undefined, mtu: number | undefined;
   let netns: string | undefined, type: string | undefined, mode: string | undefined, spoofchk: boolean | undefined;
+  let bcqueuelen: number | undefined, bcCutoff: number | undefined;
   while (!r.done) {
     const w = r.next('argument');
     if (type !== undefined) {
       // after "type macvlan" only its own options follow, as in ip-link
       if (w === 'mode') mode = r.next('mode');
       else if (w === 'spoofchk') spoofchk = onOff(r, 'spoofchk');
-      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, spoofchk on|off`);
+      else if (w === 'bcqueuelen') bcqueuelen = bcQueueLenWord(r);
+      else if (w === 'bc_cutoff') bcCutoff = bcCutoffWord(r);
+      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, bcqueuelen N, bc_cutoff N, spoofchk on|off`);
       continue;
     }
     switch (w) {
@@ -124,7 +140,8 @@ function linkAdd(r: ArgReader): Command {
     if (type === 'macvtap') throw new ConfigError('EOPNOTSUPP', 'type macvtap is not supported yet: create a macvlan child (macvtap children are planned as tap devices)');
     throw new UsageError(type ? `type "${type}" is not supported: only macvlan` : '"type macvlan" is required');
   }
-  return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode), ...(spoofchk !== undefined ? { spoofchk } : {}) };
+  return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode), ...(spoofchk !== undefined ? { spoofchk } : {}),
+    ...(bcqueuelen !== undefined ? { bcqueuelen } : {}), ...(bcCutoff !== undefined ? { bcCutoff } : {}) };
 }
 
 function linkSet(r: ArgReader, netns: string | undefined): Command {
@@ -137,11 +154,13 @@ function linkSet(r: ArgReader, netns: string | undefined): Command {
     else if (w === 'address') cmd.address = macWord(r.next('address'));
     else if (w === 'mtu') cmd.mtu = r.nextInt('mtu');
     else if (w === 'spoofchk') cmd.spoofchk = onOff(r, 'spoofchk');
+    else if (w === 'bcqueuelen') cmd.bcqueuelen = bcQueueLenWord(r);
+    else if (w === 'bc_cutoff') cmd.bcCutoff = bcCutoffWord(r);
     else if (w === 'type') r.next('type'); // "type macvlan mode X", as ip-link accepts
-    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address, mtu or spoofchk`);
+    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address, mtu, spoofchk, bcqueuelen or bc_cutoff`);
   }
-  if (cmd.up === undefined && cmd.mode === undefined && cmd.address === undefined && cmd.mtu === undefined && cmd.spoofchk === undefined)
-    throw new UsageError('nothing to set: give up, down, mode, address, mtu or spoofchk');
+  if ([cmd.up, cmd.mode, cmd.address, cmd.mtu, cmd.spoofchk, cmd.bcqueuelen, cmd.bcCutoff].every((v) => v === undefined))
+    throw new UsageError('nothing to set: give up, down, mode, address, mtu, spoofchk, bcqueuelen or bc_cutoff');
   return cmd;
 }
 

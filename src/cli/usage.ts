@@ -3,7 +3,9 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
 
   macvlan-bpf link add link PARENT [ name ] NAME [ address MAC ] [ mtu MTU ] [ netns NETNS ]
                        type macvlan [ mode { private | vepa | bridge | passthru } ] [ spoofchk { on | off } ]
-  macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU | spoofchk { on | off } } ...
+                       [ bcqueuelen N ] [ bc_cutoff N ]
+  macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU | spoofchk { on | off } |
+                                      bcqueuelen N | bc_cutoff N } ...
   macvlan-bpf link del [ dev ] NAME
   macvlan-bpf link show [ [ dev ] NAME ]
   macvlan-bpf port set PARENT [ isolation { strict | kernel } ] [ fastpath { tc | xdp } ]
@@ -15,6 +17,7 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf bench [ --smoke ] [ --only=paths|cost|fanout|agent|counters ]
 
   -j          JSON output (like ip -j)
+  -d          details: link show adds the broadcast queue's settings (like ip -d)
   -n NETNS    the named network namespace a child lives in, when names repeat across namespaces
 
 Run in the network namespace of the parents. State is pinned under $MACVLAN_BPF_PIN_ROOT

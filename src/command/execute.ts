@@ -31,7 +31,7 @@ export function execute(m: Macvlan, cmd: Command, out: Output): number {
 function run(m: Macvlan, cmd: Command, out: Output): void {
   switch (cmd.kind) {
     case 'link-add':
-      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk });
+      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff });
       return;
     case 'link-set': {
       m.findChild(cmd.dev, cmd.netns); // a bad name fails before anything changes
@@ -41,6 +41,8 @@ function run(m: Macvlan, cmd: Command, out: Output): void {
       if (cmd.address !== undefined) m.setAddress(cmd.dev, cmd.address, cmd.netns);
       if (cmd.mtu !== undefined) m.setMtu(cmd.dev, cmd.mtu, cmd.netns);
       if (cmd.spoofchk !== undefined) m.setSpoofchk(cmd.dev, cmd.spoofchk, cmd.netns);
+      if (cmd.bcqueuelen !== undefined) m.setBcQueueLen(cmd.dev, cmd.bcqueuelen, cmd.netns);
+      if (cmd.bcCutoff !== undefined) m.setBcCutoff(cmd.dev, cmd.bcCutoff, cmd.netns);
       if (cmd.up === true) m.setUp(cmd.dev, true, cmd.netns);
       return;
     }
@@ -81,6 +83,8 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
     out.out(`${v.ifindex}: ${v.name}@${v.parent}: <${flagsOf(v).join(',')}> mtu ${v.mtu} state ${v.operstate}${v.netns ? ` netns ${v.netns}` : ''}`);
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
     out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
+    // ip -d's words; the queue they size does not exist here (flooding is synchronous).
+    if (cmd.details) out.out(`    macvlan mode ${v.mode} bcqueuelen ${v.bcqueuelen} usedbcqueuelen ${v.usedbcqueuelen} bc_cutoff ${v.bcCutoff} (no broadcast queue: flooding is synchronous, these are kept and reported only)`);
   }
 }
 
@@ -101,7 +105,8 @@ function toIpJson(v: ChildView) {
     link_type: 'ether',
     address: v.address,
     broadcast: 'ff:ff:ff:ff:ff:ff',
-    linkinfo: { info_kind: 'macvlan', info_data: { mode: v.mode } },
+    // As ip -d -j prints them (bcqueuelen, usedbcqueuelen, bc_cutoff); bcqueue says there is no queue.
+    linkinfo: { info_kind: 'macvlan', info_data: { mode: v.mode, bcqueuelen: v.bcqueuelen, usedbcqueuelen: v.usedbcqueuelen, bc_cutoff: v.bcCutoff, bcqueue: 'none (synchronous flooding)' } },
     host_end: v.hostEnd,
     spoofchk: v.spoofchk,
     ...(v.conflict ? { conflict: v.conflict } : {}),

@@ -4,10 +4,10 @@ import { MODE_NAMES, type Mode } from '../datapath/abi.js';
 import type { Fastpath, Isolation } from '../control/validate.js';
 
 export type Command =
-  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string; spoofchk?: boolean }
-  | { kind: 'link-set'; dev: string; netns?: string; up?: boolean; mode?: Mode; address?: string; mtu?: number; spoofchk?: boolean }
+  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number }
+  | { kind: 'link-set'; dev: string; netns?: string; up?: boolean; mode?: Mode; address?: string; mtu?: number; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number }
   | { kind: 'link-del'; dev: string; netns?: string }
-  | { kind: 'link-show'; dev?: string; netns?: string; json: boolean }
+  | { kind: 'link-show'; dev?: string; netns?: string; json: boolean; details?: boolean }
   | { kind: 'port-set'; parent: string; isolation?: Isolation; fastpath?: Fastpath }
   | { kind: 'port-show'; parent?: string; json: boolean }
   | { kind: 'apply'; file: string; prune: boolean };
@@ -16,10 +16,10 @@ export type CommandKind = Command['kind'];
 
 type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation' | 'fastpath';
 const FIELDS: Record<CommandKind, Record<string, [FieldType, boolean]>> = {
-  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false], spoofchk: ['boolean', false] },
-  'link-set': { dev: ['string', true], netns: ['string', false], up: ['boolean', false], mode: ['mode', false], address: ['string', false], mtu: ['number', false], spoofchk: ['boolean', false] },
+  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false] },
+  'link-set': { dev: ['string', true], netns: ['string', false], up: ['boolean', false], mode: ['mode', false], address: ['string', false], mtu: ['number', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false] },
   'link-del': { dev: ['string', true], netns: ['string', false] },
-  'link-show': { dev: ['string', false], netns: ['string', false], json: ['boolean', true] },
+  'link-show': { dev: ['string', false], netns: ['string', false], json: ['boolean', true], details: ['boolean', false] },
   'port-set': { parent: ['string', true], isolation: ['isolation', false], fastpath: ['fastpath', false] },
   'port-show': { parent: ['string', false], json: ['boolean', true] },
   apply: { file: ['string', true], prune: ['boolean', true] },

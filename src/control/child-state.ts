@@ -3,7 +3,7 @@
 // removal with everything it owned. Every step is ordered so the datapath never redirects into a
 // device that is closing or reads a half-written entry.
 import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
-import type { Datapath } from '../datapath/datapath.js';
+import { DEFAULT_BC_QUEUE_LEN, type Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { ifnameOf, type LinkTable } from '../net/links.js';
 import { ConfigError } from './errors.js';
@@ -183,6 +183,7 @@ export class ChildState {
     else this.dp.hooks.forget(c.hostIfindex);
     this.registry.delete(c.hostIfindex);
     this.dp.deleteChildStats(c.hostIfindex);
+    this.dp.setBcQueueLen(c.hostIfindex, DEFAULT_BC_QUEUE_LEN);
     const port = this.dp.getPort(c.parentIfindex);
     if (port) {
       port.nchildren = Math.max(0, port.nchildren - 1);

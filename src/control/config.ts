@@ -6,6 +6,7 @@
 //     - name: eth1
 //       isolation: strict          # strict (default) | kernel
 //       fastpath: tc               # tc (default) | xdp: unicast to children decided in native XDP first
+//       bc_cutoff: 1               # optional: kernel macvlan's, kept and reported (we have no queue)
 //   children:
 //     - name: c1
 //       parent: eth1
@@ -15,6 +16,7 @@
 //       netns: blue                # optional (the parent's netns)
 //       state: up                  # up (default) | down
 //       spoofchk: off              # off (default) | on: only the child's own source MAC may leave it
+//       bcqueuelen: 1000           # optional: kernel macvlan's, kept and reported (we have no queue)
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
@@ -22,12 +24,13 @@ import { CHILD_SPOOFCHK, CHILD_UP, type ChildRecord, type Mode } from '../datapa
 import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
-import { MIN_MTU, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
+import { MIN_MTU, checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
 export interface ParentConfig {
   name: string;
   isolation?: Isolation;
   fastpath?: Fastpath;
+  bcCutoff?: number;
   line: number;
 }
 export interface ChildConfig {
@@ -39,6 +42,7 @@ export interface ChildConfig {
   netns: string;
   state: 'up' | 'down';
   spoofchk: boolean;
+  bcqueuelen?: number;
   line: number;
 }
 export interface Config {
@@ -50,8 +54,8 @@ export interface Config {
   pruneLine?: number;
 }
 
-const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk'];
-const PARENT_KEYS = ['name', 'isolation', 'fastpath'];
+const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen'];
+const PARENT_KEYS = ['name', 'isolation', 'fastpath', 'bc_cutoff'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
 /** No configuration needs more (10,000 children are about 1 MiB). */
@@ -115,6 +119,11 @@ export function parseConfig(text: string, file = '<config>'): Config {
     return (n as unknown as { items: Node[] }).items;
   };
 
+  const int = (n: Node | undefined, field: string, check: (v: number) => number): number => {
+    if (!isScalar(n) || typeof n.value !== 'number') fail(n, field, `expected an integer, not ${isScalar(n) ? `"${String(n.value)}"` : 'this'}`);
+    return checked(n, field, () => check((n as { value: number }).value));
+  };
+  const cutoffAt = new Map<number, Node>();
   const t = fields(top, TOP_KEYS, '');
   if (t.has('prune')) {
     const p = t.get('prune');
@@ -135,6 +144,10 @@ export function parseConfig(text: string, file = '<config>'): Config {
     if (f.has('fastpath')) {
       const fp = str(f.get('fastpath'), `${where}fastpath`);
       p.fastpath = checked(f.get('fastpath'), `${where}fastpath`, () => parseFastpath(fp));
+    }
+    if (f.has('bc_cutoff')) {
+      p.bcCutoff = int(f.get('bc_cutoff'), `${where}bc_cutoff`, checkBcCutoff);
+      cutoffAt.set(i, f.get('bc_cutoff')!);
     }
     if (cfg.parents.some((q) => q.name === p.name)) fail(item, `${where}name`, `parent "${p.name}" is listed twice`);
     cfg.parents.push(p);
@@ -176,11 +189,17 @@ export function parseConfig(text: string, file = '<config>'): Config {
       else if (v === false || v === 'off') c.spoofchk = false;
       else fail(n, `${where}spoofchk`, `${isScalar(n) ? `"${String(v)}"` : 'this'} is not a switch: use on or off`);
     }
+    if (f.has('bcqueuelen')) c.bcqueuelen = int(f.get('bcqueuelen'), `${where}bcqueuelen`, checkBcQueueLen);
     const dup = cfg.children.find((d) => d.name === c.name && d.netns === c.netns);
     if (dup) fail(item, `${where}name`, `child "${c.name}"${c.netns ? ` in netns "${c.netns}"` : ''} is already listed at line ${dup.line}`);
     const clash = c.address && c.state === 'up' ? cfg.children.find((d) => d.parent === c.parent && d.address === c.address && d.state === 'up') : undefined;
     if (clash) fail(f.get('address'), `${where}address`, `${c.address} is also the address of "${clash.name}" (line ${clash.line}), UP on the same parent`);
     cfg.children.push(c);
+  });
+  cfg.parents.forEach((p, i) => {
+    // The kernel keeps bc_cutoff in the port, which lives only while the parent has children.
+    if (p.bcCutoff !== undefined && !cfg.children.some((c) => c.parent === p.name))
+      fail(cutoffAt.get(i), `parents[${i}].bc_cutoff`, `bc_cutoff belongs to the port, which exists only with children: list a child on ${p.name}, or remove bc_cutoff`);
   });
   return cfg;
 }
@@ -249,8 +268,9 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const parent = m.ifname(x.parentIfindex);
     const up = (x.flags & CHILD_UP) !== 0;
     const netns = x.netns || undefined;
+    const bcqueuelen = m.bcQueueLen(x);
     return () => {
-      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0 });
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen });
       if (up) m.setUp(x.name, true, netns);
     };
   };
@@ -283,7 +303,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       // Which field a refusal of the new child is about: its address, its MTU, or its name.
       const addField = (e: ConfigError) =>
         `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
-      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk }), () => m.del(c.name, c.netns));
+      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen }), () => m.del(c.name, c.netns));
       changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}`);
     } else {
       const was = { ...have };
@@ -304,12 +324,25 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
         step(at, field(`${at.field}.spoofchk`), () => m.setSpoofchk(c.name, c.spoofchk, c.netns), () => m.setSpoofchk(c.name, spoofchk, c.netns));
         changes.push(`${label(c)}: spoofchk ${c.spoofchk ? 'on' : 'off'}`);
       }
+      const bcqueuelen = m.bcQueueLen(was);
+      if (c.bcqueuelen !== undefined && bcqueuelen !== c.bcqueuelen) {
+        step(at, field(`${at.field}.bcqueuelen`), () => m.setBcQueueLen(c.name, c.bcqueuelen!, c.netns), () => m.setBcQueueLen(c.name, bcqueuelen, c.netns));
+        changes.push(`${label(c)}: bcqueuelen ${c.bcqueuelen}`);
+      }
     }
     const up = (m.findChild(c.name, c.netns).flags & CHILD_UP) !== 0;
     if ((c.state === 'up') !== up) {
       step(at, field(`${at.field}.state`), () => m.setUp(c.name, c.state === 'up', c.netns), () => m.setUp(c.name, up, c.netns));
       changes.push(`${label(c)}: ${c.state}`);
     }
+  });
+  cfg.parents.forEach((p, i) => {
+    if (p.bcCutoff === undefined) return;
+    const via = cfg.children.find((c) => c.parent === p.name)!; // parseConfig made sure there is one
+    const was = m.bcCutoff(p.name);
+    if (was === p.bcCutoff) return;
+    step({ line: p.line, field: `parents[${i}]` }, field(`parents[${i}].bc_cutoff`), () => m.setBcCutoff(via.name, p.bcCutoff!, via.netns), () => m.setBcCutoff(via.name, was, via.netns));
+    changes.push(`port ${p.name}: bc_cutoff ${p.bcCutoff}`);
   });
   if (opts.prune) {
     const keep = new Set(cfg.children.map((c) => `${c.netns}\0${c.name}`));

@@ -3,7 +3,7 @@
 // the maps in an order that keeps forwarding correct at each step, and rolls back what it made if a
 // later step fails. The pieces it composes each own one concern: the registry of children, the flood
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
-import { Datapath, pinRootFromEnv } from '../datapath/datapath.js';
+import { DEFAULT_BC_QUEUE_LEN, Datapath, pinRootFromEnv } from '../datapath/datapath.js';
 import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
@@ -16,7 +16,7 @@ import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
 import { TxHooks } from './tx-hooks.js';
-import { checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
+import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
 export type { Isolation } from './validate.js';
 export type { ReconcileReport } from './reconcile.js';
@@ -32,6 +32,10 @@ export interface AddChildRequest {
   hostIfindex?: number;
   /** Only its own source MAC may leave the child (the spec's deliberate difference 4); off by default, as in the kernel. */
   spoofchk?: boolean;
+  /** Kernel macvlan's broadcast queue length request (accepted and reported; we have no queue). */
+  bcqueuelen?: number;
+  /** The port's bc_cutoff, set through any child as in the kernel (accepted and reported). */
+  bcCutoff?: number;
 }
 
 export interface ChildView {
@@ -51,6 +55,11 @@ export interface ChildView {
   conflict?: string;
   /** Frames it sends with a source MAC not its own are dropped (counted as spoof). */
   spoofchk: boolean;
+  /** The broadcast queue's settings as kernel macvlan reports them: this child's request, the port's
+   * length in use (the largest request among its children) and the port's cutoff. No queue uses them. */
+  bcqueuelen: number;
+  usedbcqueuelen: number;
+  bcCutoff: number;
 }
 
 export { hostEndName } from './names.js';
@@ -186,6 +195,8 @@ export class Macvlan {
     const port = this.dp.getPort(parent.ifindex);
     this.checkParentUsable(parent, !port?.nchildren);
     if (req.mtu !== undefined) this.checkMtuUnderParent(req.mtu, parent);
+    if (req.bcqueuelen !== undefined) checkBcQueueLen(req.bcqueuelen);
+    if (req.bcCutoff !== undefined) checkBcCutoff(req.bcCutoff);
     const netns = req.netns ?? '';
 
     // Running it twice converges: an identical child is success, a different one is EEXIST.
@@ -231,6 +242,15 @@ export class Macvlan {
       if (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true)) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
       undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
+      if (req.bcqueuelen !== undefined) {
+        this.dp.setBcQueueLen(rec.hostIfindex, req.bcqueuelen);
+        undo.push(() => this.dp.setBcQueueLen(rec.hostIfindex, DEFAULT_BC_QUEUE_LEN));
+      }
+      if (req.bcCutoff !== undefined) {
+        const was = this.dp.bcCutoff(parent.ifindex);
+        this.dp.setBcCutoff(parent.ifindex, req.bcCutoff);
+        undo.push(() => this.dp.setBcCutoff(parent.ifindex, was));
+      }
       this.registry.put(rec);
       undo.push(() => this.registry.delete(rec.hostIfindex));
       p.nchildren += 1;
@@ -326,6 +346,30 @@ export class Macvlan {
     orKernelError(`setting ${c.name}'s mtu`, () => this.links.in(c.netns || undefined, (r) => r.setMtu(c.name, mtu)));
     c.mtu = mtu;
     this.registry.put(c);
+  }
+
+  /** A child's bcqueuelen request (the kernel's default 1000 unless set). */
+  bcQueueLen(c: ChildRecord): number {
+    return this.dp.bcQueueLen(c.hostIfindex);
+  }
+
+  /** A parent's bc_cutoff (1 unless set through one of its children). */
+  bcCutoff(parentName: string): number {
+    return this.dp.bcCutoff(this.parentLinkOrThrow(parentName).ifindex);
+  }
+
+  /** bcqueuelen N: this child's request, kept and reported (`ip -d link show`); no queue uses it. */
+  setBcQueueLen(name: string, n: number, netns?: string): void {
+    this.begin();
+    const c = this.findChild(name, netns);
+    this.dp.setBcQueueLen(c.hostIfindex, checkBcQueueLen(n));
+  }
+
+  /** bc_cutoff N: the port's, set through any of its children, as in the kernel; kept and reported. */
+  setBcCutoff(name: string, n: number, netns?: string): void {
+    this.begin();
+    const c = this.findChild(name, netns);
+    this.dp.setBcCutoff(c.parentIfindex, checkBcCutoff(n));
   }
 
   /** spoofchk on|off: takes effect with the next frame (the datapath reads the registry's flags). */
@@ -439,6 +483,12 @@ export class Macvlan {
       return m;
     };
     const here = new Map(this.links.list().map((l) => [l.ifindex, l]));
+    const requested = this.dp.bcQueueLens();
+    const bcqueuelen = (c: ChildRecord) => requested.get(c.hostIfindex) ?? DEFAULT_BC_QUEUE_LEN;
+    const used = new Map<number, number>(); // the port's bc_queue_len_used: the largest request
+    for (const c of this.registry.all()) used.set(c.parentIfindex, Math.max(used.get(c.parentIfindex) ?? 0, bcqueuelen(c)));
+    const cutoff = new Map<number, number>();
+    const bcCutoff = (p: number) => cutoff.get(p) ?? cutoff.set(p, this.dp.bcCutoff(p)).get(p)!;
     return children.map((c) => {
       const l = linksIn(c.netns).get(c.name);
       return {
@@ -455,6 +505,9 @@ export class Macvlan {
         up: (c.flags & CHILD_UP) !== 0,
         operstate: l?.operstate ?? 'UNKNOWN',
         spoofchk: (c.flags & CHILD_SPOOFCHK) !== 0,
+        bcqueuelen: bcqueuelen(c),
+        usedbcqueuelen: used.get(c.parentIfindex) ?? DEFAULT_BC_QUEUE_LEN,
+        bcCutoff: bcCutoff(c.parentIfindex),
         ...(c.flags & CHILD_MAC_BUSY ? { conflict: `address ${c.mac} is held by ${this.state.macHolder(c, c.mac) ?? 'another device'}; not forwarding` } : {}),
       };
     });

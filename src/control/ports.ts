@@ -2,7 +2,7 @@
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
 import { PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
-import type { Datapath } from '../datapath/datapath.js';
+import { DEFAULT_BC_CUTOFF, type Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
 import type { LinkInfo, LinkTable } from '../net/links.js';
@@ -76,6 +76,7 @@ export class Ports {
 
   /** The last child is gone: the program leaves the parent (the kernel destroys its port). */
   release(parentIfindex: number, port: PortRecord, parentExists: boolean): void {
+    this.dp.setBcCutoff(parentIfindex, DEFAULT_BC_CUTOFF); // the kernel's goes with its port
     if (parentExists) {
       this.dp.detachXdp(parentIfindex); // first: nothing may be redirected past the TC program's going
       this.dp.detach(parentIfindex, port.clsactCreated);
@@ -94,6 +95,7 @@ export class Ports {
   /** The parent itself is gone: its entry and counters go. */
   forget(parentIfindex: number): void {
     this.dp.deletePort(parentIfindex);
+    this.dp.setBcCutoff(parentIfindex, DEFAULT_BC_CUTOFF);
     this.dp.deleteParentStats(parentIfindex);
     this.flood.drop(parentIfindex);
     this.dp.hooks.forget(parentIfindex);

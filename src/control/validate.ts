@@ -44,6 +44,18 @@ export function checkMtu(mtu: number): number {
   return mtu;
 }
 
+/** bcqueuelen: the kernel's u32 (IFLA_MACVLAN_BC_QUEUE_LEN); iproute2's words for a bad one. */
+export function checkBcQueueLen(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new ConfigError('EINVAL', `argument of "bcqueuelen" must be a positive integer [0-4294967295], not "${n}"`);
+  return n;
+}
+
+/** bc_cutoff: the kernel's s32 (IFLA_MACVLAN_BC_CUTOFF); negative turns the queue off there. */
+export function checkBcCutoff(n: number): number {
+  if (!Number.isInteger(n) || n < -0x8000_0000 || n > 0x7fff_ffff) throw new ConfigError('EINVAL', `argument of "bc_cutoff" must be an integer [-2147483648-2147483647], not "${n}"`);
+  return n;
+}
+
 export function parseIsolation(s: string): Isolation {
   if ((ISOLATIONS as readonly string[]).includes(s)) return s as Isolation;
   throw new ConfigError('EINVAL', `"${s}" is not an isolation: use strict or kernel`);

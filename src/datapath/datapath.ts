@@ -31,7 +31,10 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff'] as const;
+/** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
+export const DEFAULT_BC_QUEUE_LEN = 1000;
+export const DEFAULT_BC_CUTOFF = 1;
 type MapName = (typeof MAP_NAMES)[number];
 
 export class DatapathError extends Error {}
@@ -270,6 +273,30 @@ export class Datapath {
     const out = new Map<number, FloodEntry>();
     for (const [k, v] of entries(this.maps.mvb_flood)) if (k.readUInt32LE(0) === parentIfindex) out.set(k.readUInt32LE(4), decodeFloodVal(v));
     return out;
+  }
+
+  // --- the broadcast queue's settings: kept and reported, used by nothing (no queue) ----------------
+  bcQueueLen(hostIfindex: number): number {
+    return this.maps.mvb_bcqueuelen.lookup(u32Key(hostIfindex))?.readUInt32LE(0) ?? DEFAULT_BC_QUEUE_LEN;
+  }
+  /** Every request that is not the default, by host ifindex (one batched read). */
+  bcQueueLens(): Map<number, number> {
+    return new Map(entries(this.maps.mvb_bcqueuelen).map(([k, v]) => [k.readUInt32LE(0), v.readUInt32LE(0)]));
+  }
+  setBcQueueLen(hostIfindex: number, n: number): void {
+    if (n === DEFAULT_BC_QUEUE_LEN) this.maps.mvb_bcqueuelen.delete(u32Key(hostIfindex));
+    else this.maps.mvb_bcqueuelen.update(u32Key(hostIfindex), u32Key(n));
+  }
+  bcCutoff(parentIfindex: number): number {
+    return this.maps.mvb_bc_cutoff.lookup(u32Key(parentIfindex))?.readInt32LE(0) ?? DEFAULT_BC_CUTOFF;
+  }
+  setBcCutoff(parentIfindex: number, n: number): void {
+    if (n === DEFAULT_BC_CUTOFF) this.maps.mvb_bc_cutoff.delete(u32Key(parentIfindex));
+    else {
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(n);
+      this.maps.mvb_bc_cutoff.update(u32Key(parentIfindex), b);
+    }
   }
 
   // --- counters: created zeroed with their object, deleted with it ---------------------------------
