@@ -137,7 +137,9 @@ function macOf(f: Buffer): Mac {
   return [...f.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':') as Mac;
 }
 
-describe('the same numbers everywhere', () => {
+// What /metrics, the JSON API and stats print from the maps does not depend on the kernel: the host
+// checks it (the counters themselves are checked in the guests above).
+if (!IN_GUEST) describe('the same numbers everywhere', () => {
   it('/metrics (Prometheus text format), /api/v1/snapshot and stats -j agree with the maps', () => {
     const s = read();
     const metrics = httpGet(t.host, 'http://127.0.0.1:9742/metrics');

@@ -5,8 +5,10 @@
 // bookworm-backports' (6.12: tcx), besides this host's kernel, where the rest of the suite runs.
 // Software emulation is about five times slower than the host, so the guests run the differentials'
 // mixed and passthru scenarios and 100 churned children (MVB_GUEST=1, test/helpers/scale.ts); what does
-// not depend on the kernel (no-spawn, the agent's netlink overrun, the command line's cost) runs on
-// the host only, to keep the guests within their time.
+// not depend on the kernel (no-spawn, the agent's netlink overrun, the command line's words and cost, the
+// control socket and the config file's errors, what /metrics and stats print, strict isolation's frames,
+// whose verdict rows do run here) runs on the host only, to keep the guests within their time (about
+// 9 minutes each here; two guests at once were slower than one after the other on 2 cores).
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/sandbox.js';
 import { GUEST_KERNELS, removeGuestOutput, runInGuest, type GuestKernel, type GuestResult } from '../helpers/guest.js';
