@@ -25,33 +25,55 @@ struct mvb_flood_ctx {
 	__u32 mask;
 	__u32 exclude;
 	__u32 len;
+	__u32 n;
+	__u32 start;
 	__u32 copies;
 	__u32 failed;
 };
 
-/* One flood step: copy the frame to list entry i. bpf_clone_redirect to the host end's egress: the
- * veth hands the copy to the child, whose eth_type_trans marks it broadcast or multicast as the kernel's
- * macvlan does. */
+/* A refused copy, counted on the spot (rare; keeps the loop's state to two counters, see below). */
+static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 reason)
+{
+	struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent);
+
+	if (s && reason < MVB_DROP__MAX)
+		s->drops[reason]++;
+}
+
+/* One flood step: copy the frame to list entry (start + i) mod n. bpf_clone_redirect to the host end's
+ * egress: the veth hands the copy to the child, whose eth_type_trans marks it broadcast or multicast as
+ * the kernel's macvlan does. The veth queues each copy on this CPU's backlog, which holds
+ * net.core.netdev_max_backlog (1,000) frames until our program returns: past that the veth refuses the
+ * copy (NET_XMIT_DROP, a positive return), counted as backlog-full. Starting at a random entry spreads
+ * such losses over all children instead of always starving the same last ones. */
 static long mvb_flood_one(__u32 i, void *data)
 {
 	struct mvb_flood_ctx *fc = data;
-	struct mvb_flood_key key = { .parent_ifindex = fc->parent, .idx = i };
-	struct mvb_flood_val *e = bpf_map_lookup_elem(&mvb_flood, &key);
+	__u32 idx = fc->start + i;
+	struct mvb_flood_key key = { .parent_ifindex = fc->parent };
+	struct mvb_flood_val *e;
+	long r;
 
+	if (idx >= fc->n)
+		idx -= fc->n;
+	key.idx = idx;
+	e = bpf_map_lookup_elem(&mvb_flood, &key);
 	if (!e || e->host_ifindex == fc->exclude || !(e->mode & fc->mask))
 		return 0;
-	if (bpf_clone_redirect(fc->skb, e->host_ifindex, 0) == 0) {
+	r = bpf_clone_redirect(fc->skb, e->host_ifindex, 0);
+	if (r == 0) {
 		fc->copies++;
 		mvb_count_flood_copy(e->host_ifindex, fc->len);
 	} else {
 		fc->failed++;
+		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_BACKLOG_FULL : MVB_DROP_REDIRECT_FAIL);
 	}
 	return 0;
 }
 
-/* Copies the frame to the port's eligible UP children, synchronously and in order (deliberate
- * difference 2: no broadcast work-queue). bpf_loop keeps the verifier's cost independent of the number
- * of children. Returns the copies made; failures are counted, never silent. */
+/* Copies the frame to the port's eligible UP children, synchronously (deliberate difference 2: no
+ * broadcast work-queue). bpf_loop keeps the verifier's cost independent of the number of children.
+ * Returns the copies made; failures are counted, never silent. */
 static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
 	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .mask = v->mask, .exclude = v->exclude, .len = skb->len };
@@ -63,6 +85,8 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 
 	if (n > MVB_MAX_CHILDREN)
 		n = MVB_MAX_CHILDREN;
+	fc.n = n;
+	fc.start = n > 1 ? bpf_get_prandom_u32() % n : 0;
 	if (fc.mask && n)
 		bpf_loop(n, mvb_flood_one, &fc, 0);
 	/* Copies the sender's mode withheld (l.314-320): derived here rather than counted in the loop,
@@ -70,13 +94,11 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 	filtered = n - fc.copies - fc.failed - (fc.exclude ? 1 : 0);
 	if (!fc.mask || filtered > n)
 		filtered = 0;
-	if (fc.failed || filtered) {
+	if (filtered) {
 		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent);
 
-		if (s) {
-			s->drops[MVB_DROP_REDIRECT_FAIL] += fc.failed;
+		if (s)
 			s->drops[MVB_DROP_MODE_FILTER] += filtered;
-		}
 	}
 	return fc.copies;
 }

@@ -62,6 +62,7 @@ export const DROP_REASONS = [
   'unknown-child',
   'no-dest',
   'spoof',
+  'backlog-full',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_MAX = 16;
