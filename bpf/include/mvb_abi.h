@@ -112,7 +112,8 @@ enum mvb_drop_reason {
 	MVB_DROP_UNKNOWN_CHILD = 7,  /* a frame on a host end that is not in the registry */
 	MVB_DROP_NO_DEST = 8,        /* a frame with nowhere to go */
 	MVB_DROP_SPOOF = 9,          /* spoofchk: a child sent with a source MAC not its own */
-	MVB_DROP_BACKLOG_FULL = 10,  /* a flood copy the child's device queue refused (the per-CPU backlog is full) */
+	MVB_DROP_COPY_REFUSED = 10,  /* a flood copy the child's veth refused: the per-CPU backlog
+				      * was full, or the copy is longer than the child's MTU */
 	MVB_DROP__MAX = 16,
 };
 

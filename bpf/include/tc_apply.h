@@ -44,7 +44,8 @@ static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 reason)
  * egress: the veth hands the copy to the child, whose eth_type_trans marks it broadcast or multicast as
  * the kernel's macvlan does. The veth queues each copy on this CPU's backlog, which holds
  * net.core.netdev_max_backlog (1,000) frames until our program returns: past that the veth refuses the
- * copy (NET_XMIT_DROP, a positive return), counted as backlog-full. Starting at a random entry spreads
+ * copy (NET_XMIT_DROP, a positive return; also its answer to a copy longer than the child's MTU),
+ * counted as copy-refused; a negative return (no device, no clone) as redirect-fail. Starting at a random entry spreads
  * such losses over all children instead of always starving the same last ones. */
 static long mvb_flood_one(__u32 i, void *data)
 {
@@ -66,7 +67,7 @@ static long mvb_flood_one(__u32 i, void *data)
 		mvb_count_flood_copy(e->host_ifindex, fc->len);
 	} else {
 		fc->failed++;
-		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_BACKLOG_FULL : MVB_DROP_REDIRECT_FAIL);
+		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
 	}
 	return 0;
 }

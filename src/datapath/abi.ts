@@ -62,7 +62,7 @@ export const DROP_REASONS = [
   'unknown-child',
   'no-dest',
   'spoof',
-  'backlog-full',
+  'copy-refused',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_MAX = 16;
