@@ -13,6 +13,8 @@ export interface ModelChild {
   groups?: Mac[];
   /** Its MTU (default 1500): a flood copy longer than it allows is dropped on the way in (see below). */
   mtu?: number;
+  /** macvlan-bpf's spoofchk (README's deliberate difference 7): it may only send with its own MAC. */
+  spoofchk?: boolean;
 }
 
 export interface ModelPort {
@@ -103,6 +105,7 @@ export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
 
 /** Child TX: macvlan_queue_xmit. Returns local deliveries, and 'wire' when the frame leaves. */
 export function childTx(p: ModelPort, sender: ModelChild, f: ModelFrame): Endpoint[] {
+  if (sender.spoofchk && f.src !== sender.mac) return []; // dropped before any other decision
   if (sender.mode === 'bridge') {
     if (isMulticastMac(f.dst)) {
       const out: Endpoint[] = [];

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
 import { CHILDREN, buildFixture, type Fixture } from '../helpers/verdict-fixture.js';
-import { fuzzCases } from '../helpers/fuzz.js';
+import { SPOOFCHK, fuzzCases } from '../helpers/fuzz.js';
 import { runTcHere, runXdpHere, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
 import { scaled } from '../helpers/scale.js';
 import { inNetns, isSystemError } from '../../src/native.js';
@@ -20,6 +20,7 @@ const sb = new Sandbox('z');
 let fx: Fixture;
 beforeAll(() => {
   fx = buildFixture(sb);
+  inNetns(`/run/netns/${fx.host}`, () => SPOOFCHK.forEach((c) => fx.m.setSpoofchk(c, true)));
 });
 afterAll(() => {
   fx?.close();

@@ -31,10 +31,13 @@ export interface FuzzCase {
   expect: Endpoint[];
 }
 
+/** Children the fuzzer turns spoofchk on for (a bridge child, a vepa child, a passthru child). */
+export const SPOOFCHK: readonly string[] = ['b2', 'v2', 't1'];
+
 export const MODEL_PORTS: Record<ParentName, ModelPort> = Object.fromEntries(
   (Object.keys(PARENT_MACS) as ParentName[]).map((p) => [p, {
     parentMac: PARENT_MACS[p],
-    children: CHILDREN.filter((c) => c.parent === p).map(({ name, mode, mac, up, mtu }) => ({ name, mode, mac, up, mtu })),
+    children: CHILDREN.filter((c) => c.parent === p).map(({ name, mode, mac, up, mtu }) => ({ name, mode, mac, up, mtu, spoofchk: SPOOFCHK.includes(name) })),
     isolation: ISOLATION[p],
     allmulti: true, // deliberate difference 3: macvlan-bpf floods every group to every eligible child
     vethCopies: true, // deliberate difference 4
