@@ -324,8 +324,8 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
         step(at, field(`${at.field}.spoofchk`), () => m.setSpoofchk(c.name, c.spoofchk, c.netns), () => m.setSpoofchk(c.name, spoofchk, c.netns));
         changes.push(`${label(c)}: spoofchk ${c.spoofchk ? 'on' : 'off'}`);
       }
-      const bcqueuelen = m.bcQueueLen(was);
-      if (c.bcqueuelen !== undefined && bcqueuelen !== c.bcqueuelen) {
+      const bcqueuelen = c.bcqueuelen === undefined ? undefined : m.bcQueueLen(was); // a lookup only when asked
+      if (bcqueuelen !== undefined && bcqueuelen !== c.bcqueuelen) {
         step(at, field(`${at.field}.bcqueuelen`), () => m.setBcQueueLen(c.name, c.bcqueuelen!, c.netns), () => m.setBcQueueLen(c.name, bcqueuelen, c.netns));
         changes.push(`${label(c)}: bcqueuelen ${c.bcqueuelen}`);
       }

@@ -117,25 +117,27 @@ const ROWS: Row[] = [
   { desc: 'private TX (kernel isolation) → sibling: wire', at: 'child:kp1', frame: { src: MAC.kp1!, dst: MAC.kp2! }, expect: { wire: 'k0' } },
 ];
 
+/** Runs a row through its TC program and checks the verdict against the row's expectation. */
+function checkRow(row: Row): void {
+  const [kind, name] = row.at.split(':') as ['parent' | 'child', string];
+  const v = testRunTc(m.dp.programs[kind], `/run/netns/${host}`, ifindex.get(name)!, buildFrame(row.frame));
+  const e = row.expect;
+  if ('deliver' in e) {
+    expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
+  } else if ('wire' in e) {
+    expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
+  } else if ('flood' in e) {
+    expect(v).toMatchObject({ retval: e.flood === 'stack' ? TC_ACT_UNSPEC : TC_ACT_REDIRECT, action: 'flood', copies: e.copies });
+    if (e.flood === 'wire') expect(v.target).toBe(ifindex.get(row.at.split(':')[1] === 't1' ? 'q0' : 'p0'));
+  } else if ('stack' in e) {
+    expect(v).toMatchObject({ retval: TC_ACT_UNSPEC, action: 'stack' });
+  } else {
+    expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf(e.drop) });
+  }
+}
+
 describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
-  it.each(ROWS.map((r) => [r.desc, r] as const))('%s', (_d, row) => {
-    const [kind, name] = row.at.split(':') as ['parent' | 'child', string];
-    const prog = m.dp.programs[kind];
-    const v = testRunTc(prog, `/run/netns/${host}`, ifindex.get(name)!, buildFrame(row.frame));
-    const e = row.expect;
-    if ('deliver' in e) {
-      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
-    } else if ('wire' in e) {
-      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
-    } else if ('flood' in e) {
-      expect(v).toMatchObject({ retval: e.flood === 'stack' ? TC_ACT_UNSPEC : TC_ACT_REDIRECT, action: 'flood', copies: e.copies });
-      if (e.flood === 'wire') expect(v.target).toBe(ifindex.get(row.at.split(':')[1] === 't1' ? 'q0' : 'p0'));
-    } else if ('stack' in e) {
-      expect(v).toMatchObject({ retval: TC_ACT_UNSPEC, action: 'stack' });
-    } else {
-      expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf(e.drop) });
-    }
-  });
+  it.each(ROWS.map((r) => [r.desc, r] as const))('%s', (_d, row) => checkRow(row));
 
   it('a frame on a host end the registry does not know is dropped', () => {
     const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get('p0')!, buildFrame({ src: EXT, dst: MAC.b1! }));
@@ -167,25 +169,15 @@ describe('spoofchk verdicts (BPF_PROG_TEST_RUN)', () => {
     const name = row.at.split(':')[1]!;
     const parent = on.find(([c]) => c === name)?.[1] ?? 'p0';
     const [drops0, tx0] = [dropsOf(parent).spoof, txOf(name)];
-    const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get(name)!, buildFrame(row.frame));
-    const e = row.expect;
-    if ('drop' in e) {
-      expect(v).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf('spoof') });
-      expect(dropsOf(parent).spoof - drops0, 'counted as spoof on its parent').toBe(1n);
-      expect(txOf(name) - tx0, 'not counted as sent').toBe(0n);
-    } else {
-      if ('deliver' in e) expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
-      else if ('wire' in e) expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: ifindex.get(e.wire) });
-      else if ('flood' in e) expect(v).toMatchObject({ action: 'flood', copies: e.copies });
-      expect(dropsOf(parent).spoof - drops0).toBe(0n);
-      expect(txOf(name) - tx0).toBe(1n);
-    }
+    checkRow(row);
+    const dropped = 'drop' in row.expect;
+    expect(dropsOf(parent).spoof - drops0, 'counted as spoof on its parent when dropped').toBe(dropped ? 1n : 0n);
+    expect(txOf(name) - tx0, 'counted as sent unless dropped').toBe(dropped ? 0n : 1n);
   });
   it('off again: the same spoofed frame goes through', () => {
     inNetns(`/run/netns/${host}`, () => m.setSpoofchk('b2', false));
     try {
-      const v = testRunTc(m.dp.programs.child, `/run/netns/${host}`, ifindex.get('b2')!, buildFrame({ src: MAC.p1!, dst: MAC.b1! }));
-      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get('b1') });
+      checkRow({ desc: '', at: 'child:b2', frame: { src: MAC.p1!, dst: MAC.b1! }, expect: { deliver: 'b1' } });
     } finally {
       inNetns(`/run/netns/${host}`, () => m.setSpoofchk('b2', true));
     }
