@@ -97,7 +97,7 @@ describe('the agent follows plain ip commands', () => {
     eventually(() => (state(t.pinRoot).children.find((c) => c.name === 'v1')!.flags & CHILD_MAC_BUSY) !== 0, 'v1 to be marked');
     expect(holder(), 'b1 keeps its address').toBe(b1!.hostIfindex);
     expect(state(t.pinRoot).macs.has(V1), 'v1\'s old address left the table').toBe(false);
-    expect(t.agentLog).toContain(`v1 is UP with ${B1}, which UP sibling b1 holds`);
+    eventually(() => t.agentLog.includes(`v1 is UP with ${B1}, which UP sibling b1 holds`), 'the conflict to be logged'); // logged after the maps change
     expect(show('v1').conflict).toMatch(/held by UP sibling b1/);
     expect(show('v1').flags).toContain('UP');
     expect(show('b1').conflict).toBeUndefined();
@@ -154,7 +154,7 @@ describe('the agent follows plain ip commands', () => {
     expect(s.macs.size).toBe(0);
     expect(s.ports).toEqual([]);
     expect(ipIn(t.childNs.get('b1')!, '-j', 'link', 'show')).not.toContain('"b1"');
-    expect(t.agentLog).toMatch(/parent p0 deleted/);
+    eventually(() => /parent p0 deleted/.test(t.agentLog), 'the deletion to be logged'); // logged after the state goes
     t.close();
   });
 });
@@ -214,15 +214,18 @@ describe('hooks the agent repairs', () => {
     expect(onHook(t, 'p0')).toBe(parentId);
     strip(t, 'p0');
     strip(t, host);
-    eventually(() => onHook(t, 'p0') === parentId && onHook(t, host) === childId, 'both hooks to carry our programs again');
-    expect(t.agentLog).toContain('parent p0: no program of ours on its TC ingress; ours attached again');
-    expect(t.agentLog).toContain('child h1: no program of ours on its transmit hook; ours attached again');
+    // The agent logs a repair after making it: wait for the lines, not only for the hooks.
+    const repaired = ['parent p0: no program of ours on its TC ingress; ours attached again', 'child h1: no program of ours on its transmit hook; ours attached again'];
+    eventually(() => repaired.every((l) => t.agentLog.includes(l)), 'the agent to log both repairs');
+    expect(onHook(t, 'p0'), 'the parent carries our program again').toBe(parentId);
+    expect(onHook(t, host), 'the child carries our program again').toBe(childId);
     if (mode === 'cls_bpf' || !fs.existsSync(path.join(t.pinRoot, 'links'))) {
       // Another program put in our place (our handle and priority): only cls_bpf has a place to take.
       run('tc', ['-n', t.host, 'filter', 'replace', 'dev', 'p0', 'ingress', 'handle', '0x4d56', 'prio', String(0x4d56), 'bpf', 'da', 'obj', path.resolve(__dirname, '../../bpf/bench.bpf.o'), 'sec', 'tc']);
       // No look at the hook in between: the agent may already have put ours back (it looks every 200 ms).
-      eventually(() => onHook(t, 'p0') === parentId, 'our program back in its place');
-      expect(t.agentLog).toMatch(/parent p0: another program \(id \d+\) in our place on its TC ingress; ours attached again/);
+      const replaced = /parent p0: another program \(id \d+\) in our place on its TC ingress; ours attached again/;
+      eventually(() => replaced.test(t.agentLog), 'the agent to log putting ours back');
+      expect(onHook(t, 'p0'), 'our program back in its place').toBe(parentId);
     }
   }
 });
