@@ -15,6 +15,10 @@ export interface ModelChild {
   mtu?: number;
   /** macvlan-bpf's spoofchk (README's deliberate difference 7): it may only send with its own MAC. */
   spoofchk?: boolean;
+  /** Source mode: the remote source MACs it lists (macaddr); it gets a copy of every frame from them. */
+  sources?: Mac[];
+  /** nodst: a frame from a source it lists goes to the source children only (even while it is DOWN). */
+  nodst?: boolean;
 }
 
 export interface ModelPort {
@@ -78,13 +82,30 @@ const upChildren = (p: ModelPort) => p.children.filter((c) => c.up);
 const byMac = (p: ModelPort, mac: Mac) => upChildren(p).find((c) => c.mac === mac);
 const accepts = (p: ModelPort, c: ModelChild, dst: Mac) => p.allmulti === true || ALWAYS_JOINED.includes(dst) || (c.groups ?? []).includes(dst);
 
+/**
+ * macvlan_forward_source (l.426-449), first for every frame entering the port: a copy to each UP source
+ * child listing the source; `consumed` when any child listing it, UP or DOWN, has nodst.
+ */
+function forwardSource(p: ModelPort, f: ModelFrame): { copies: Endpoint[]; consumed: boolean } {
+  const listing = p.children.filter((c) => c.mode === 'source' && (c.sources ?? []).includes(f.src));
+  return {
+    copies: listing.filter((c) => c.up && (!p.vethCopies || fits(c, f))).map((c) => c.name),
+    consumed: listing.some((c) => c.nodst),
+  };
+}
+
 /** Parent RX: what macvlan_handle_frame does with a frame from the wire. */
 export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
   if (!nicAccepts(p, f)) return [];
+  const fs = forwardSource(p, f);
+  return fs.consumed ? fs.copies : [...fs.copies, ...parentRxByDst(p, f)];
+}
+
+function parentRxByDst(p: ModelPort, f: ModelFrame): Endpoint[] {
   if (isMulticastMac(f.dst)) {
     const s = byMac(p, f.src);
-    // A private or passthru child's own frame, reflected: back to that child only (l.481-490).
-    if (s && (s.mode === 'private' || s.mode === 'passthru')) return [s.name];
+    // A private, passthru or source child's own frame, reflected: back to that child only (l.481-490).
+    if (s && (s.mode === 'private' || s.mode === 'passthru' || s.mode === 'source')) return [s.name];
     const out: Endpoint[] = ['stack'];
     if (f.ethertype === ETH_P_PAUSE) return out;
     const mask: Mode[] = !s ? ['private', 'vepa', 'bridge', 'passthru'] : s.mode === 'vepa' ? ['vepa', 'bridge'] : ['vepa'];
@@ -95,7 +116,7 @@ export function parentRx(p: ModelPort, f: ModelFrame): Endpoint[] {
   const pt = p.children.find((c) => c.mode === 'passthru');
   if (pt) return pt.up ? [pt.name] : []; // all unicast; dropped while DOWN
   const d = byMac(p, f.dst);
-  if (!d) return ['stack'];
+  if (!d || d.mode === 'source') return ['stack']; // a source child takes nothing by destination (l.510-511)
   if (p.isolation === 'strict' && d.mode === 'private') {
     const s = byMac(p, f.src);
     if (s && s !== d) return []; // deliberate difference 1
@@ -115,7 +136,11 @@ export function childTx(p: ModelPort, sender: ModelChild, f: ModelFrame): Endpoi
       return [...out, 'wire'];
     }
     const d = byMac(p, f.dst);
-    if (d && d.mode === 'bridge') return [d.name];
+    if (d && d.mode === 'bridge') {
+      // dev_forward_skb into the parent's receive path: source-mode copies apply first.
+      const fs = forwardSource(p, f);
+      return fs.consumed ? fs.copies : [...fs.copies, d.name];
+    }
   }
   return ['wire'];
 }

@@ -16,6 +16,9 @@ struct mvb_verdict {
 	__u32 reason; /* enum mvb_drop_reason, for DROP */
 	__u32 flags;  /* DELIVER: MVB_CHILD_SAME_NETNS when the peer shortcut can't be used */
 	__u32 parent; /* the port the frame belongs to, for counters (0 = none) */
+	__u32 srccopies; /* source-mode copies to make before the action (UP children listing src) */
+	__u8 src[6];     /* the frame's source, for the source-mode copies */
+	__u8 pad[2];
 };
 
 static __always_inline void mvb_verdict_set(struct mvb_verdict *v, __u32 action, __u32 target,
@@ -35,14 +38,48 @@ static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __
 	return bpf_map_lookup_elem(&mvb_macs, &key);
 }
 
+/* Source mode (macvlan_forward_source, l.426-449), before any other decision of a frame that enters the
+ * port (from the wire, or a bridge child's unicast to a bridge sibling): every UP source child listing
+ * the frame's source gets a copy (made by the entry program: v->srccopies), and if any child listing it,
+ * UP or DOWN, has nodst, the frame goes nowhere else. Returns that. */
+static __always_inline int mvb_decide_sources(__u32 parent, const struct mvb_frame *f, struct mvb_verdict *v)
+{
+	struct mvb_mac_key key = { .parent_ifindex = parent };
+	struct mvb_source_val *sv;
+	struct mvb_child *c;
+	__u32 i, n, host;
+	int nodst = 0;
+
+	mvb_mac_copy(key.mac, f->src);
+	sv = bpf_map_lookup_elem(&mvb_sources, &key);
+	if (!sv)
+		return 0;
+	n = sv->n;
+	for (i = 0; i < MVB_SOURCE_MAX; i++) {
+		if (i >= n)
+			break;
+		host = sv->host[i];
+		c = bpf_map_lookup_elem(&mvb_children, &host);
+		if (!c)
+			continue;
+		if (c->flags & MVB_CHILD_UP)
+			v->srccopies++;
+		if (c->flags & MVB_CHILD_NODST)
+			nodst = 1;
+	}
+	if (v->srccopies)
+		mvb_mac_copy(v->src, f->src);
+	return nodst;
+}
+
 /* Parent RX of a broadcast or multicast frame (l.469-497, macvlan_multicast_rx). */
 static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struct mvb_frame *f,
 						       struct mvb_verdict *v)
 {
 	struct mvb_mac_val *src = mvb_lookup_mac(parent, f->src);
 
-	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU)) {
-		/* A private or passthru child's own frame, reflected: "forward to original port", and only
+	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU || src->mode == MVB_MODE_SOURCE)) {
+		/* A private, passthru or source child's own frame, reflected: "forward to original port", and only
 		 * there; not even the parent's stack gets it. No PAUSE check on this path. */
 		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, src->flags & MVB_CHILD_SAME_NETNS);
 		return;
@@ -81,6 +118,11 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 		return;
 	}
 
+	if (mvb_decide_sources(parent, f, v)) {
+		mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_NODST, 0);
+		return;
+	}
+
 	if (mvb_is_multicast(f->dst)) {
 		mvb_decide_parent_rx_group(parent, f, v);
 		return;
@@ -101,8 +143,9 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 	}
 
 	dst = mvb_lookup_mac(parent, f->dst);
-	if (!dst) {
-		/* No UP child owns the MAC: the parent's own stack (a DOWN child's MAC lands here too). */
+	if (!dst || dst->mode == MVB_MODE_SOURCE) {
+		/* No UP child owns the MAC: the parent's own stack (a DOWN child's MAC lands here too); nor
+		 * does a source child take frames by destination (l.510-511): it gets only its copies. */
 		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
 		return;
 	}
@@ -154,6 +197,11 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 	if (me->mode == MVB_MODE_BRIDGE) {
 		dst = mvb_lookup_mac(me->parent_ifindex, f->dst);
 		if (dst && dst->mode == MVB_MODE_BRIDGE) {
+			/* dev_forward_skb into the parent's receive path: source-mode copies apply. */
+			if (mvb_decide_sources(me->parent_ifindex, f, v)) {
+				mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_NODST, 0);
+				return;
+			}
 			mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0,
 					dst->flags & MVB_CHILD_SAME_NETNS);
 			return;

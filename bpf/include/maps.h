@@ -48,6 +48,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_flood SEC(".maps");
 
+/* Source-mode lists by (parent, remote source MAC): the kernel's vlan_source_hash (see mvb_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mvb_mac_key);
+	__type(value, struct mvb_source_val);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_sources SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__type(key, __u32);

@@ -11,6 +11,7 @@
 #define MVB_MODE_VEPA     2
 #define MVB_MODE_BRIDGE   4
 #define MVB_MODE_PASSTHRU 8
+#define MVB_MODE_SOURCE   16 /* gets only copies of frames from the sources it lists (mvb_sources), never floods */
 
 /* mvb_child.kind: what the child's device is, so the control plane knows how to make, attach and
  * remove it after a restart. The datapath itself reads only the delivery flags below. */
@@ -23,6 +24,7 @@
 #define MVB_CHILD_XDP_ARMED  (1 << 3) /* control plane only: the host end takes XDP redirects (see kinds/veth.ts) */
 #define MVB_CHILD_MAC_BUSY   (1 << 4) /* control plane only: UP with an address an UP sibling holds (abi.ts) */
 #define MVB_CHILD_SPOOFCHK   (1 << 5) /* the child may only send with its own source MAC (the spec's deliberate difference 4) */
+#define MVB_CHILD_NODST      (1 << 6) /* a frame from a source this child lists goes to the source children only */
 
 /* mvb_port.flags */
 #define MVB_PORT_PASSTHRU        (1 << 0)
@@ -86,6 +88,17 @@ struct mvb_flood_val {
 	__u8 pad[3];
 };
 
+/* Source mode (the kernel's port->vlan_source_hash): by (parent, remote source MAC), the host ends of
+ * the source-mode children that list it, UP or DOWN (a DOWN child's nodst still applies). Keyed like
+ * mvb_macs. The kernel chains any number; we keep MVB_SOURCE_MAX children per address, which keeps the
+ * per-frame walk a short bounded loop (the control plane refuses the next one clearly). */
+#define MVB_SOURCE_MAX 16
+
+struct mvb_source_val {
+	__u32 n;                     /* host[0..n-1] are live */
+	__u32 host[MVB_SOURCE_MAX];
+};
+
 /* What the decision asks the entry program to do with a frame. */
 enum mvb_action {
 	MVB_ACT_STACK = 1,   /* the parent's own stack (TC_ACT_UNSPEC on the parent: the next program, then the stack) */
@@ -114,6 +127,8 @@ enum mvb_drop_reason {
 	MVB_DROP_SPOOF = 9,          /* spoofchk: a child sent with a source MAC not its own */
 	MVB_DROP_COPY_REFUSED = 10,  /* a flood copy the child's veth refused: the per-CPU backlog
 				      * was full, or the copy is longer than the child's MTU */
+	MVB_DROP_NODST = 11,         /* the frame came from a source a nodst source child lists: only the
+				      * source children got it (copies), as in the kernel */
 	MVB_DROP__MAX = 16,
 };
 
@@ -141,6 +156,6 @@ struct mvb_parent_stats {
 #define MVB_CB_TARGET 1
 #define MVB_CB_REASON 2
 #define MVB_CB_FLAGS  3
-#define MVB_CB_COPIES 4 /* flood copies made */
+#define MVB_CB_COPIES 4 /* copies made: flood and source-mode */
 
 #endif

@@ -104,12 +104,52 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 	return fc.copies;
 }
 
+/* Source-mode copies (see mvb_decide_sources), made before the frame itself goes on. Through the host
+ * end's egress like a flood copy, so the child's eth_type_trans types it: host for its own MAC, else
+ * broadcast, multicast or other-host (the kernel keeps the parent's type for the last: a frame to the
+ * parent's MAC reaches a source child as PACKET_HOST there, here as PACKET_OTHERHOST). */
+static __always_inline __u32 mvb_tc_source_copies(struct __sk_buff *skb, const struct mvb_verdict *v)
+{
+	struct mvb_mac_key key = { .parent_ifindex = v->parent };
+	struct mvb_source_val *sv;
+	struct mvb_child *c;
+	__u32 i, n, host, copies = 0;
+	long r;
+
+	mvb_mac_copy(key.mac, v->src);
+	sv = bpf_map_lookup_elem(&mvb_sources, &key);
+	if (!sv)
+		return 0;
+	n = sv->n;
+	for (i = 0; i < MVB_SOURCE_MAX; i++) {
+		if (i >= n)
+			break;
+		host = sv->host[i];
+		c = bpf_map_lookup_elem(&mvb_children, &host);
+		if (!c || !(c->flags & MVB_CHILD_UP))
+			continue;
+		r = bpf_clone_redirect(skb, host, 0);
+		if (r == 0) {
+			copies++;
+			mvb_count_flood_copy(host, skb->len);
+		} else {
+			mvb_count_drop(v->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
+		}
+	}
+	return copies;
+}
+
 static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
+	__u32 srccopies = 0;
+
 	mvb_tc_record(skb, v);
+	if (v->srccopies)
+		srccopies = mvb_tc_source_copies(skb, v);
+	skb->cb[MVB_CB_COPIES] = srccopies;
 	switch (v->action) {
 	case MVB_ACT_FLOOD:
-		skb->cb[MVB_CB_COPIES] = mvb_tc_flood(skb, v);
+		skb->cb[MVB_CB_COPIES] = srccopies + mvb_tc_flood(skb, v);
 		if (v->flags & MVB_FLOOD_THEN_WIRE) {
 			mvb_count_wire(v->parent, skb->len);
 			return bpf_redirect(v->parent, 0);

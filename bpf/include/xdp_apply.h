@@ -18,6 +18,8 @@ static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_ve
 	__u32 parent = v->parent;
 	long rc;
 
+	if (v->srccopies) /* copies need an skb to clone: TC makes them */
+		return XDP_PASS;
 	switch (v->action) {
 	case MVB_ACT_DELIVER:
 		port = bpf_map_lookup_elem(&mvb_ports, &parent);
@@ -30,7 +32,7 @@ static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_ve
 			mvb_count_child_rx(v->target, len);
 		return rc;
 	case MVB_ACT_DROP:
-		if (v->reason == MVB_DROP_PRIVATE_SRC) {
+		if (v->reason == MVB_DROP_PRIVATE_SRC || v->reason == MVB_DROP_NODST) {
 			mvb_count_drop(parent, v->reason);
 			return XDP_DROP;
 		}

@@ -8,6 +8,7 @@ import { parseFastpath, parseIsolation, parseMode } from '../control/validate.js
 import type { Command } from '../command/types.js';
 import { ArgReader, UsageError, matchKeyword } from './args.js';
 import { isMacSyntax } from '../mac.js';
+import { MACADDR_OPS, type MacaddrChange } from '../control/sources.js';
 
 export type Invocation =
   | { what: 'command'; command: Command }
@@ -78,6 +79,17 @@ function intWord(r: ArgReader, what: string, min: number, max: number, kind: str
 const bcQueueLenWord = (r: ArgReader) => intWord(r, 'bcqueuelen', 0, 0xffff_ffff, 'a positive integer');
 const bcCutoffWord = (r: ArgReader) => intWord(r, 'bc_cutoff', -0x8000_0000, 0x7fff_ffff, 'an integer');
 
+/** ip-link's `macaddr { { add | del } MAC | set [ MAC ... ] | flush }` (source mode's list). */
+function macaddrWords(r: ArgReader): MacaddrChange {
+  const w = r.next('macaddr add|del|set|flush');
+  const op = MACADDR_OPS.find((o) => o === w);
+  if (!op) throw new UsageError(`"${w}" is not a macaddr operation: use macaddr add MAC, del MAC, set [MAC...] or flush`);
+  if (op === 'add' || op === 'del') return { op, macs: [macWord(r.next(`macaddr ${op} MAC`))] };
+  const macs: string[] = [];
+  if (op === 'set') while (!r.done && isMacSyntax(r.peek()!)) macs.push(r.next('MAC'));
+  return { op, macs };
+}
+
 function readDev(r: ArgReader): string {
   const w = r.next('device');
   return w === 'dev' ? r.next('device') : w;
@@ -109,7 +121,7 @@ function linkCommand(r: ArgReader, json: boolean, netns: string | undefined, det
 function linkAdd(r: ArgReader): Command {
   let parent: string | undefined, name: string | undefined, address: string | undefined, mtu: number | undefined;
   let netns: string | undefined, type: string | undefined, mode: string | undefined, spoofchk: boolean | undefined;
-  let bcqueuelen: number | undefined, bcCutoff: number | undefined;
+  let bcqueuelen: number | undefined, bcCutoff: number | undefined, nodst: boolean | undefined, macaddr: MacaddrChange | undefined;
   while (!r.done) {
     const w = r.next('argument');
     if (type !== undefined) {
@@ -118,7 +130,9 @@ function linkAdd(r: ArgReader): Command {
       else if (w === 'spoofchk') spoofchk = onOff(r, 'spoofchk');
       else if (w === 'bcqueuelen') bcqueuelen = bcQueueLenWord(r);
       else if (w === 'bc_cutoff') bcCutoff = bcCutoffWord(r);
-      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, bcqueuelen N, bc_cutoff N, spoofchk on|off`);
+      else if (w === 'nodst') nodst = true;
+      else if (w === 'macaddr') macaddr = macaddrWords(r);
+      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, nodst, macaddr add|del|set|flush, bcqueuelen N, bc_cutoff N, spoofchk on|off`);
       continue;
     }
     switch (w) {
@@ -141,7 +155,7 @@ function linkAdd(r: ArgReader): Command {
     throw new UsageError(type ? `type "${type}" is not supported: only macvlan` : '"type macvlan" is required');
   }
   return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode), ...(spoofchk !== undefined ? { spoofchk } : {}),
-    ...(bcqueuelen !== undefined ? { bcqueuelen } : {}), ...(bcCutoff !== undefined ? { bcCutoff } : {}) };
+    ...(bcqueuelen !== undefined ? { bcqueuelen } : {}), ...(bcCutoff !== undefined ? { bcCutoff } : {}), ...(nodst ? { nodst } : {}), ...(macaddr ? { macaddr } : {}) };
 }
 
 function linkSet(r: ArgReader, netns: string | undefined): Command {
@@ -156,11 +170,13 @@ function linkSet(r: ArgReader, netns: string | undefined): Command {
     else if (w === 'spoofchk') cmd.spoofchk = onOff(r, 'spoofchk');
     else if (w === 'bcqueuelen') cmd.bcqueuelen = bcQueueLenWord(r);
     else if (w === 'bc_cutoff') cmd.bcCutoff = bcCutoffWord(r);
+    else if (w === 'nodst') cmd.nodst = true;
+    else if (w === 'macaddr') cmd.macaddr = macaddrWords(r);
     else if (w === 'type') r.next('type'); // "type macvlan mode X", as ip-link accepts
-    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address, mtu, spoofchk, bcqueuelen or bc_cutoff`);
+    else throw new UsageError(`unknown setting "${w}": use up, down, mode, address, mtu, spoofchk, nodst, macaddr, bcqueuelen or bc_cutoff`);
   }
-  if ([cmd.up, cmd.mode, cmd.address, cmd.mtu, cmd.spoofchk, cmd.bcqueuelen, cmd.bcCutoff].every((v) => v === undefined))
-    throw new UsageError('nothing to set: give up, down, mode, address, mtu, spoofchk, bcqueuelen or bc_cutoff');
+  if ([cmd.up, cmd.mode, cmd.address, cmd.mtu, cmd.spoofchk, cmd.bcqueuelen, cmd.bcCutoff, cmd.nodst, cmd.macaddr].every((v) => v === undefined))
+    throw new UsageError('nothing to set: give up, down, mode, address, mtu, spoofchk, nodst, macaddr, bcqueuelen or bc_cutoff');
   return cmd;
 }
 

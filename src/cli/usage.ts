@@ -2,9 +2,11 @@
 export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
 
   macvlan-bpf link add link PARENT [ name ] NAME [ address MAC ] [ mtu MTU ] [ netns NETNS ]
-                       type macvlan [ mode { private | vepa | bridge | passthru } ] [ spoofchk { on | off } ]
+                       type macvlan [ mode { private | vepa | bridge | passthru | source } ] [ spoofchk { on | off } ]
+                       [ nodst ] [ macaddr { { add | del } MAC | set [ MAC ... ] | flush } ]
                        [ bcqueuelen N ] [ bc_cutoff N ]
   macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU | spoofchk { on | off } |
+                                      nodst | macaddr { { add | del } MAC | set [ MAC ... ] | flush } |
                                       bcqueuelen N | bc_cutoff N } ...
   macvlan-bpf link del [ dev ] NAME
   macvlan-bpf link show [ [ dev ] NAME ]
@@ -17,7 +19,8 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf bench [ --smoke ] [ --only=paths|cost|fanout|agent|counters|scale ]
 
   -j          JSON output (like ip -j)
-  -d          details: link show adds the broadcast queue's settings (like ip -d)
+  -d          details: link show adds the macvlan settings: nodst, source mode's list, the broadcast
+              queue's settings (like ip -d)
   -n NETNS    the named network namespace a child lives in, when names repeat across namespaces
 
 Run in the network namespace of the parents. State is pinned under $MACVLAN_BPF_PIN_ROOT

@@ -31,13 +31,15 @@ export function execute(m: Macvlan, cmd: Command, out: Output): number {
 function run(m: Macvlan, cmd: Command, out: Output): void {
   switch (cmd.kind) {
     case 'link-add':
-      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff });
+      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff, nodst: cmd.nodst, macaddr: cmd.macaddr });
       return;
     case 'link-set': {
       m.findChild(cmd.dev, cmd.netns); // a bad name fails before anything changes
       // In ip's order, whatever order they were given in: down first, then mode, address, mtu, then up.
       if (cmd.up === false) m.setUp(cmd.dev, false, cmd.netns);
       if (cmd.mode !== undefined) m.setMode(cmd.dev, cmd.mode, cmd.netns);
+      if (cmd.macaddr !== undefined) m.setMacaddr(cmd.dev, cmd.macaddr, cmd.netns);
+      if (cmd.nodst !== undefined) m.setNodst(cmd.dev, cmd.nodst, cmd.netns);
       if (cmd.address !== undefined) m.setAddress(cmd.dev, cmd.address, cmd.netns);
       if (cmd.mtu !== undefined) m.setMtu(cmd.dev, cmd.mtu, cmd.netns);
       if (cmd.spoofchk !== undefined) m.setSpoofchk(cmd.dev, cmd.spoofchk, cmd.netns);
@@ -84,7 +86,10 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
     out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
     // ip -d's words; the queue they size does not exist here (flooding is synchronous).
-    if (cmd.details) out.out(`    macvlan mode ${v.mode} bcqueuelen ${v.bcqueuelen} usedbcqueuelen ${v.usedbcqueuelen} bc_cutoff ${v.bcCutoff} (no broadcast queue: flooding is synchronous, these are kept and reported only)`);
+    if (cmd.details) {
+      const remotes = v.macaddr ? ` remotes (${v.macaddr.length})${v.macaddr.map((a) => ` ${a}`).join('')}` : '';
+      out.out(`    macvlan mode ${v.mode}${v.nodst ? ' nodst' : ''} bcqueuelen ${v.bcqueuelen} usedbcqueuelen ${v.usedbcqueuelen} bc_cutoff ${v.bcCutoff}${remotes} (no broadcast queue: flooding is synchronous, these are kept and reported only)`);
+    }
   }
 }
 
@@ -106,7 +111,16 @@ function toIpJson(v: ChildView) {
     address: v.address,
     broadcast: 'ff:ff:ff:ff:ff:ff',
     // As ip -d -j prints them (bcqueuelen, usedbcqueuelen, bc_cutoff); bcqueue says there is no queue.
-    linkinfo: { info_kind: 'macvlan', info_data: { mode: v.mode, bcqueuelen: v.bcqueuelen, usedbcqueuelen: v.usedbcqueuelen, bc_cutoff: v.bcCutoff, bcqueue: 'none (synchronous flooding)' } },
+    linkinfo: {
+      info_kind: 'macvlan',
+      info_data: {
+        mode: v.mode,
+        ...(v.nodst ? { nodst: true } : {}),
+        bcqueuelen: v.bcqueuelen, usedbcqueuelen: v.usedbcqueuelen, bc_cutoff: v.bcCutoff, bcqueue: 'none (synchronous flooding)',
+        // Source mode's list, as ip -d -j prints it: the count always, the addresses when there are any.
+        ...(v.macaddr ? { macaddr_count: v.macaddr.length, ...(v.macaddr.length ? { macaddr_data: v.macaddr } : {}) } : {}),
+      },
+    },
     host_end: v.hostEnd,
     spoofchk: v.spoofchk,
     ...(v.conflict ? { conflict: v.conflict } : {}),

@@ -11,6 +11,7 @@ import type { FloodList } from './flood.js';
 import { kindOf } from './kinds/index.js';
 import type { Ports } from './ports.js';
 import type { Registry } from './registry.js';
+import type { SourceLists } from './sources.js';
 
 export class ChildState {
   constructor(
@@ -19,6 +20,7 @@ export class ChildState {
     private readonly flood: FloodList,
     private readonly ports: Ports,
     private readonly links: LinkTable,
+    readonly sources: SourceLists,
   ) {}
 
   /** The kernel's macvlan_addr_busy(): the parent's MAC (except passthru) or an UP sibling's MAC. */
@@ -132,14 +134,16 @@ export class ChildState {
   /** The parent's allmulti, promiscuity or unicast filter entry that this child's being UP held. */
   private removeFilters(c: ChildRecord): void {
     let port = this.dp.getPort(c.parentIfindex);
-    if (port && port.nflood === 0 && port.flags & PORT_ALLMULTI_SET) {
+    // The flood list counts the UP children but source-mode ones; those are looked for only when it is empty.
+    const lastUp = !!port && port.nflood === 0 && !this.registry.ofParent(c.parentIfindex).some((s) => s.flags & CHILD_UP);
+    if (port && lastUp && port.flags & PORT_ALLMULTI_SET) {
       this.ports.setAllmulti(c.parentIfindex, false); // the last UP child went
       port = { ...port, flags: port.flags & ~PORT_ALLMULTI_SET };
       this.dp.putPort(c.parentIfindex, port);
     }
     if (this.promiscFilter(c, port)) {
       // Off with the last UP child (the flood list counts them; it has just shrunk).
-      if (port?.promiscSet && port.nflood === 0) {
+      if (port?.promiscSet && lastUp) {
         this.ports.setPromisc(c.parentIfindex, false);
         this.dp.putPort(c.parentIfindex, { ...port, promiscSet: false });
       }
@@ -166,6 +170,7 @@ export class ChildState {
 
   /** A new mode: the registry, the table entry and the flood entry say it at once. */
   setMode(c: ChildRecord): void {
+    if (c.mode !== 'source') this.sources.forget(c); // leaving source mode flushes the list (l.1617-1619)
     this.registry.put(c);
     if (c.flags & CHILD_UP) {
       this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, flags: c.flags });
@@ -178,6 +183,7 @@ export class ChildState {
   purge(c: ChildRecord, deleteDevices: boolean): void {
     const parentExists = ifnameOf(c.parentIfindex) !== '';
     this.removeUp(c);
+    this.sources.forget(c);
     const kind = kindOf(c.kind);
     if (deleteDevices) kind.remove({ dp: this.dp, links: this.links }, c);
     else this.dp.hooks.forget(c.hostIfindex);

@@ -10,20 +10,23 @@
 //   children:
 //     - name: c1
 //       parent: eth1
-//       mode: bridge               # private | vepa (default) | bridge | passthru
+//       mode: bridge               # private | vepa (default) | bridge | passthru | source
 //       address: 02:00:00:00:00:01 # optional (random, or the parent's for passthru)
 //       mtu: 1500                  # optional (the parent's)
 //       netns: blue                # optional (the parent's netns)
 //       state: up                  # up (default) | down
 //       spoofchk: off              # off (default) | on: only the child's own source MAC may leave it
 //       bcqueuelen: 1000           # optional: kernel macvlan's, kept and reported (we have no queue)
+//       nodst: off                 # off (default) | on: frames from its sources reach only source children
+//       macaddr: [02:0e:00:00:00:01] # source mode only: the remote source MACs it gets copies from
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { CHILD_SPOOFCHK, CHILD_UP, type ChildRecord, type Mode } from '../datapath/abi.js';
+import { CHILD_NODST, CHILD_SPOOFCHK, CHILD_UP, type ChildRecord, type Mode } from '../datapath/abi.js';
 import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
+import type { Mac } from '../mac.js';
 import { MIN_MTU, checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
 export interface ParentConfig {
@@ -43,6 +46,9 @@ export interface ChildConfig {
   state: 'up' | 'down';
   spoofchk: boolean;
   bcqueuelen?: number;
+  nodst: boolean;
+  /** Source mode's list (absent: left as it is). */
+  macaddr?: Mac[];
   line: number;
 }
 export interface Config {
@@ -54,7 +60,7 @@ export interface Config {
   pruneLine?: number;
 }
 
-const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen'];
+const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen', 'nodst', 'macaddr'];
 const PARENT_KEYS = ['name', 'isolation', 'fastpath', 'bc_cutoff'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
@@ -159,7 +165,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     for (const k of ['name', 'parent']) if (!f.has(k)) fail(item, `${where}${k}`, `missing: every child needs a ${k}`);
     const name = str(f.get('name'), `${where}name`);
     checked(f.get('name'), `${where}name`, () => checkIfname(name));
-    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', spoofchk: false, line: lineOf(item) };
+    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', spoofchk: false, nodst: false, line: lineOf(item) };
     if (f.has('mode')) {
       const m = str(f.get('mode'), `${where}mode`);
       c.mode = checked(f.get('mode'), `${where}mode`, () => parseMode(m));
@@ -182,12 +188,22 @@ export function parseConfig(text: string, file = '<config>'): Config {
       if (s !== 'up' && s !== 'down') fail(f.get('state'), `${where}state`, `"${s}" is not a state: use up or down`);
       c.state = s as 'up' | 'down';
     }
-    if (f.has('spoofchk')) {
-      const n = f.get('spoofchk');
+    for (const key of ['spoofchk', 'nodst'] as const) {
+      if (!f.has(key)) continue;
+      const n = f.get(key);
       const v = isScalar(n) ? n.value : undefined;
-      if (v === true || v === 'on') c.spoofchk = true;
-      else if (v === false || v === 'off') c.spoofchk = false;
-      else fail(n, `${where}spoofchk`, `${isScalar(n) ? `"${String(v)}"` : 'this'} is not a switch: use on or off`);
+      if (v === true || v === 'on') c[key] = true;
+      else if (v === false || v === 'off') c[key] = false;
+      else fail(n, `${where}${key}`, `${isScalar(n) ? `"${String(v)}"` : 'this'} is not a switch: use on or off`);
+    }
+    if (f.has('macaddr')) {
+      const n = f.get('macaddr');
+      if (!isSeq(n)) fail(n, `${where}macaddr`, 'expected a list of MAC addresses, like [02:0e:00:00:00:01]');
+      if (c.mode !== 'source') fail(n, `${where}macaddr`, `macaddr lists belong to source-mode children, and this one is ${c.mode}: set mode: source, or remove macaddr`);
+      c.macaddr = (n as { items: Node[] }).items.map((x, j) => {
+        const a = str(x, `${where}macaddr[${j}]`);
+        return checked(x, `${where}macaddr[${j}]`, () => parseChildMac(a));
+      });
     }
     if (f.has('bcqueuelen')) c.bcqueuelen = int(f.get('bcqueuelen'), `${where}bcqueuelen`, checkBcQueueLen);
     const dup = cfg.children.find((d) => d.name === c.name && d.netns === c.netns);
@@ -269,8 +285,10 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const up = (x.flags & CHILD_UP) !== 0;
     const netns = x.netns || undefined;
     const bcqueuelen = m.bcQueueLen(x);
+    const macaddr = x.mode === 'source' ? m.macaddrOf(x.name, netns) : [];
     return () => {
-      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen });
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen,
+        nodst: (x.flags & CHILD_NODST) !== 0, ...(macaddr.length ? { macaddr: { op: 'set' as const, macs: macaddr } } : {}) });
       if (up) m.setUp(x.name, true, netns);
     };
   };
@@ -303,12 +321,19 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       // Which field a refusal of the new child is about: its address, its MTU, or its name.
       const addField = (e: ConfigError) =>
         `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
-      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen }), () => m.del(c.name, c.netns));
-      changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}`);
+      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen,
+        nodst: c.nodst, ...(c.macaddr ? { macaddr: { op: 'set' as const, macs: c.macaddr } } : {}) }), () => m.del(c.name, c.netns));
+      changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}${c.nodst ? ', nodst' : ''}${c.macaddr ? `, ${c.macaddr.length} source address(es)` : ''}`);
     } else {
       const was = { ...have };
+      const list = was.mode === 'source' ? m.macaddrOf(c.name, netns) : [];
+      const setList = (macs: Mac[]) => m.setMacaddr(c.name, { op: 'set', macs }, c.netns);
       if (was.mode !== c.mode) {
-        step(at, field(`${at.field}.mode`), () => m.setMode(c.name, c.mode, c.netns), () => m.setMode(c.name, was.mode, c.netns));
+        // Leaving source mode flushes the list: the undo brings it back.
+        step(at, field(`${at.field}.mode`), () => m.setMode(c.name, c.mode, c.netns), () => {
+          m.setMode(c.name, was.mode, c.netns);
+          if (list.length) setList(list);
+        });
         changes.push(`${label(c)}: mode ${c.mode}`);
       }
       if (c.address && c.mode !== 'passthru' && was.mac !== c.address) {
@@ -323,6 +348,17 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       if (spoofchk !== c.spoofchk) {
         step(at, field(`${at.field}.spoofchk`), () => m.setSpoofchk(c.name, c.spoofchk, c.netns), () => m.setSpoofchk(c.name, spoofchk, c.netns));
         changes.push(`${label(c)}: spoofchk ${c.spoofchk ? 'on' : 'off'}`);
+      }
+      const listNow = c.mode === was.mode ? list : []; // a mode change has just flushed it
+      const want = c.macaddr ? [...new Set(c.macaddr)].sort() : undefined;
+      if (want && want.join() !== listNow.join()) {
+        step(at, field(`${at.field}.macaddr`), () => setList(want), () => (m.findChild(c.name, c.netns).mode === 'source' ? setList(listNow) : undefined));
+        changes.push(`${label(c)}: macaddr ${want.join(' ') || '(none)'}`);
+      }
+      const nodst = (was.flags & CHILD_NODST) !== 0;
+      if (nodst !== c.nodst) {
+        step(at, field(`${at.field}.nodst`), () => m.setNodst(c.name, c.nodst, c.netns), () => m.setNodst(c.name, nodst, c.netns));
+        changes.push(`${label(c)}: nodst ${c.nodst ? 'on' : 'off'}`);
       }
       const bcqueuelen = c.bcqueuelen === undefined ? undefined : m.bcQueueLen(was); // a lookup only when asked
       if (bcqueuelen !== undefined && bcqueuelen !== c.bcqueuelen) {

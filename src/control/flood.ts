@@ -1,5 +1,5 @@
-// The flood list: per parent, a dense array (mvb_flood, indexes 0..port.nflood-1) of its UP children,
-// which the datapath walks to copy a broadcast or multicast frame. Every change keeps the invariant the
+// The flood list: per parent, a dense array (mvb_flood, indexes 0..port.nflood-1) of its UP children
+// but source-mode ones (floods never reach them: they get only copies by source), which the datapath walks to copy a broadcast or multicast frame. Every change keeps the invariant the
 // datapath relies on: an index below nflood always names a live entry.
 import type { Datapath } from '../datapath/datapath.js';
 import type { ChildRecord } from '../datapath/abi.js';
@@ -24,6 +24,7 @@ export class FloodList {
 
   /** Appends the child: entry first, then the count, so the datapath never reads a missing entry. */
   add(c: ChildRecord): void {
+    if (c.mode === 'source') return;
     const port = this.dp.getPort(c.parentIfindex);
     if (!port) return;
     if (this.pos(c.parentIfindex, c.hostIfindex, port.nflood) >= 0) return;
@@ -49,15 +50,18 @@ export class FloodList {
     if (at !== last && moved) index?.set(moved.hostIfindex, at);
   }
 
-  /** The child's mode changed: its entry carries the new one. */
+  /** The UP child's mode changed: its entry carries the new one (a source child leaves, or enters). */
   setMode(c: ChildRecord): void {
+    if (c.mode === 'source') return this.remove(c);
     const port = this.dp.getPort(c.parentIfindex);
     const at = port ? this.pos(c.parentIfindex, c.hostIfindex, port.nflood) : -1;
-    if (at >= 0) this.dp.putFlood(c.parentIfindex, at, { hostIfindex: c.hostIfindex, mode: c.mode });
+    if (at < 0) this.add(c);
+    else this.dp.putFlood(c.parentIfindex, at, { hostIfindex: c.hostIfindex, mode: c.mode });
   }
 
   /** Rewrites a parent's list from its UP children when the map disagrees (reconcile). */
-  rebuild(parentIfindex: number, up: ChildRecord[]): void {
+  rebuild(parentIfindex: number, upChildren: ChildRecord[]): void {
+    const up = upChildren.filter((c) => c.mode !== 'source');
     this.positions.delete(parentIfindex);
     const port = this.dp.getPort(parentIfindex);
     if (!port) return;

@@ -4,7 +4,7 @@
 // later step fails. The pieces it composes each own one concern: the registry of children, the flood
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { DEFAULT_BC_QUEUE_LEN, Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_NODST, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
@@ -15,6 +15,7 @@ import { DEFAULT_KIND, kindOf, type KindContext } from './kinds/index.js';
 import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
+import { SourceLists, type MacaddrChange } from './sources.js';
 import { TxHooks } from './tx-hooks.js';
 import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
@@ -36,6 +37,10 @@ export interface AddChildRequest {
   bcqueuelen?: number;
   /** The port's bc_cutoff, set through any child as in the kernel (accepted and reported). */
   bcCutoff?: number;
+  /** nodst (kernel macvlan's flag): frames from the sources it lists reach only the source children. */
+  nodst?: boolean;
+  /** Source mode's list, as `macaddr add|del|set|flush` on ip link add (only in source mode). */
+  macaddr?: MacaddrChange;
 }
 
 export interface ChildView {
@@ -60,6 +65,9 @@ export interface ChildView {
   bcqueuelen: number;
   usedbcqueuelen: number;
   bcCutoff: number;
+  nodst: boolean;
+  /** Source mode: the remote source MACs it lists (absent for other modes, as ip prints it). */
+  macaddr?: Mac[];
 }
 
 export { hostEndName } from './names.js';
@@ -69,6 +77,7 @@ export class Macvlan {
   private readonly registry: Registry;
   private readonly state: ChildState;
   private readonly ports: Ports;
+  private readonly sources: SourceLists;
   /** Reconciling with the kernel, and the agent's per-event path. */
   readonly events: Reconciler;
   private readonly ctx: KindContext;
@@ -78,7 +87,8 @@ export class Macvlan {
     this.registry = new Registry(dp);
     const flood = new FloodList(dp);
     this.ports = new Ports(dp, this.links, flood);
-    this.state = new ChildState(dp, this.registry, flood, this.ports, this.links);
+    this.sources = new SourceLists(dp);
+    this.state = new ChildState(dp, this.registry, flood, this.ports, this.links, this.sources);
     this.events = new Reconciler(dp, this.registry, this.state, flood, this.ports, this.links);
     this.ctx = { dp, links: this.links };
     this.txHooks = new TxHooks(dp, this.registry, this.ctx);
@@ -197,6 +207,9 @@ export class Macvlan {
     if (req.mtu !== undefined) this.checkMtuUnderParent(req.mtu, parent);
     if (req.bcqueuelen !== undefined) checkBcQueueLen(req.bcqueuelen);
     if (req.bcCutoff !== undefined) checkBcCutoff(req.bcCutoff);
+    if (req.macaddr && mode !== 'source')
+      throw new ConfigError('EINVAL', `Invalid argument: macaddr lists belong to source-mode children, and ${req.name} would be ${mode} (add "mode source")`);
+    const macaddr = req.macaddr ? req.macaddr.macs.map(parseChildMac) : [];
     const netns = req.netns ?? '';
 
     // Running it twice converges: an identical child is success, a different one is EEXIST.
@@ -205,7 +218,9 @@ export class Macvlan {
       const same = existing.parentIfindex === parent.ifindex && existing.mode === mode &&
         (address === undefined || existing.mac === address || mode === 'passthru') &&
         (req.mtu === undefined || existing.mtu === req.mtu) &&
-        (req.spoofchk === undefined || ((existing.flags & CHILD_SPOOFCHK) !== 0) === req.spoofchk);
+        (req.spoofchk === undefined || ((existing.flags & CHILD_SPOOFCHK) !== 0) === req.spoofchk) &&
+        (req.nodst === undefined || ((existing.flags & CHILD_NODST) !== 0) === req.nodst) &&
+        (req.macaddr === undefined || this.sources.plan(existing, { ...req.macaddr, macs: macaddr }).join() === this.sources.of(existing).join());
       if (same) return existing;
       throw new ConfigError('EEXIST', `File exists: child "${req.name}"${netns ? ` in netns "${netns}"` : ''} already exists with other settings (parent ${this.ifname(existing.parentIfindex)}, mode ${existing.mode}); delete it first or use 'link set'`);
     }
@@ -232,7 +247,7 @@ export class Macvlan {
         mtu: req.mtu ?? parent.mtu,
         mac: address ?? randomMac(), // as the kernel's eth_random_addr would, but known without asking
         mode,
-        flags: kind.deliveryFlags(netns) | (req.spoofchk ? CHILD_SPOOFCHK : 0),
+        flags: kind.deliveryFlags(netns) | (req.spoofchk ? CHILD_SPOOFCHK : 0) | (req.nodst ? CHILD_NODST : 0),
         kind: kind.name,
         createdNs: process.hrtime.bigint(),
         name: req.name,
@@ -253,6 +268,10 @@ export class Macvlan {
       }
       this.registry.put(rec);
       undo.push(() => this.registry.delete(rec.hostIfindex));
+      if (req.macaddr && req.macaddr.op !== 'del' && req.macaddr.op !== 'flush') {
+        undo.push(() => this.sources.forget(rec));
+        this.sources.apply(rec, [...new Set(macaddr)]);
+      }
       p.nchildren += 1;
       if (mode === 'passthru') {
         p.flags |= PORT_PASSTHRU;
@@ -381,6 +400,29 @@ export class Macvlan {
     this.registry.put(c);
   }
 
+  /** nodst on|off: takes effect with the next frame (the datapath reads the registry's flags). */
+  setNodst(name: string, on: boolean, netns?: string): void {
+    this.begin();
+    const c = this.findChild(name, netns);
+    if (((c.flags & CHILD_NODST) !== 0) === on) return;
+    c.flags = on ? c.flags | CHILD_NODST : c.flags & ~CHILD_NODST;
+    this.registry.put(c);
+  }
+
+  /** macaddr add|del|set|flush: a source-mode child's list of remote source MACs. */
+  setMacaddr(name: string, change: MacaddrChange, netns?: string): void {
+    this.begin();
+    const c = this.findChild(name, netns);
+    const macs = change.macs.map(parseChildMac);
+    this.sources.apply(c, this.sources.plan(c, { op: change.op, macs }));
+  }
+
+  /** The remote source MACs a source-mode child lists. */
+  macaddrOf(name: string, netns?: string): Mac[] {
+    this.begin();
+    return this.sources.of(this.findChild(name, netns));
+  }
+
   setIsolation(parentName: string, isolation: Isolation): void {
     parseIsolation(isolation);
     const parent = this.parentLinkOrThrow(parentName);
@@ -489,6 +531,7 @@ export class Macvlan {
     for (const c of this.registry.all()) used.set(c.parentIfindex, Math.max(used.get(c.parentIfindex) ?? 0, bcqueuelen(c)));
     const cutoff = new Map<number, number>();
     const bcCutoff = (p: number) => cutoff.get(p) ?? cutoff.set(p, this.dp.bcCutoff(p)).get(p)!;
+    const lists = children.some((c) => c.mode === 'source') ? this.sources.all() : new Map<number, Mac[]>();
     return children.map((c) => {
       const l = linksIn(c.netns).get(c.name);
       return {
@@ -508,6 +551,8 @@ export class Macvlan {
         bcqueuelen: bcqueuelen(c),
         usedbcqueuelen: used.get(c.parentIfindex) ?? DEFAULT_BC_QUEUE_LEN,
         bcCutoff: bcCutoff(c.parentIfindex),
+        nodst: (c.flags & CHILD_NODST) !== 0,
+        ...(c.mode === 'source' ? { macaddr: lists.get(c.hostIfindex) ?? [] } : {}),
         ...(c.flags & CHILD_MAC_BUSY ? { conflict: `address ${c.mac} is held by ${this.state.macHolder(c, c.mac) ?? 'another device'}; not forwarding` } : {}),
       };
     });

@@ -2,9 +2,9 @@
 // test/bpf/abi.test.ts). Encoders and decoders for every key and value the control plane touches.
 import { macFromBytes, macToBytes, type Mac } from '../mac.js';
 
-export const MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
+export const MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 } as const;
 export type Mode = keyof typeof MODES;
-export const MODE_NAMES: readonly Mode[] = ['private', 'vepa', 'bridge', 'passthru'];
+export const MODE_NAMES: readonly Mode[] = ['private', 'vepa', 'bridge', 'passthru', 'source'];
 export function modeFromValue(v: number): Mode {
   const m = MODE_NAMES.find((n) => MODES[n] === v);
   if (!m) throw new Error(`unknown mode value ${v} in the datapath registry`);
@@ -34,6 +34,8 @@ export const CHILD_XDP_ARMED = 1 << 3;
 export const CHILD_MAC_BUSY = 1 << 4;
 /** spoofchk on: the child may only send with its own source MAC (the spec's deliberate difference 4). */
 export const CHILD_SPOOFCHK = 1 << 5;
+/** nodst (kernel macvlan's MACVLAN_FLAG_NODST): a frame from a source this child lists goes to the source children only. */
+export const CHILD_NODST = 1 << 6;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
@@ -63,6 +65,7 @@ export const DROP_REASONS = [
   'no-dest',
   'spoof',
   'copy-refused',
+  'nodst',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_MAX = 16;
@@ -74,6 +77,7 @@ export const SIZES = {
   port: 24,
   floodKey: 8,
   floodVal: 8,
+  sourceVal: 4 + 4 * 16,
   childStats: 40,
   parentStats: 32 + 8 * DROP_MAX,
 } as const;
@@ -278,4 +282,19 @@ export function encodeFloodVal(e: FloodEntry): Buffer {
 }
 export function decodeFloodVal(b: Buffer): FloodEntry {
   return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)) };
+}
+
+/** Children per remote source address (MVB_SOURCE_MAX): the kernel chains any number. */
+export const SOURCE_MAX = 16;
+/** A source-mode list entry's value: the host ends of the children listing the address. */
+export function encodeSourceVal(hosts: number[]): Buffer {
+  if (hosts.length > SOURCE_MAX) throw new Error(`at most ${SOURCE_MAX} children per source address`);
+  const b = Buffer.alloc(SIZES.sourceVal);
+  b.writeUInt32LE(hosts.length, 0);
+  hosts.forEach((h, i) => b.writeUInt32LE(h, 4 + 4 * i));
+  return b;
+}
+export function decodeSourceVal(b: Buffer): number[] {
+  const n = Math.min(b.readUInt32LE(0), SOURCE_MAX);
+  return Array.from({ length: n }, (_, i) => b.readUInt32LE(4 + 4 * i));
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
   SIZES, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
-  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal,
+  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
 import type { Mac } from '../mac.js';
@@ -31,7 +31,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -273,6 +273,21 @@ export class Datapath {
     const out = new Map<number, FloodEntry>();
     for (const [k, v] of entries(this.maps.mvb_flood)) if (k.readUInt32LE(0) === parentIfindex) out.set(k.readUInt32LE(4), decodeFloodVal(v));
     return out;
+  }
+
+  // --- source mode: the children listing each remote source address, by parent ----------------------
+  /** Host ends of the children listing `mac` as a source on the parent (none: []). */
+  sourceHosts(parentIfindex: number, mac: Mac): number[] {
+    const v = this.maps.mvb_sources.lookup(encodeMacKey(parentIfindex, mac));
+    return v ? decodeSourceVal(v) : [];
+  }
+  setSourceHosts(parentIfindex: number, mac: Mac, hosts: number[]): void {
+    if (hosts.length === 0) this.maps.mvb_sources.delete(encodeMacKey(parentIfindex, mac));
+    else this.maps.mvb_sources.update(encodeMacKey(parentIfindex, mac), encodeSourceVal(hosts));
+  }
+  /** Every source entry: (parent, address) -> host ends (one batched read). */
+  sourceEntries(): { parentIfindex: number; mac: Mac; hosts: number[] }[] {
+    return entries(this.maps.mvb_sources).map(([k, v]) => ({ ...decodeMacKey(k), hosts: decodeSourceVal(v) }));
   }
 
   // --- the broadcast queue's settings: kept and reported, used by nothing (no queue) ----------------

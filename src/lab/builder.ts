@@ -119,6 +119,9 @@ export interface ChildDef {
   mtu?: number;
   /** false: left DOWN. */
   up?: boolean;
+  /** Source mode: the remote source MACs it lists; nodst. */
+  sources?: Mac[];
+  nodst?: boolean;
 }
 
 /** `ip -n NS -batch -` with these lines (one process per netns, however many children). */
@@ -136,7 +139,7 @@ function upInNamespaces(children: ChildDef[]): void {
 /** Kernel macvlan children of the parent (a passthru child takes its MAC), moved to their netns. */
 export function addKernelChildren(host: string, children: ChildDef[], parent = 'p0'): void {
   ipBatch(host, children.flatMap((c) => [
-    `link add link ${parent} name ${c.name}${c.mode !== 'passthru' ? ` address ${c.mac}` : ''}${c.mtu ? ` mtu ${c.mtu}` : ''} type macvlan mode ${c.mode}`,
+    `link add link ${parent} name ${c.name}${c.mode !== 'passthru' ? ` address ${c.mac}` : ''}${c.mtu ? ` mtu ${c.mtu}` : ''} type macvlan mode ${c.mode}${c.nodst ? ' nodst' : ''}${c.sources ? ` macaddr set ${c.sources.join(' ')}` : ''}`,
     `link set ${c.name} netns ${c.netns}`,
   ]));
   upInNamespaces(children);
@@ -169,7 +172,8 @@ export function addBpfChildren(host: string, pinRoot: string, children: ChildDef
     try {
       if (opts.isolation) m.setIsolation(parent, opts.isolation);
       if (opts.fastpath) m.setFastpath(parent, opts.fastpath);
-      for (const c of children) m.add({ parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.netns });
+      for (const c of children)
+        m.add({ parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.netns, nodst: c.nodst, ...(c.sources ? { macaddr: { op: 'set', macs: c.sources } } : {}) });
       for (const c of children) if (c.up !== false) m.setUp(c.name, true, c.netns);
     } finally {
       m.close();

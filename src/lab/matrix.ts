@@ -12,6 +12,12 @@ export interface Case {
   frame: FrameSpec;
 }
 
+/** Remote sources that source-mode children list, besides the external host's and the children's MACs. */
+function listedSources(spec: TopoSpec): [string, Mac][] {
+  const known = new Set<Mac>([EXT_MAC, ...spec.children.map((c) => c.mac)]);
+  return [...new Set(spec.children.flatMap((c) => c.sources ?? []))].filter((m) => !known.has(m)).map((m) => [m, m]);
+}
+
 /** Unicast cases: from the wire with every source (external, or spoofed as each child: a hairpinned
  * frame), from each UP child, and from the parent's stack; to every child, the parent, an unknown MAC. */
 export function unicastCases(spec: TopoSpec): Case[] {
@@ -20,7 +26,7 @@ export function unicastCases(spec: TopoSpec): Case[] {
   const cases: Case[] = [];
   let id = 1;
   const add = (label: string, inj: Injection, frame: FrameSpec) => cases.push({ id, label, inj, frame: { ...frame, id: id++ } });
-  const srcs: [string, Mac][] = [['ext', EXT_MAC], ...spec.children.filter((c) => c.mode !== 'passthru').map((c) => [c.name, c.mac] as [string, Mac])];
+  const srcs: [string, Mac][] = [['ext', EXT_MAC], ...spec.children.filter((c) => c.mode !== 'passthru').map((c) => [c.name, c.mac] as [string, Mac]), ...listedSources(spec)];
   for (const [sname, src] of srcs)
     for (const [dname, dst] of dsts) add(`wire src=${sname} U:${dname}`, { from: 'wire' }, { src, dst });
   // Odd frames from the wire: runts, VLAN and QinQ tags are dispatched on their MACs alike.
@@ -52,7 +58,7 @@ export function groupCases(spec: TopoSpec): Case[] {
   const cases: Case[] = [];
   let id = 1;
   const add = (label: string, inj: Injection, frame: FrameSpec) => cases.push({ id, label, inj, frame: { ...frame, id: id++ } });
-  const srcs: [string, Mac][] = [['ext', EXT_MAC], ...spec.children.map((c) => [c.name, macOf(c)] as [string, Mac])];
+  const srcs: [string, Mac][] = [['ext', EXT_MAC], ...spec.children.map((c) => [c.name, macOf(c)] as [string, Mac]), ...listedSources(spec)];
   for (const [sname, src] of srcs)
     for (const [g, dst, ethertype] of GROUP_DSTS) add(`wire src=${sname} ${g}`, { from: 'wire' }, { src, dst, ethertype });
   for (const c of spec.children.filter((c) => c.up !== false))

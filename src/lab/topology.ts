@@ -37,6 +37,9 @@ export interface ChildSpec {
   mtu?: number;
   /** Multicast groups the child joins (ip maddr add). */
   groups?: Mac[];
+  /** Source mode: the remote source MACs it lists (macaddr set), and nodst. */
+  sources?: Mac[];
+  nodst?: boolean;
 }
 export type Datapath = 'kernel' | 'bpf';
 export interface TopoSpec {
@@ -93,7 +96,7 @@ export class Topology {
         'parents:',
         `  - { name: ${parent}, isolation: ${spec.isolation ?? 'strict'}, fastpath: ${spec.fastpath ?? 'tc'} }`,
         'children:',
-        ...spec.children.map((c) => `  - { name: ${c.name}, parent: ${parent}, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}, state: down }`),
+        ...spec.children.map((c) => `  - { name: ${c.name}, parent: ${parent}, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}${c.nodst ? ', nodst: on' : ''}${c.sources ? `, macaddr: [${c.sources.map((a) => `"${a}"`).join(', ')}]` : ''}, state: down }`),
       ].join('\n');
       const file = path.join(os.tmpdir(), `${this.sb.prefix}-${tag}.yaml`);
       fs.writeFileSync(file, cfg + '\n');
@@ -188,7 +191,7 @@ export class Topology {
   model(): ModelPort {
     return {
       parentMac: PARENT_MAC,
-      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups })),
+      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups, sources: c.sources, nodst: c.nodst })),
       isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
       allmulti: this.spec.datapath === 'bpf',
       bridgeParent: this.spec.parent === 'bridge',

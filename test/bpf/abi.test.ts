@@ -17,6 +17,7 @@ describe('datapath ABI', () => {
       expect(info('mvb_children').valueSize).toBe(SIZES.child);
       expect(info('mvb_ports').valueSize).toBe(SIZES.port);
       expect([info('mvb_flood').keySize, info('mvb_flood').valueSize]).toEqual([SIZES.floodKey, SIZES.floodVal]);
+      expect([info('mvb_sources').keySize, info('mvb_sources').valueSize]).toEqual([SIZES.macKey, SIZES.sourceVal]);
       expect(info('mvb_child_stats').valueSize).toBe(SIZES.childStats);
       expect(info('mvb_parent_stats').valueSize).toBe(SIZES.parentStats);
       // Per-CPU buffers are sized in C: round_up(value, 8) x possible CPUs.

@@ -48,8 +48,8 @@ describe('datapath fuzzer: the programs against the model', () => {
     // XDP finishes unicast into a child (not on a passthru port) and strict isolation's drop; everything
     // else passes on to TC.
     let xdpRuns = 0;
-    const checkXdp = (c: { at: string; frame: Buffer; expect: string[] }, name: string) => {
-      const wantXdp = PASSTHRU_PARENTS.has(name) ? XDP_PASS
+    const checkXdp = (c: { at: string; frame: Buffer; expect: string[]; sourceCopies: boolean }, name: string) => {
+      const wantXdp = PASSTHRU_PARENTS.has(name) || c.sourceCopies ? XDP_PASS
         : c.expect.length === 1 && !['stack', 'wire'].includes(c.expect[0]!) ? XDP_REDIRECT
           : c.expect.length === 0 ? XDP_DROP : XDP_PASS;
       let x: number;
@@ -82,7 +82,7 @@ describe('datapath fuzzer: the programs against the model', () => {
           n++;
           const [kind, name] = c.at.split(':') as ['parent' | 'child', string];
           const group = isMulticastMac(macOf(c.frame, 0));
-          const before = group ? rx() : null;
+          const before = group || c.sourceCopies ? rx() : null;
           let v: ReturnType<typeof runTcHere> | null;
           try {
             v = runTcHere(m.dp.programs[kind], ifindex.get(name)!, c.frame);
@@ -102,11 +102,21 @@ describe('datapath fuzzer: the programs against the model', () => {
           else if (v.action === 'drop') got = [];
           else if (v.action === 'flood') {
             floods++;
-            const after = rx();
-            const copies = hosts.filter((h) => (after.get(h) ?? 0n) > (before?.get(h) ?? 0n)).map((h) => nameOf.get(h)!);
-            got = [v.flags & FLOOD_THEN_WIRE ? 'wire' : 'stack', ...copies];
-            if (copies.length !== v.copies) got.push(`(copies counted ${v.copies}, seen ${copies.length})`);
+            got = [v.flags & FLOOD_THEN_WIRE ? 'wire' : 'stack'];
           } else got = [v.action];
+          if (before) {
+            // Copies (flood and source-mode) from the children's counters: every packet a child gained,
+            // but the one a delivery itself counts.
+            const after = rx();
+            const copies: string[] = [];
+            for (const h of hosts) {
+              let d = Number((after.get(h) ?? 0n) - (before.get(h) ?? 0n));
+              if (v.action === 'deliver' && h === v.target) d--;
+              for (; d > 0; d--) copies.push(nameOf.get(h)!);
+            }
+            got.push(...copies);
+            if (copies.length !== v.copies) got.push(`(copies counted ${v.copies}, seen ${copies.length})`);
+          } else if (v.copies) got.push(`(copies counted ${v.copies}, none expected)`);
           const want = [...c.expect].sort();
           got.sort();
           if (want.join() !== got.join()) bad.push(`#${n - 1} ${c.at} ${c.frame.subarray(0, 24).toString('hex')}… (${c.frame.length} B): model ${want.join(',') || '-'}, TC ${got.join(',') || '-'}`);

@@ -2,7 +2,7 @@
 // made by the control plane. One row: description, input frame, expected verdict and target.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
-import { CHILDREN, EXT, PARENT_MACS, UNKNOWN, buildFixture, type Fixture } from '../helpers/verdict-fixture.js';
+import { CHILDREN, EXT, PARENT_MACS, SRC_A, SRC_B, SRC_C, UNKNOWN, buildFixture, type Fixture } from '../helpers/verdict-fixture.js';
 import { testRunTc, testRunXdp, TC_ACT_UNSPEC, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
 import type { Macvlan } from '../../src/control/macvlan.js';
 import { inNetns } from '../../src/native.js';
@@ -30,12 +30,13 @@ afterAll(() => {
   sb.cleanup();
 });
 
+// `copies` on a delivery, the stack or a drop: source-mode copies made first (none when absent).
 type Expect =
-  | { deliver: string } // into this child
+  | { deliver: string; copies?: number } // into this child
   | { wire: string } // out of this parent
-  | { stack: true }
+  | { stack: true; copies?: number }
   | { flood: 'stack' | 'wire'; copies: number } // copies to children, then the frame itself goes on
-  | { drop: (typeof DROP_REASONS)[number] };
+  | { drop: (typeof DROP_REASONS)[number]; copies?: number };
 
 interface Row {
   desc: string;
@@ -115,6 +116,25 @@ const ROWS: Row[] = [
   { desc: 'bridge TX runt → direct', at: 'child:b2', frame: { src: MAC.b2!, dst: MAC.b1!, length: 14 }, expect: { deliver: 'b1' } },
   { desc: 'passthru TX → anything: wire', at: 'child:t1', frame: { src: Q0, dst: UNKNOWN }, expect: { wire: 'q0' } },
   { desc: 'private TX (kernel isolation) → sibling: wire', at: 'child:kp1', frame: { src: MAC.kp1!, dst: MAC.kp2! }, expect: { wire: 'k0' } },
+  // --- source mode (spec §2 macvlan_forward_source, matrix F): o1 lists A, B and s1; o2 lists B with
+  // nodst; o3 (DOWN, nodst) lists C ---
+  { desc: 'source: unicast from a listed source → a copy to o1, then by destination', at: 'parent:p0', frame: { src: SRC_A, dst: MAC.v1! }, expect: { deliver: 'v1', copies: 1 } },
+  { desc: 'source: unicast from a listed source to the parent → a copy, then the stack', at: 'parent:p0', frame: { src: SRC_A, dst: P0 }, expect: { stack: true, copies: 1 } },
+  { desc: 'source: unicast to a source child\'s own MAC → the stack (it takes nothing by destination)', at: 'parent:p0', frame: { src: EXT, dst: MAC.o1! }, expect: { stack: true } },
+  { desc: 'source: unicast from its source to its own MAC → the copy, and the stack', at: 'parent:p0', frame: { src: SRC_A, dst: MAC.o1! }, expect: { stack: true, copies: 1 } },
+  { desc: 'source: broadcast from a listed source → the copy, the flood and the stack', at: 'parent:p0', frame: { src: SRC_A, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 8 } },
+  { desc: 'source: PAUSE from a listed source → the copy (forward_source comes first), then the stack', at: 'parent:p0', frame: { src: SRC_A, dst: '01:80:c2:00:00:01', ethertype: ETH_P_PAUSE }, expect: { stack: true, copies: 1 } },
+  { desc: 'source: broadcast with a source child\'s own MAC → back to it only', at: 'parent:p0', frame: { src: MAC.o1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { deliver: 'o1' } },
+  { desc: 'source: broadcast from outside → floods never reach source children', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:00:00:01' }, expect: { flood: 'stack', copies: 7 } },
+  { desc: 'nodst: unicast from B → copies to o1 and o2 only', at: 'parent:p0', frame: { src: SRC_B, dst: MAC.v1! }, expect: { drop: 'nodst', copies: 2 } },
+  { desc: 'nodst: broadcast from B → copies only, no flood, not the stack', at: 'parent:p0', frame: { src: SRC_B, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { drop: 'nodst', copies: 2 } },
+  { desc: 'nodst on a DOWN child: C → no copy, and nowhere else', at: 'parent:p0', frame: { src: SRC_C, dst: MAC.v1! }, expect: { drop: 'nodst', copies: 0 } },
+  { desc: 'source: tagged unicast from a listed source → the copy, then by destination', at: 'parent:p0', frame: { src: SRC_A, dst: MAC.b2!, vlans: [{ tpid: 0x8100, vid: 7 }] }, expect: { deliver: 'b2', copies: 1 } },
+  { desc: 'source: bridge TX from a listed source → a bridge sibling: the copy and direct', at: 'child:s1', frame: { src: MAC.s1!, dst: MAC.b2! }, expect: { deliver: 'b2', copies: 1 } },
+  { desc: 'source: bridge TX broadcast from a listed source → siblings and the wire, no copy', at: 'child:s1', frame: { src: MAC.s1!, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'wire', copies: 2 } },
+  { desc: 'source: bridge TX from a listed source to the wire → no copy', at: 'child:s1', frame: { src: MAC.s1!, dst: EXT }, expect: { wire: 'p0' } },
+  { desc: 'source: bridge TX → a source child: wire', at: 'child:b1', frame: { src: MAC.b1!, dst: MAC.o1! }, expect: { wire: 'p0' } },
+  { desc: 'source: a source child\'s TX → wire', at: 'child:o1', frame: { src: MAC.o1!, dst: MAC.b1! }, expect: { wire: 'p0' } },
 ];
 
 /** Runs a row through its TC program and checks the verdict against the row's expectation. */
@@ -122,6 +142,7 @@ function checkRow(row: Row): void {
   const [kind, name] = row.at.split(':') as ['parent' | 'child', string];
   const v = testRunTc(m.dp.programs[kind], `/run/netns/${host}`, ifindex.get(name)!, buildFrame(row.frame));
   const e = row.expect;
+  if (!('flood' in e) && !('wire' in e)) expect(v.copies, 'source-mode copies').toBe(e.copies ?? 0);
   if ('deliver' in e) {
     expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(e.deliver) });
   } else if ('wire' in e) {
@@ -194,16 +215,17 @@ describe('XDP fast path verdicts (BPF_PROG_TEST_RUN, the same rows at the parent
   it.each(ROWS.filter((r) => r.at.startsWith('parent:')).map((r) => [r.desc, r] as const))('%s', (_d, row) => {
     const parent = row.at.split(':')[1]!;
     const e = row.expect;
-    const into = 'deliver' in e && !passthruParents.has(parent) ? e.deliver : null;
+    const copies = 'copies' in e && !('flood' in e) ? e.copies ?? 0 : 0; // source-mode copies need TC
+    const into = 'deliver' in e && !passthruParents.has(parent) && !copies ? e.deliver : null;
     const rx0 = into ? rxOf(into) : 0n;
     const drops0 = dropsOf(parent);
     const retval = testRunXdp(m.dp.programs.xdp, `/run/netns/${host}`, ifindex.get(parent)!, buildFrame(row.frame));
     if (into) {
       expect(retval, 'redirected in XDP').toBe(XDP_REDIRECT);
       expect(rxOf(into) - rx0, `counted as ${into}'s`).toBe(1n);
-    } else if ('drop' in e && e.drop === 'private-src') {
+    } else if ('drop' in e && (e.drop === 'private-src' || e.drop === 'nodst') && !copies) {
       expect(retval, 'dropped in XDP').toBe(XDP_DROP);
-      expect(dropsOf(parent)['private-src'] - drops0['private-src']).toBe(1n);
+      expect(dropsOf(parent)[e.drop] - drops0[e.drop]).toBe(1n);
     } else {
       expect(retval, 'passed on to TC').toBe(XDP_PASS);
       expect(dropsOf(parent), 'nothing counted: TC will').toEqual(drops0);

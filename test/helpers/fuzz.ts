@@ -6,7 +6,7 @@
 import { buildFrame, ETH_P_8021AD, ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST } from '../../src/frames.js';
 import { childTx, parentRx, type Endpoint, type ModelPort } from '../../src/model.js';
 import type { Mac } from '../../src/mac.js';
-import { CHILDREN, EXT, ISOLATION, PARENT_MACS, UNKNOWN, type ParentName } from './verdict-fixture.js';
+import { CHILDREN, EXT, ISOLATION, PARENT_MACS, SRC_A, SRC_B, SRC_C, UNKNOWN, type ParentName } from './verdict-fixture.js';
 
 /** mulberry32: small, fast, good enough to spread cases; seeded, so every run can be replayed. */
 export function rng(seed: number): () => number {
@@ -21,7 +21,7 @@ export function rng(seed: number): () => number {
 }
 
 const GROUPS: Mac[] = ['ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '33:33:00:00:00:01', '01:00:5e:01:02:03', '01:80:c2:00:00:01', '33:33:ff:00:00:01'];
-const POOL: Mac[] = [...CHILDREN.map((c) => c.mac), ...Object.values(PARENT_MACS), EXT, UNKNOWN, ...GROUPS];
+const POOL: Mac[] = [...CHILDREN.map((c) => c.mac), ...Object.values(PARENT_MACS), EXT, UNKNOWN, SRC_A, SRC_B, SRC_C, ...GROUPS];
 
 export interface FuzzCase {
   /** 'parent:<name>' (from the wire) or 'child:<name>' (the child transmits). */
@@ -29,6 +29,8 @@ export interface FuzzCase {
   frame: Buffer;
   /** What the model says receives it. */
   expect: Endpoint[];
+  /** An UP source-mode child lists its source: copies are made (in TC; XDP passes such a frame on). */
+  sourceCopies: boolean;
 }
 
 /** Children the fuzzer turns spoofchk on for (a bridge child, a vepa child, a passthru child). */
@@ -37,7 +39,7 @@ export const SPOOFCHK: readonly string[] = ['b2', 'v2', 't1'];
 export const MODEL_PORTS: Record<ParentName, ModelPort> = Object.fromEntries(
   (Object.keys(PARENT_MACS) as ParentName[]).map((p) => [p, {
     parentMac: PARENT_MACS[p],
-    children: CHILDREN.filter((c) => c.parent === p).map(({ name, mode, mac, up, mtu }) => ({ name, mode, mac, up, mtu, spoofchk: SPOOFCHK.includes(name) })),
+    children: CHILDREN.filter((c) => c.parent === p).map(({ name, mode, mac, up, mtu, sources, nodst }) => ({ name, mode, mac, up, mtu, sources, nodst, spoofchk: SPOOFCHK.includes(name) })),
     isolation: ISOLATION[p],
     allmulti: true, // deliberate difference 3: macvlan-bpf floods every group to every eligible child
     vethCopies: true, // deliberate difference 4
@@ -69,6 +71,7 @@ export function* fuzzCases(seed: number, count: number): Generator<FuzzCase> {
     const mf = { src, dst, ethertype: outer, length: frame.length };
     const port = MODEL_PORTS[sender ? sender.parent : parent];
     const expect = sender ? childTx(port, port.children.find((c) => c.name === sender.name)!, mf) : parentRx(port, mf);
-    yield { at: sender ? `child:${sender.name}` : `parent:${parent}`, frame, expect };
+    const sourceCopies = port.children.some((c) => c.up && c.mode === 'source' && (c.sources ?? []).includes(src));
+    yield { at: sender ? `child:${sender.name}` : `parent:${parent}`, frame, expect, sourceCopies };
   }
 }

@@ -1,6 +1,6 @@
 // The datapath fixture the verdict tests and the fuzzer run programs against: four parents (p0 strict
 // with every non-passthru mode, a DOWN child, a child in the parent's own netns, a universally
-// administered MAC and a small-MTU child; q0 passthru UP; r0 passthru DOWN; k0 kernel isolation), made
+// administered MAC, a small-MTU child and three source-mode children, one DOWN, two with nodst; q0 passthru UP; r0 passthru DOWN; k0 kernel isolation), made
 // by the control plane in a netns of the sandbox, with each device's ifindex.
 import { Sandbox, run } from './sandbox.js';
 import { Macvlan } from '../../src/control/macvlan.js';
@@ -10,10 +10,14 @@ import type { Mac } from '../../src/mac.js';
 
 export const EXT: Mac = '02:0e:00:00:00:01';
 export const UNKNOWN: Mac = '02:99:00:00:00:99';
+/** Remote sources the source-mode children list: A by o1; B by o1 and o2 (nodst); C by o3 (nodst, DOWN). */
+export const SRC_A: Mac = '02:0e:00:00:00:0a';
+export const SRC_B: Mac = '02:0e:00:00:00:0b';
+export const SRC_C: Mac = '02:0e:00:00:00:0c';
 export const PARENT_MACS = { p0: '02:0a:00:00:00:01', q0: '02:0a:00:00:00:02', r0: '02:0a:00:00:00:03', k0: '02:0a:00:00:00:04' } as const satisfies Record<string, Mac>;
 export type ParentName = keyof typeof PARENT_MACS;
 
-export interface FixtureChild { parent: ParentName; name: string; mode: Mode; mac: Mac; up: boolean; sameNetns?: boolean; mtu?: number }
+export interface FixtureChild { parent: ParentName; name: string; mode: Mode; mac: Mac; up: boolean; sameNetns?: boolean; mtu?: number; sources?: Mac[]; nodst?: boolean }
 export const CHILDREN: FixtureChild[] = [
   { parent: 'p0', name: 'p1', mode: 'private', mac: '02:00:00:00:01:01', up: true },
   { parent: 'p0', name: 'p2', mode: 'private', mac: '02:00:00:00:01:02', up: true },
@@ -23,6 +27,10 @@ export const CHILDREN: FixtureChild[] = [
   { parent: 'p0', name: 'b2', mode: 'bridge', mac: '02:00:00:00:04:02', up: true },
   { parent: 'p0', name: 'b3', mode: 'bridge', mac: '02:00:00:00:04:03', up: false },
   { parent: 'p0', name: 's1', mode: 'bridge', mac: '02:00:00:00:04:05', up: true, sameNetns: true },
+  // source mode: o1 also lists the bridge child s1 (its unicast to a bridge sibling re-enters the port)
+  { parent: 'p0', name: 'o1', mode: 'source', mac: '02:00:00:00:10:01', up: true, sources: [SRC_A, SRC_B, '02:00:00:00:04:05'] },
+  { parent: 'p0', name: 'o2', mode: 'source', mac: '02:00:00:00:10:02', up: true, sources: [SRC_B], nodst: true },
+  { parent: 'p0', name: 'o3', mode: 'source', mac: '02:00:00:00:10:03', up: false, sources: [SRC_C], nodst: true },
   { parent: 'q0', name: 't1', mode: 'passthru', mac: PARENT_MACS.q0, up: true },
   { parent: 'r0', name: 't2', mode: 'passthru', mac: PARENT_MACS.r0, up: false },
   { parent: 'k0', name: 'kp1', mode: 'private', mac: '02:00:00:00:11:01', up: true },
@@ -51,7 +59,8 @@ export function buildFixture(sb: Sandbox): Fixture {
     const mv = Macvlan.open(sb.pinRoot());
     mv.setIsolation('k0', 'kernel');
     for (const c of CHILDREN) {
-      const rec = mv.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.sameNetns ? undefined : kids });
+      const rec = mv.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.sameNetns ? undefined : kids,
+        ...(c.sources ? { macaddr: { op: 'set' as const, macs: c.sources } } : {}), ...(c.nodst ? { nodst: true } : {}) });
       ifindex.set(c.name, rec.hostIfindex);
       if (c.up) mv.setUp(c.name, true);
     }

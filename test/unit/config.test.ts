@@ -6,12 +6,14 @@ describe('parseConfig', () => {
   it('reads parents and children with defaults', () => {
     const c = parseConfig('parents:\n  - name: eth1\n    isolation: kernel\nchildren:\n  - name: c1\n    parent: eth1\n  - { name: c2, parent: eth1, mode: bridge, address: "02:AA:00:00:00:01", mtu: 1400, netns: blue, state: down }\nprune: true\n', 'f.yaml');
     expect(c.parents).toEqual([{ name: 'eth1', isolation: 'kernel', line: 2 }]);
-    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', spoofchk: false, line: 5 });
+    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', spoofchk: false, nodst: false, line: 5 });
     expect(c.children[1]).toMatchObject({ name: 'c2', mode: 'bridge', address: '02:aa:00:00:00:01', mtu: 1400, netns: 'blue', state: 'down', spoofchk: false, line: 7 });
     const on = (v: string) => parseConfig(`children:\n  - { name: c1, parent: eth1, spoofchk: ${v} }\n`, 'f.yaml').children[0]!.spoofchk;
     expect([on('on'), on('true'), on('off'), on('false')]).toEqual([true, true, false, false]);
     expect(c.prune).toBe(true);
     expect(parseConfig('', 'empty.yaml').children).toEqual([]);
+    const src = parseConfig('children:\n  - { name: s1, parent: eth1, mode: source, nodst: on, macaddr: ["02:0E:00:00:00:01", 02:0e:00:00:00:02] }\n', 'f.yaml').children[0]!;
+    expect(src).toMatchObject({ mode: 'source', nodst: true, macaddr: ['02:0e:00:00:00:01', '02:0e:00:00:00:02'] });
   });
 
   const bad: [string, string, RegExp][] = [
@@ -27,6 +29,10 @@ describe('parseConfig', () => {
     ['prune not boolean', 'prune: yes please\n', /^f\.yaml:1: prune: expected true or false/],
     ['same MAC twice, both up', 'children:\n  - { name: a, parent: p0, address: "02:00:00:00:00:01" }\n  - { name: b, parent: p0, address: "02:00:00:00:00:01" }\n', /^f\.yaml:3: children\[1\]\.address: .* also the address of "a" \(line 2\)/],
     ['spoofchk not a switch', 'children:\n  - name: c1\n    parent: p0\n    spoofchk: maybe\n', /^f\.yaml:4: children\[0\]\.spoofchk: "maybe" is not a switch: use on or off/],
+    ['nodst not a switch', 'children:\n  - name: c1\n    parent: p0\n    nodst: 2\n', /^f\.yaml:4: children\[0\]\.nodst: "2" is not a switch: use on or off/],
+    ['macaddr on a vepa child', 'children:\n  - name: c1\n    parent: p0\n    macaddr: ["02:0e:00:00:00:01"]\n', /^f\.yaml:4: children\[0\]\.macaddr: macaddr lists belong to source-mode children, and this one is vepa: set mode: source/],
+    ['macaddr not a list', 'children:\n  - name: c1\n    parent: p0\n    mode: source\n    macaddr: "02:0e:00:00:00:01"\n', /^f\.yaml:5: children\[0\]\.macaddr: expected a list of MAC addresses/],
+    ['a group MAC in macaddr', 'children:\n  - name: c1\n    parent: p0\n    mode: source\n    macaddr: ["01:00:5e:00:00:01"]\n', /^f\.yaml:5: children\[0\]\.macaddr\[0\]: Cannot assign requested address/],
     ['duplicate key', 'children:\n  - name: a\n    name: b\n    parent: p0\n', /^f\.yaml:3: not valid YAML/],
   ];
   it.each(bad)('%s', (_what, text, re) => {

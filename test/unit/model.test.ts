@@ -1,4 +1,4 @@
-// The pure model against the spec's condensed matrix (§8, scenario "mixed", tables A-C and E).
+// The pure model against the spec's condensed matrix (§8, scenario "mixed", tables A-C, E and F).
 import { describe, expect, it } from 'vitest';
 import { childTx, deliveries, parentRx, type ModelPort } from '../../src/model.js';
 import { ETH_P_PAUSE, ETH_P_TEST } from '../../src/frames.js';
@@ -73,5 +73,33 @@ describe('model: spec §8 matrix', () => {
     expect(sorted(parentRx(port, wire))).toEqual(['b1', 'b2', 'stack']);
     expect(sorted(parentRx({ ...port, vethCopies: true }, wire))).toEqual(['b2', 'stack']);
     expect(sorted(parentRx({ ...port, vethCopies: true }, { ...wire, length: 1018 }))).toEqual(['b1', 'b2', 'stack']);
+  });
+  it('F: source mode (s1 lists EXT and b1; s2 has nodst and lists EXT2), every cell of the spec\'s table', () => {
+    const S1 = '02:00:00:00:10:01', S2 = '02:00:00:00:10:02', V1 = '02:00:00:00:02:01', B1 = '02:00:00:00:04:01', B2 = '02:00:00:00:04:02';
+    const EXT2 = '02:0e:00:00:00:02', P = '02:0a:00:00:00:01', UNK = '02:99:00:00:00:99', MX = '01:00:5e:11:22:33';
+    const port: ModelPort = {
+      parentMac: P, isolation: 'kernel',
+      children: [
+        { name: 's1', mode: 'source', mac: S1, up: true, sources: [EXT, B1] },
+        { name: 's2', mode: 'source', mac: S2, up: true, sources: [EXT2], nodst: true },
+        { name: 'v1', mode: 'vepa', mac: V1, up: true },
+        { name: 'b1', mode: 'bridge', mac: B1, up: true },
+        { name: 'b2', mode: 'bridge', mac: B2, up: true },
+      ],
+    };
+    const dsts = [S1, V1, B2, P, UNK, B, MX]; // the table's columns: U:s1 U:v1 U:b2 U:parent U:unknown B Mx
+    const table: [string, Parameters<typeof deliveries>[1], string, boolean, string[][]][] = [
+      ['ext src=EXT', { from: 'wire' }, EXT, false, [['s1', 'stack'], ['s1', 'v1'], ['s1', 'b2'], ['s1', 'stack'], ['s1', 'stack'], ['s1', 'v1', 'b1', 'b2', 'stack'], ['s1', 'stack']]],
+      ['ext src=EXT2 (nodst)', { from: 'wire' }, EXT2, false, [['s2'], ['s2'], ['s2'], ['s2'], ['s2'], ['s2'], ['s2']]],
+      ['ext src=s1', { from: 'wire' }, S1, false, [['stack'], ['v1'], ['b2'], ['stack'], ['stack'], ['s1'], ['s1']]],
+      ['b1 TX, reflector OFF', { from: 'child', name: 'b1' }, B1, false, [['wire'], ['wire'], ['s1', 'b2'], ['wire'], ['wire'], ['wire', 'b2'], ['wire']]],
+      ['b1 TX, reflector ON', { from: 'child', name: 'b1' }, B1, true,
+        [['wire', 's1', 'stack'], ['wire', 's1', 'v1'], ['s1', 'b2'], ['wire', 's1', 'stack'], ['wire', 's1', 'stack'], ['wire', 's1', 'v1', 'b2', 'stack'], ['wire', 's1', 'stack']]],
+    ];
+    for (const [row, inj, src, refl, cells] of table)
+      dsts.forEach((dst, i) => expect(sorted(deliveries(port, inj, f(src, dst), refl)), `${row} → ${dst}`).toEqual(sorted(cells[i]!)));
+    // nodst counts while its child is DOWN: the frame still goes nowhere else, and no copy is made.
+    const s2Down = { ...port, children: port.children.map((c) => (c.name === 's2' ? { ...c, up: false } : c)) };
+    expect(parentRx(s2Down, f(EXT2, V1))).toEqual([]);
   });
 });
