@@ -99,6 +99,10 @@ export class Reconciler {
         this.flood.rebuild(parentIfindex, mine.filter((c) => c.flags & CHILD_UP));
       }
     }
+    // Source-list entries naming a child that is gone (a command died between steps) or no longer in
+    // source mode: the datapath skips them, but they would hold a place among the 16 per address.
+    const sourceChild = new Set(children.filter((c) => c.mode === 'source').map((c) => c.hostIfindex));
+    this.state.sources.prune((h) => sourceChild.has(h));
     this.repairHooks(report);
     const ours = new Set([...children.map((c) => c.hostIfindex), ...this.dp.listPorts().map((p) => p.parentIfindex)]);
     for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);
