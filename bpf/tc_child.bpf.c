@@ -4,6 +4,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "include/tc_apply.h"
+#include "include/mc_report.h"
 
 SEC("tc")
 int mvb_child_ingress(struct __sk_buff *skb)
@@ -18,6 +19,7 @@ int mvb_child_ingress(struct __sk_buff *skb)
 		mvb_verdict_set(&v, MVB_ACT_DROP, 0, MVB_DROP_MALFORMED, 0);
 		return mvb_tc_apply(skb, &v);
 	}
+	mvb_note_mc_report(skb, &f);
 	mvb_decide_child_tx(skb->ifindex, &f, &v);
 	if (v.action != MVB_ACT_DROP)
 		mvb_count_child_tx(skb->ifindex, skb->len);

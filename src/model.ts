@@ -26,8 +26,11 @@ export interface ModelPort {
   /** In creation order. */
   children: ModelChild[];
   isolation: 'strict' | 'kernel';
-  /** Deliberate difference 3: every eligible child gets every group, joined or not (macvlan-bpf). */
+  /** Deliberate difference 3: every eligible child gets every group, joined or not (macvlan-bpf without
+   * an agent keeping the exact multicast filter). */
   allmulti?: boolean;
+  /** The parent itself is ALLMULTI (macvlan-bpf, while it has an UP child); default: as allmulti. */
+  parentAllmulti?: boolean;
   /**
    * The parent is a Linux bridge: a frame it transmits to its own MAC meets its own local fdb entry in
    * br_dev_xmit and is dropped, so it never reaches the wire (with either datapath).
@@ -66,7 +69,7 @@ function nicAccepts(p: ModelPort, f: ModelFrame): boolean {
   if (f.vlanTpid === 0x8100) return false;
   // Groups: the ones the parent itself joined and the children's (dev_mc_sync); every group where the
   // parent is ALLMULTI (macvlan-bpf, deliberate difference 3).
-  if (isMulticastMac(f.dst)) return p.allmulti === true || ALWAYS_JOINED.includes(f.dst) || upChildren(p).some((c) => (c.groups ?? []).includes(f.dst));
+  if (isMulticastMac(f.dst)) return (p.parentAllmulti ?? p.allmulti) === true || ALWAYS_JOINED.includes(f.dst) || upChildren(p).some((c) => (c.groups ?? []).includes(f.dst));
   return f.dst === p.parentMac || !!byMac(p, f.dst);
 }
 

@@ -19,7 +19,24 @@ struct mvb_verdict {
 	__u32 srccopies; /* source-mode copies to make before the action (UP children listing src) */
 	__u8 src[6];     /* the frame's source, for the source-mode copies */
 	__u8 pad[2];
+	__u8 dst[6];     /* FLOOD: the group, for the exact multicast filter */
+	__u8 group;      /* FLOOD: 1 for a multicast group (not broadcast): the exact filter applies */
+	__u8 pad2;
 };
+
+static __always_inline int mvb_is_broadcast(const __u8 *mac)
+{
+	return (mac[0] & mac[1] & mac[2] & mac[3] & mac[4] & mac[5]) == 0xff;
+}
+
+/* The flood's group, for the per-child filter (the kernel's mc_filter always passes broadcast). */
+static __always_inline void mvb_verdict_group(struct mvb_verdict *v, const struct mvb_frame *f)
+{
+	if (mvb_is_broadcast(f->dst))
+		return;
+	v->group = 1;
+	mvb_mac_copy(v->dst, f->dst);
+}
 
 static __always_inline void mvb_verdict_set(struct mvb_verdict *v, __u32 action, __u32 target,
 					    __u32 reason, __u32 flags)
@@ -99,6 +116,7 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 	else
 		v->mask = MVB_MODE_VEPA;
 	v->exclude = src ? src->host_ifindex : 0;
+	mvb_verdict_group(v, f);
 	mvb_verdict_set(v, MVB_ACT_FLOOD, parent, 0, MVB_FLOOD_THEN_STACK);
 }
 
@@ -191,6 +209,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 		/* Bridge multicast: a copy to every other UP bridge sibling, then the wire (l.547-551). */
 		v->mask = f->proto == 0x8808 ? 0 : MVB_MODE_BRIDGE;
 		v->exclude = host;
+		mvb_verdict_group(v, f);
 		mvb_verdict_set(v, MVB_ACT_FLOOD, me->parent_ifindex, 0, MVB_FLOOD_THEN_WIRE);
 		return;
 	}

@@ -73,6 +73,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_parent_stats SEC(".maps");
 
+/* The groups each child joined (exact multicast filter, see mvb_abi.h), kept by the agent from the child
+ * end's multicast list. Allocated as used: a few groups per child. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mvb_mc_key);
+	__type(value, __u8);
+	__uint(max_entries, MVB_MAX_CHILDREN * 8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_mc SEC(".maps");
+
+/* Children that sent an IGMP or MLD message (a join or a leave announces itself so) since the agent last
+ * looked: it re-reads their groups at once instead of at its next sweep. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_mc_dirty SEC(".maps");
+
 /* Control plane only, read by no program: settings of kernel macvlan's broadcast queue, which we do not
  * have (flooding is synchronous: deliberate difference 2), kept so they are reported as they were set,
  * like `ip -d link show` does. A child's requested bcqueuelen by host ifindex (absent: the kernel's

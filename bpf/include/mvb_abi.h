@@ -25,6 +25,8 @@
 #define MVB_CHILD_MAC_BUSY   (1 << 4) /* control plane only: UP with an address an UP sibling holds (abi.ts) */
 #define MVB_CHILD_SPOOFCHK   (1 << 5) /* the child may only send with its own source MAC (the spec's deliberate difference 4) */
 #define MVB_CHILD_NODST      (1 << 6) /* a frame from a source this child lists goes to the source children only */
+#define MVB_CHILD_MC_EXACT   (1 << 7) /* control plane only: the agent keeps this child's groups in mvb_mc (see
+				       * MVB_FLOOD_MC_EXACT, which the datapath reads) */
 
 /* mvb_port.flags */
 #define MVB_PORT_PASSTHRU        (1 << 0)
@@ -85,7 +87,20 @@ struct mvb_flood_key {
 struct mvb_flood_val {
 	__u32 host_ifindex;
 	__u8 mode;
-	__u8 pad[3];
+	__u8 flags;  /* MVB_FLOOD_MC_EXACT */
+	__u8 pad[2];
+};
+
+/* mvb_flood_val.flags: the child gets a multicast group (not broadcast) only if mvb_mc holds (child,
+ * group): its joined groups are known (an agent watches them) and it is neither ALLMULTI nor PROMISC.
+ * Without it the child gets every group (deliberate difference 3). */
+#define MVB_FLOOD_MC_EXACT (1 << 0)
+
+/* Key of mvb_mc: a group a child joined. */
+struct mvb_mc_key {
+	__u32 host_ifindex;
+	__u8 mac[6];
+	__u16 pad;
 };
 
 /* Source mode (the kernel's port->vlan_source_hash): by (parent, remote source MAC), the host ends of
@@ -129,6 +144,7 @@ enum mvb_drop_reason {
 				      * was full, or the copy is longer than the child's MTU */
 	MVB_DROP_NODST = 11,         /* the frame came from a source a nodst source child lists: only the
 				      * source children got it (copies), as in the kernel */
+	MVB_DROP_MC_UNJOINED = 12,   /* a flood copy of a group the child has not joined (exact filter) */
 	MVB_DROP__MAX = 16,
 };
 

@@ -29,6 +29,8 @@ struct mvb_flood_ctx {
 	__u32 start;
 	__u32 copies;
 	__u32 failed;
+	struct mvb_mc_key mc; /* mc.mac: the group when the exact filter applies (group = 1) */
+	__u32 group;
 };
 
 /* A refused copy, counted on the spot (rare; keeps the loop's state to two counters, see below). */
@@ -61,6 +63,16 @@ static long mvb_flood_one(__u32 i, void *data)
 	e = bpf_map_lookup_elem(&mvb_flood, &key);
 	if (!e || e->host_ifindex == fc->exclude || !(e->mode & fc->mask))
 		return 0;
+	if (fc->group && (e->flags & MVB_FLOOD_MC_EXACT)) {
+		/* The exact filter: a group the child has not joined is withheld, counted on the spot and as
+		 * failed, so the mode-filter count derived below stays right. */
+		fc->mc.host_ifindex = e->host_ifindex;
+		if (!bpf_map_lookup_elem(&mvb_mc, &fc->mc)) {
+			fc->failed++;
+			mvb_count_flood_fail(fc->parent, MVB_DROP_MC_UNJOINED);
+			return 0;
+		}
+	}
 	r = bpf_clone_redirect(fc->skb, e->host_ifindex, 0);
 	if (r == 0) {
 		fc->copies++;
@@ -87,6 +99,10 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 	if (n > MVB_MAX_CHILDREN)
 		n = MVB_MAX_CHILDREN;
 	fc.n = n;
+	if (v->group) {
+		fc.group = 1;
+		mvb_mac_copy(fc.mc.mac, v->dst);
+	}
 	fc.start = n > 1 ? bpf_get_prandom_u32() % n : 0;
 	if (fc.mask && n)
 		bpf_loop(n, mvb_flood_one, &fc, 0);

@@ -18,6 +18,7 @@ import { NETNS_DIR } from '../net/links.js';
 import { RTM_DELLINK, RTM_NEWLINK, Rtnl, linkEventSocket, parseLink, splitMessages } from '../net/rtnetlink.js';
 import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.js';
 import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
+import { McWatch } from './mc-watch.js';
 import { acquireInstanceLock } from '../control/instance-lock.js';
 import { DEFAULT_LISTEN, ListenError, MetricsServer, parseListen, type ListenAddress } from '../metrics/http.js';
 import { CounterReader, type Repairs } from '../metrics/snapshot.js';
@@ -62,6 +63,7 @@ export class Agent {
   private metrics?: MetricsServer;
   private commandLock?: Server;
   private counters?: CounterReader;
+  private mcWatch?: McWatch;
   /** Where the HTTP server really listens (port 0 asks the kernel for a free one). */
   httpAddress?: { host: string; port: number };
 
@@ -83,7 +85,9 @@ export class Agent {
       for (const r of m.dp.reclaimed) agent.log(`removed the stale instance ${r}`);
       agent.resync('start');
       agent.auditSoon();
+      agent.mcWatch = new McWatch(m, (fn) => agent.guard(fn), (s) => agent.log(s));
       if (opts.config) agent.apply(opts.config, opts.prune);
+      agent.mcWatch.start();
       // Commands run synchronously, one at a time, between event batches.
       agent.control = await serveControl(opts.socketPath, async (req) => agent.runForClient(req.command));
       if (opts.listen) {
@@ -114,6 +118,7 @@ export class Agent {
   }
 
   stop(): void {
+    this.mcWatch?.stop();
     clearTimeout(this.promoting);
     clearTimeout(this.auditing);
     this.metrics?.stop();
@@ -260,6 +265,9 @@ export class Agent {
         if (msg.type !== RTM_NEWLINK && msg.type !== RTM_DELLINK) continue;
         const link = parseLink(msg.payload);
         const t0 = process.hrtime.bigint();
+        // A child's multicast list changes with its state and flags (up, ALLMULTI): re-read its netns soon.
+        const ns = d.nsid < 0 ? '' : this.nsNames.get(d.nsid); // children's namespaces are all known (ensureNsids)
+        if (ns !== undefined) this.mcWatch?.linksChanged([ns]);
         this.guard(() => {
           const note = this.m.events.onLinkEvent({ nsid: d.nsid, deleted: msg.type === RTM_DELLINK, link }, (id) => this.netnsName(id));
           if (note) this.log(note);

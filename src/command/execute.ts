@@ -84,7 +84,8 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
   for (const v of views) {
     out.out(`${v.ifindex}: ${v.name}@${v.parent}: <${flagsOf(v).join(',')}> mtu ${v.mtu} state ${v.operstate}${v.netns ? ` netns ${v.netns}` : ''}`);
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
-    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
+    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'} multicast ${v.mcGroups ? `exact (${v.mcGroups.length} groups)` : 'all'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
+    if (cmd.details && v.mcGroups) out.out(`    multicast groups: ${v.mcGroups.join(' ') || '-'}`);
     // ip -d's words; the queue they size does not exist here (flooding is synchronous).
     if (cmd.details) {
       const remotes = v.macaddr ? ` remotes (${v.macaddr.length})${v.macaddr.map((a) => ` ${a}`).join('')}` : '';
@@ -123,6 +124,9 @@ function toIpJson(v: ChildView) {
     },
     host_end: v.hostEnd,
     spoofchk: v.spoofchk,
+    // The exact multicast filter (an agent keeps it): the groups the child gets; "all" without one.
+    mc_filter: v.mcGroups ? 'exact' : 'all',
+    ...(v.mcGroups ? { mc_groups: v.mcGroups } : {}),
     ...(v.conflict ? { conflict: v.conflict } : {}),
   };
 }

@@ -12,6 +12,7 @@ import { kindOf } from './kinds/index.js';
 import type { Ports } from './ports.js';
 import type { Registry } from './registry.js';
 import type { SourceLists } from './sources.js';
+import type { McFilter } from './mc-filter.js';
 
 export class ChildState {
   constructor(
@@ -21,6 +22,7 @@ export class ChildState {
     private readonly ports: Ports,
     private readonly links: LinkTable,
     readonly sources: SourceLists,
+    private readonly mc: McFilter,
   ) {}
 
   /** The kernel's macvlan_addr_busy(): the parent's MAC (except passthru) or an UP sibling's MAC. */
@@ -184,6 +186,7 @@ export class ChildState {
     const parentExists = ifnameOf(c.parentIfindex) !== '';
     this.removeUp(c);
     this.sources.forget(c);
+    this.mc.forget(c);
     const kind = kindOf(c.kind);
     if (deleteDevices) kind.remove({ dp: this.dp, links: this.links }, c);
     else this.dp.hooks.forget(c.hostIfindex);

@@ -1,8 +1,12 @@
 // The flood list: per parent, a dense array (mvb_flood, indexes 0..port.nflood-1) of its UP children
-// but source-mode ones (floods never reach them: they get only copies by source), which the datapath walks to copy a broadcast or multicast frame. Every change keeps the invariant the
-// datapath relies on: an index below nflood always names a live entry.
+// but source-mode ones (floods never reach them: they get only copies by source), which the datapath
+// walks to copy a broadcast or multicast frame. Every change keeps the invariant the datapath relies
+// on: an index below nflood always names a live entry.
 import type { Datapath } from '../datapath/datapath.js';
-import type { ChildRecord } from '../datapath/abi.js';
+import { CHILD_MC_EXACT, type ChildRecord, type FloodEntry } from '../datapath/abi.js';
+
+/** A child's flood entry: its mode, and whether the exact multicast filter applies to it. */
+const entryOf = (c: ChildRecord): FloodEntry => ({ hostIfindex: c.hostIfindex, mode: c.mode, ...(c.flags & CHILD_MC_EXACT ? { mcExact: true } : {}) });
 
 export class FloodList {
   /** Positions by parent and host ifindex: an agent would otherwise scan the list on every up/down. */
@@ -28,7 +32,7 @@ export class FloodList {
     const port = this.dp.getPort(c.parentIfindex);
     if (!port) return;
     if (this.pos(c.parentIfindex, c.hostIfindex, port.nflood) >= 0) return;
-    this.dp.putFlood(c.parentIfindex, port.nflood, { hostIfindex: c.hostIfindex, mode: c.mode });
+    this.dp.putFlood(c.parentIfindex, port.nflood, entryOf(c));
     this.dp.putPort(c.parentIfindex, { ...port, nflood: port.nflood + 1 });
     this.positions.get(c.parentIfindex)?.set(c.hostIfindex, port.nflood);
   }
@@ -50,13 +54,14 @@ export class FloodList {
     if (at !== last && moved) index?.set(moved.hostIfindex, at);
   }
 
-  /** The UP child's mode changed: its entry carries the new one (a source child leaves, or enters). */
+  /** The UP child's mode or multicast filter changed: its entry carries the new one (a source child
+   * leaves, or enters). */
   setMode(c: ChildRecord): void {
     if (c.mode === 'source') return this.remove(c);
     const port = this.dp.getPort(c.parentIfindex);
     const at = port ? this.pos(c.parentIfindex, c.hostIfindex, port.nflood) : -1;
     if (at < 0) this.add(c);
-    else this.dp.putFlood(c.parentIfindex, at, { hostIfindex: c.hostIfindex, mode: c.mode });
+    else this.dp.putFlood(c.parentIfindex, at, entryOf(c));
   }
 
   /** Rewrites a parent's list from its UP children when the map disagrees (reconcile). */
@@ -69,9 +74,15 @@ export class FloodList {
     const want = up.map((c) => c.hostIfindex);
     const current = [...Array(port.nflood).keys()].map((i) => have.get(i)?.hostIfindex ?? -1);
     const strays = [...have.keys()].filter((i) => i >= port.nflood);
-    if (strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
+    const byHost = new Map(up.map((c) => [c.hostIfindex, c]));
+    const exactRight = [...Array(port.nflood).keys()].every((i) => {
+      const e = have.get(i);
+      const c = e && byHost.get(e.hostIfindex);
+      return !c || !!e.mcExact === ((c.flags & CHILD_MC_EXACT) !== 0);
+    });
+    if (exactRight && strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
     this.dp.putPort(parentIfindex, { ...port, nflood: 0 });
-    up.forEach((c, i) => this.dp.putFlood(parentIfindex, i, { hostIfindex: c.hostIfindex, mode: c.mode }));
+    up.forEach((c, i) => this.dp.putFlood(parentIfindex, i, entryOf(c)));
     for (const i of have.keys()) if (i >= up.length) this.dp.deleteFlood(parentIfindex, i);
     this.dp.putPort(parentIfindex, { ...port, nflood: up.length });
   }

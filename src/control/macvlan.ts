@@ -4,7 +4,7 @@
 // later step fails. The pieces it composes each own one concern: the registry of children, the flood
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { DEFAULT_BC_QUEUE_LEN, Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_NODST, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_MC_EXACT, CHILD_NODST, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
@@ -16,6 +16,7 @@ import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
 import { SourceLists, type MacaddrChange } from './sources.js';
+import { McFilter } from './mc-filter.js';
 import { TxHooks } from './tx-hooks.js';
 import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
 
@@ -68,6 +69,8 @@ export interface ChildView {
   nodst: boolean;
   /** Source mode: the remote source MACs it lists (absent for other modes, as ip prints it). */
   macaddr?: Mac[];
+  /** The exact multicast filter's groups (an agent keeps them); absent: it gets every group. */
+  mcGroups?: Mac[];
 }
 
 export { hostEndName } from './names.js';
@@ -78,6 +81,7 @@ export class Macvlan {
   private readonly state: ChildState;
   private readonly ports: Ports;
   private readonly sources: SourceLists;
+  private readonly mc: McFilter;
   /** Reconciling with the kernel, and the agent's per-event path. */
   readonly events: Reconciler;
   private readonly ctx: KindContext;
@@ -88,7 +92,8 @@ export class Macvlan {
     const flood = new FloodList(dp);
     this.ports = new Ports(dp, this.links, flood);
     this.sources = new SourceLists(dp);
-    this.state = new ChildState(dp, this.registry, flood, this.ports, this.links, this.sources);
+    this.mc = new McFilter(dp, this.registry, flood, this.links);
+    this.state = new ChildState(dp, this.registry, flood, this.ports, this.links, this.sources, this.mc);
     this.events = new Reconciler(dp, this.registry, this.state, flood, this.ports, this.links);
     this.ctx = { dp, links: this.links };
     this.txHooks = new TxHooks(dp, this.registry, this.ctx);
@@ -417,6 +422,27 @@ export class Macvlan {
     this.sources.apply(c, this.sources.plan(c, { op: change.op, macs }));
   }
 
+  /**
+   * The exact multicast filter (the agent's): re-reads the multicast lists of the given children (all
+   * by default) and updates their filters. Returns the names whose filter changed.
+   */
+  syncMulticast(hosts?: Iterable<number>): string[] {
+    this.begin();
+    const want = hosts ? new Set(hosts) : null;
+    return this.mc.sync(this.registry.all().filter((c) => !want || want.has(c.hostIfindex)));
+  }
+
+  /** Children of these namespaces ('' = the parents'), for a sync after their links changed. */
+  childrenIn(netns: Set<string>): number[] {
+    return this.registry.all().filter((c) => netns.has(c.netns)).map((c) => c.hostIfindex);
+  }
+
+  /** Nobody keeps the multicast lists any more (the agent stops): every child gets every group again. */
+  multicastOff(): void {
+    this.begin();
+    this.mc.clearAll();
+  }
+
   /** The remote source MACs a source-mode child lists. */
   macaddrOf(name: string, netns?: string): Mac[] {
     this.begin();
@@ -553,6 +579,7 @@ export class Macvlan {
         bcCutoff: bcCutoff(c.parentIfindex),
         nodst: (c.flags & CHILD_NODST) !== 0,
         ...(c.mode === 'source' ? { macaddr: lists.get(c.hostIfindex) ?? [] } : {}),
+        ...(c.flags & CHILD_MC_EXACT ? { mcGroups: this.mc.groupsOf(c) ?? [] } : {}),
         ...(c.flags & CHILD_MAC_BUSY ? { conflict: `address ${c.mac} is held by ${this.state.macHolder(c, c.mac) ?? 'another device'}; not forwarding` } : {}),
       };
     });

@@ -36,6 +36,10 @@ export const CHILD_MAC_BUSY = 1 << 4;
 export const CHILD_SPOOFCHK = 1 << 5;
 /** nodst (kernel macvlan's MACVLAN_FLAG_NODST): a frame from a source this child lists goes to the source children only. */
 export const CHILD_NODST = 1 << 6;
+/** Control plane only: the agent keeps this child's joined groups in mvb_mc, and its flood entry says so. */
+export const CHILD_MC_EXACT = 1 << 7;
+/** mvb_flood_val.flags: the exact multicast filter applies to the child (see mvb_abi.h). */
+export const FLOOD_MC_EXACT = 1 << 0;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
@@ -66,6 +70,7 @@ export const DROP_REASONS = [
   'spoof',
   'copy-refused',
   'nodst',
+  'mc-unjoined',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_MAX = 16;
@@ -273,15 +278,29 @@ export function encodeFloodKey(parentIfindex: number, idx: number): Buffer {
 export interface FloodEntry {
   hostIfindex: number;
   mode: Mode;
+  /** The exact multicast filter applies (FLOOD_MC_EXACT). */
+  mcExact?: boolean;
 }
 export function encodeFloodVal(e: FloodEntry): Buffer {
   const b = Buffer.alloc(SIZES.floodVal);
   b.writeUInt32LE(e.hostIfindex, 0);
   b.writeUInt8(MODES[e.mode], 4);
+  b.writeUInt8(e.mcExact ? FLOOD_MC_EXACT : 0, 5);
   return b;
 }
 export function decodeFloodVal(b: Buffer): FloodEntry {
-  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)) };
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), ...(b.readUInt8(5) & FLOOD_MC_EXACT ? { mcExact: true } : {}) };
+}
+
+/** Key of mvb_mc: a group a child joined. */
+export function encodeMcKey(hostIfindex: number, group: Mac): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt32LE(hostIfindex, 0);
+  macToBytes(group).copy(b, 4);
+  return b;
+}
+export function decodeMcKey(b: Buffer): { hostIfindex: number; group: Mac } {
+  return { hostIfindex: b.readUInt32LE(0), group: macFromBytes(b, 4) };
 }
 
 /** Children per remote source address (MVB_SOURCE_MAX): the kernel chains any number. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
   SIZES, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
-  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal,
+  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
 import type { Mac } from '../mac.js';
@@ -31,7 +31,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -288,6 +288,31 @@ export class Datapath {
   /** Every source entry: (parent, address) -> host ends (one batched read). */
   sourceEntries(): { parentIfindex: number; mac: Mac; hosts: number[] }[] {
     return entries(this.maps.mvb_sources).map(([k, v]) => ({ ...decodeMacKey(k), hosts: decodeSourceVal(v) }));
+  }
+
+  // --- the exact multicast filter: the groups each child joined, and who announced a change ----------
+  /** Every (child, group) entry, by host ifindex (one batched read). */
+  mcGroups(): Map<number, Set<Mac>> {
+    const out = new Map<number, Set<Mac>>();
+    for (const [k] of entries(this.maps.mvb_mc)) {
+      const { hostIfindex, group } = decodeMcKey(k);
+      let s = out.get(hostIfindex);
+      if (!s) out.set(hostIfindex, (s = new Set()));
+      s.add(group);
+    }
+    return out;
+  }
+  addMcGroup(hostIfindex: number, group: Mac): void {
+    this.maps.mvb_mc.update(encodeMcKey(hostIfindex, group), Buffer.from([1]));
+  }
+  deleteMcGroup(hostIfindex: number, group: Mac): void {
+    this.maps.mvb_mc.delete(encodeMcKey(hostIfindex, group));
+  }
+  /** Children that sent IGMP or MLD since the last call; the marks are taken. */
+  takeMcDirty(): number[] {
+    const hosts = entries(this.maps.mvb_mc_dirty).map(([k]) => k.readUInt32LE(0));
+    for (const h of hosts) this.maps.mvb_mc_dirty.delete(u32Key(h));
+    return hosts;
   }
 
   // --- the broadcast queue's settings: kept and reported, used by nothing (no queue) ----------------

@@ -113,6 +113,7 @@ export class Topology {
 
     for (const c of spec.children)
       for (const g of c.groups ?? []) run('ip', ['-n', this.childNs.get(c.name)!, 'maddr', 'add', g, 'dev', c.name]);
+    if (spec.datapath === 'bpf' && (spec.control ?? 'agent') === 'agent') this.waitForMulticastFilter();
 
     const a = addon();
     this.sockets.set('wire', [new a.PacketSocket({ ifname: WIRE_DEV[kind], netns: `/run/netns/${ext}` })]);
@@ -134,7 +135,7 @@ export class Topology {
     this.agentLogFile ||= path.join(os.tmpdir(), `${path.basename(this.pinRoot)}-agent.log`);
     const log = fs.openSync(this.agentLogFile, 'a');
     const proc = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, path.join(projectRoot, 'dist', 'cli', 'main.js'), 'agent'], {
-      env: { ...process.env, MACVLAN_BPF_PIN_ROOT: this.pinRoot },
+      env: { MACVLAN_BPF_MC_SWEEP_MS: '1000', ...process.env, MACVLAN_BPF_PIN_ROOT: this.pinRoot },
       stdio: ['ignore', log, log],
     });
     fs.closeSync(log);
@@ -187,13 +188,28 @@ export class Topology {
     this.cli(['link', 'show']); // served after every event already queued, so their handling is complete
   }
 
+  /**
+   * The agent's exact multicast filter holds every UP child's joined groups: `ip maddr add` announces
+   * nothing, so the agent finds them at its next sweep (MACVLAN_BPF_MC_SWEEP_MS, 1 s in the lab).
+   */
+  waitForMulticastFilter(): void {
+    const want = this.spec.children.filter((c) => c.up !== false);
+    interface Shown { ifname: string; mc_filter: string; mc_groups?: string[] }
+    waitFor(() => {
+      const shown = new Map((JSON.parse(this.cli(['-j', 'link', 'show'])) as Shown[]).map((l) => [l.ifname, l]));
+      return want.every((c) => shown.get(c.name)?.mc_filter === 'exact' && (c.groups ?? []).every((g) => shown.get(c.name)!.mc_groups!.includes(g)));
+    }, 'the agent to read the children\'s multicast groups', 30_000);
+  }
+
   /** The model of this topology (for the model check). */
   model(): ModelPort {
     return {
       parentMac: PARENT_MAC,
       children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups, sources: c.sources, nodst: c.nodst })),
       isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
-      allmulti: this.spec.datapath === 'bpf',
+      // Without an agent, every child gets every group (difference 3); with one, the exact filter.
+      allmulti: this.spec.datapath === 'bpf' && this.spec.control === 'direct',
+      parentAllmulti: this.spec.datapath === 'bpf',
       bridgeParent: this.spec.parent === 'bridge',
       filteringNic: this.spec.parent === 'nic',
     };

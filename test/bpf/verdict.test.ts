@@ -1,5 +1,6 @@
 // Table-driven verdict tests: every datapath program run through BPF_PROG_TEST_RUN against real maps
 // made by the control plane. One row: description, input frame, expected verdict and target.
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
 import { CHILDREN, EXT, PARENT_MACS, SRC_A, SRC_B, SRC_C, UNKNOWN, buildFixture, type Fixture } from '../helpers/verdict-fixture.js';
@@ -244,5 +245,61 @@ describe('drop counters', () => {
     const after = read();
     expect(after.pause - before.pause).toBe(1n);
     expect(after['mode-filter'] - before['mode-filter']).toBe(4n);
+  });
+});
+
+// The exact multicast filter (#16 item 2): once the control plane has read the children's multicast
+// lists, a child gets a group only if it joined it (or is ALLMULTI); broadcast is never filtered. Here
+// the lists are real: the fixture's children are veths whose kernel lists are read from dev_mcast.
+describe('exact multicast filter verdicts (BPF_PROG_TEST_RUN)', () => {
+  const MJ: Mac = '01:00:5e:01:02:03';
+  const ip = (...args: string[]) => void execFileSync('ip', ['-n', host.replace(/host$/, 'kids'), ...args]);
+  const unjoined = () => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(ifindex.get('p0')!)!)).drops['mc-unjoined']);
+  beforeAll(() => {
+    ip('maddr', 'add', MJ, 'dev', 'v1');
+    ip('maddr', 'add', MJ, 'dev', 'b2');
+    inNetns(`/run/netns/${host}`, () => m.syncMulticast());
+  });
+  afterAll(() => {
+    inNetns(`/run/netns/${host}`, () => m.multicastOff());
+    ip('maddr', 'del', MJ, 'dev', 'v1');
+    ip('maddr', 'del', MJ, 'dev', 'b2');
+  });
+
+  it('the children\'s groups are read from the kernel (link show reports them)', () => {
+    const v = inNetns(`/run/netns/${host}`, () => m.show('v1')[0]!);
+    expect(v.mcGroups).toContain(MJ);
+    expect(v.mcGroups).toContain('33:33:00:00:00:01'); // joined by every device at registration
+    expect(inNetns(`/run/netns/${host}`, () => m.show('p1')[0]!.mcGroups)).not.toContain(MJ);
+  });
+  const rows: Row[] = [
+    { desc: 'a group from outside → only the children that joined it, and the stack', at: 'parent:p0', frame: { src: EXT, dst: MJ }, expect: { flood: 'stack', copies: 2 } },
+    { desc: 'the all-hosts group every UP device joins → every UP child', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:00:00:01' }, expect: { flood: 'stack', copies: 7 } },
+    { desc: 'a group nobody joined → the stack only', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:11:22:33' }, expect: { flood: 'stack', copies: 0 } },
+    { desc: 'broadcast is never filtered', at: 'parent:p0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, expect: { flood: 'stack', copies: 7 } },
+    { desc: 'a bridge child\'s group → the bridge siblings that joined it, then the wire', at: 'child:b1', frame: { src: MAC.b1!, dst: MJ }, expect: { flood: 'wire', copies: 1 } },
+    { desc: 'a vepa child\'s reflected group → vepa and bridge children that joined it', at: 'parent:p0', frame: { src: MAC.v2!, dst: MJ }, expect: { flood: 'stack', copies: 2 } },
+  ];
+  it.each(rows.map((r) => [r.desc, r] as const))('%s', (_d, row) => {
+    const before = unjoined();
+    checkRow(row);
+    const flood = row.expect as { flood: string; copies: number };
+    // Every UP child the sender's mode reaches but the filter withholds is counted as mc-unjoined.
+    if (row.frame.dst === '01:00:5e:11:22:33') expect(unjoined() - before).toBe(7n);
+    if (row.frame.dst === MJ && row.at === 'parent:p0' && row.frame.src === EXT) expect(unjoined() - before).toBe(BigInt(7 - flood.copies));
+    if (row.frame.dst === 'ff:ff:ff:ff:ff:ff') expect(unjoined() - before).toBe(0n);
+  });
+  it('an ALLMULTI child gets every group again, and without an agent (off) every child does', () => {
+    ip('link', 'set', 'p1', 'allmulticast', 'on');
+    try {
+      inNetns(`/run/netns/${host}`, () => m.syncMulticast());
+      checkRow({ desc: '', at: 'parent:p0', frame: { src: EXT, dst: MJ }, expect: { flood: 'stack', copies: 3 } });
+    } finally {
+      ip('link', 'set', 'p1', 'allmulticast', 'off');
+    }
+    inNetns(`/run/netns/${host}`, () => m.multicastOff());
+    checkRow({ desc: '', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:11:22:33' }, expect: { flood: 'stack', copies: 7 } });
+    inNetns(`/run/netns/${host}`, () => m.syncMulticast());
+    checkRow({ desc: '', at: 'parent:p0', frame: { src: EXT, dst: '01:00:5e:11:22:33' }, expect: { flood: 'stack', copies: 0 } });
   });
 });
