@@ -58,35 +58,48 @@ static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __
 /* Source mode (macvlan_forward_source, l.426-449), before any other decision of a frame that enters the
  * port (from the wire, or a bridge child's unicast to a bridge sibling): every UP source child listing
  * the frame's source gets a copy (made by the entry program: v->srccopies), and if any child listing it,
- * UP or DOWN, has nodst, the frame goes nowhere else. Returns that. */
+ * UP or DOWN, has nodst, the frame goes nowhere else. Returns that. The list is walked with bpf_loop,
+ * whose callback is verified once: unrolled, the walk made tc_parent too complex for 6.1's verifier. */
+struct mvb_src_scan {
+	struct mvb_mac_key key;
+	__u32 up;
+	__u32 nodst;
+};
+
+static long mvb_src_scan_one(__u32 i, void *data)
+{
+	struct mvb_src_scan *s = data;
+	struct mvb_source_val *sv = bpf_map_lookup_elem(&mvb_sources, &s->key);
+	struct mvb_child *c;
+	__u32 host;
+
+	if (!sv || i >= MVB_SOURCE_MAX || i >= sv->n)
+		return 1;
+	host = sv->host[mvb_index(i, MVB_SOURCE_MAX - 1)];
+	c = bpf_map_lookup_elem(&mvb_children, &host);
+	if (!c)
+		return 0;
+	if (c->flags & MVB_CHILD_UP)
+		s->up++;
+	if (c->flags & MVB_CHILD_NODST)
+		s->nodst = 1;
+	return 0;
+}
+
 static __always_inline int mvb_decide_sources(__u32 parent, const struct mvb_frame *f, struct mvb_verdict *v)
 {
-	struct mvb_mac_key key = { .parent_ifindex = parent };
+	struct mvb_src_scan s = { .key = { .parent_ifindex = parent } };
 	struct mvb_source_val *sv;
-	struct mvb_child *c;
-	__u32 i, n, host;
-	int nodst = 0;
 
-	mvb_mac_copy(key.mac, f->src);
-	sv = bpf_map_lookup_elem(&mvb_sources, &key);
+	mvb_mac_copy(s.key.mac, f->src);
+	sv = bpf_map_lookup_elem(&mvb_sources, &s.key);
 	if (!sv)
 		return 0;
-	n = sv->n;
-	for (i = 0; i < MVB_SOURCE_MAX; i++) {
-		if (i >= n)
-			break;
-		host = sv->host[i];
-		c = bpf_map_lookup_elem(&mvb_children, &host);
-		if (!c)
-			continue;
-		if (c->flags & MVB_CHILD_UP)
-			v->srccopies++;
-		if (c->flags & MVB_CHILD_NODST)
-			nodst = 1;
-	}
-	if (v->srccopies)
+	bpf_loop(MVB_SOURCE_MAX, mvb_src_scan_one, &s, 0);
+	v->srccopies = s.up;
+	if (s.up)
 		mvb_mac_copy(v->src, f->src);
-	return nodst;
+	return s.nodst;
 }
 
 /* Parent RX of a broadcast or multicast frame (l.469-497, macvlan_multicast_rx). */

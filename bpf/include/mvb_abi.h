@@ -107,7 +107,7 @@ struct mvb_mc_key {
  * the source-mode children that list it, UP or DOWN (a DOWN child's nodst still applies). Keyed like
  * mvb_macs. The kernel chains any number; we keep MVB_SOURCE_MAX children per address, which keeps the
  * per-frame walk a short bounded loop (the control plane refuses the next one clearly). */
-#define MVB_SOURCE_MAX 16
+#define MVB_SOURCE_MAX 16 /* a power of two: the datapath masks its index with it */
 
 struct mvb_source_val {
 	__u32 n;                     /* host[0..n-1] are live */

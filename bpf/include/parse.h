@@ -29,6 +29,14 @@ static __always_inline int mvb_parse_eth(void *data, void *data_end, __u32 len, 
 	return 0;
 }
 
+/* i & mask, kept in the program: the empty asm hides what the compiler knows of i, so it cannot fold the
+ * mask into an earlier comparison the verifier does not connect to the access. */
+static __always_inline __u32 mvb_index(__u32 i, __u32 mask)
+{
+	asm volatile("" : "+r"(i));
+	return i & mask;
+}
+
 static __always_inline int mvb_is_multicast(const __u8 *mac)
 {
 	return mac[0] & 1; /* the group bit covers broadcast too */

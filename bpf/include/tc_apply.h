@@ -124,35 +124,43 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
  * end's egress like a flood copy, so the child's eth_type_trans types it: host for its own MAC, else
  * broadcast, multicast or other-host (the kernel keeps the parent's type for the last: a frame to the
  * parent's MAC reaches a source child as PACKET_HOST there, here as PACKET_OTHERHOST). */
-static __always_inline __u32 mvb_tc_source_copies(struct __sk_buff *skb, const struct mvb_verdict *v)
+struct mvb_src_copy_ctx {
+	struct __sk_buff *skb;
+	struct mvb_mac_key key;
+	__u32 copies;
+};
+
+static long mvb_src_copy_one(__u32 i, void *data)
 {
-	struct mvb_mac_key key = { .parent_ifindex = v->parent };
-	struct mvb_source_val *sv;
+	struct mvb_src_copy_ctx *sc = data;
+	struct mvb_source_val *sv = bpf_map_lookup_elem(&mvb_sources, &sc->key);
 	struct mvb_child *c;
-	__u32 i, n, host, copies = 0;
+	__u32 host;
 	long r;
 
-	mvb_mac_copy(key.mac, v->src);
-	sv = bpf_map_lookup_elem(&mvb_sources, &key);
-	if (!sv)
+	if (!sv || i >= MVB_SOURCE_MAX || i >= sv->n)
+		return 1;
+	host = sv->host[mvb_index(i, MVB_SOURCE_MAX - 1)];
+	c = bpf_map_lookup_elem(&mvb_children, &host);
+	if (!c || !(c->flags & MVB_CHILD_UP))
 		return 0;
-	n = sv->n;
-	for (i = 0; i < MVB_SOURCE_MAX; i++) {
-		if (i >= n)
-			break;
-		host = sv->host[i];
-		c = bpf_map_lookup_elem(&mvb_children, &host);
-		if (!c || !(c->flags & MVB_CHILD_UP))
-			continue;
-		r = bpf_clone_redirect(skb, host, 0);
-		if (r == 0) {
-			copies++;
-			mvb_count_flood_copy(host, skb->len);
-		} else {
-			mvb_count_drop(v->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
-		}
+	r = bpf_clone_redirect(sc->skb, host, 0);
+	if (r == 0) {
+		sc->copies++;
+		mvb_count_flood_copy(host, sc->skb->len);
+	} else {
+		mvb_count_flood_fail(sc->key.parent_ifindex, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
 	}
-	return copies;
+	return 0;
+}
+
+static __always_inline __u32 mvb_tc_source_copies(struct __sk_buff *skb, const struct mvb_verdict *v)
+{
+	struct mvb_src_copy_ctx sc = { .skb = skb, .key = { .parent_ifindex = v->parent } };
+
+	mvb_mac_copy(sc.key.mac, v->src);
+	bpf_loop(MVB_SOURCE_MAX, mvb_src_copy_one, &sc, 0);
+	return sc.copies;
 }
 
 static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_verdict *v)

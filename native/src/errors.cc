@@ -12,12 +12,19 @@ namespace mvb {
 
 static std::string g_log;
 
+// libbpf prints a verifier log in one call, and its last lines say why a program was refused: the
+// whole message is kept (then the newest 64 KiB of the log), never cut at a fixed buffer.
 static int LibbpfPrint(enum libbpf_print_level level, const char *fmt, va_list ap) {
   if (level == LIBBPF_DEBUG) return 0;
-  char buf[4096];
-  int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_list measure;
+  va_copy(measure, ap);
+  int n = vsnprintf(nullptr, 0, fmt, measure);
+  va_end(measure);
   if (n > 0) {
-    g_log.append(buf, std::min<size_t>(n, sizeof(buf) - 1));
+    std::string buf(static_cast<size_t>(n) + 1, '\0');
+    vsnprintf(buf.data(), buf.size(), fmt, ap);
+    buf.resize(static_cast<size_t>(n));
+    g_log.append(buf);
     if (g_log.size() > 64 * 1024) g_log.erase(0, g_log.size() - 64 * 1024);
   }
   return 0;

@@ -265,9 +265,9 @@ export class Agent {
         if (msg.type !== RTM_NEWLINK && msg.type !== RTM_DELLINK) continue;
         const link = parseLink(msg.payload);
         const t0 = process.hrtime.bigint();
-        // A child's multicast list changes with its state and flags (up, ALLMULTI): re-read its netns soon.
+        // A child turned ALLMULTI or PROMISC on or off: its multicast filter is re-read soon.
         const ns = d.nsid < 0 ? '' : this.nsNames.get(d.nsid); // children's namespaces are all known (ensureNsids)
-        if (ns !== undefined) this.mcWatch?.linksChanged([ns]);
+        if (ns !== undefined && msg.type === RTM_NEWLINK) this.mcWatch?.linkChanged(ns, link.ifname, link.flags);
         this.guard(() => {
           const note = this.m.events.onLinkEvent({ nsid: d.nsid, deleted: msg.type === RTM_DELLINK, link }, (id) => this.netnsName(id));
           if (note) this.log(note);

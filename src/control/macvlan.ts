@@ -283,6 +283,7 @@ export class Macvlan {
         p.passthruHost = rec.hostIfindex;
       }
       this.dp.putPort(parent.ifindex, p);
+      this.mc.seed(rec);
       if (this.inBatch) this.txHooks.madeInBulk(rec);
       return rec;
     } catch (e) {
@@ -432,9 +433,19 @@ export class Macvlan {
     return this.mc.sync(this.registry.all().filter((c) => !want || want.has(c.hostIfindex)));
   }
 
-  /** Children of these namespaces ('' = the parents'), for a sync after their links changed. */
-  childrenIn(netns: Set<string>): number[] {
-    return this.registry.all().filter((c) => netns.has(c.netns)).map((c) => c.hostIfindex);
+  /** An agent keeps the multicast lists from now on: children it makes start with an exact filter. */
+  multicastWatched(): void {
+    this.mc.watching = true;
+  }
+
+  /** Whether a child's link flags (ALLMULTI, PROMISC) call for re-reading its multicast filter. */
+  multicastStale(netns: string, name: string, flags: string[]): boolean {
+    return this.mc.stale(netns, name, flags);
+  }
+
+  /** Host ends of the children with these names (netns\0name), for a re-read. */
+  childrenNamed(keys: Set<string>): number[] {
+    return this.registry.all().filter((c) => keys.has(`${c.netns}\0${c.name}`)).map((c) => c.hostIfindex);
   }
 
   /** Nobody keeps the multicast lists any more (the agent stops): every child gets every group again. */

@@ -14,6 +14,9 @@ import type { FloodList } from './flood.js';
 import type { Registry } from './registry.js';
 
 const BROADCAST: Mac = 'ff:ff:ff:ff:ff:ff';
+/** Groups every device holds once UP: all-nodes (joined at registration, even with IPv6 off) and
+ * all-hosts (joined when it comes up). A new child's filter starts with them. */
+const ALWAYS: readonly Mac[] = ['33:33:00:00:00:01', '01:00:5e:00:00:01'];
 
 /** /proc/net/dev_mcast: "ifindex name users global_use address" per (device, group), in this thread's netns. */
 export function parseDevMcast(text: string): Map<string, Set<Mac>> {
@@ -32,6 +35,10 @@ export function parseDevMcast(text: string): Map<string, Set<Mac>> {
 export class McFilter {
   /** What this process last wrote per child (the agent's own view; the map is the truth). */
   private readonly known = new Map<number, Set<Mac>>();
+  /** Children (netns\0name) last found ALLMULTI or PROMISC: their link events say when that ends. */
+  private readonly all = new Set<string>();
+  /** An agent keeps the lists: new children start with an exact filter (see seed). */
+  watching = false;
 
   constructor(
     private readonly dp: Datapath,
@@ -64,6 +71,8 @@ export class McFilter {
       for (const c of list) {
         const f = flags.get(c.name);
         const all = !f || f.includes('ALLMULTI') || f.includes('PROMISC');
+        if (all) this.all.add(`${c.netns}\0${c.name}`);
+        else this.all.delete(`${c.netns}\0${c.name}`);
         if (this.set(c, all ? null : lists.get(c.name) ?? new Set())) changed.push(c.name);
       }
     }
@@ -93,6 +102,21 @@ export class McFilter {
     return changed;
   }
 
+  /** Whether a link's flags (ALLMULTI, PROMISC) disagree with what its filter was made for. */
+  stale(netns: string, name: string, flags: string[]): boolean {
+    return (flags.includes('ALLMULTI') || flags.includes('PROMISC')) !== this.all.has(`${netns}\0${name}`);
+  }
+
+  /**
+   * A child made while an agent watches starts exact, with the groups every UP device holds: its own
+   * IPv6 joins announce themselves (MLD) and are read within the poll interval, and until then the
+   * MLD reports, DAD and router solicitations of its thousand new siblings reach nobody (a child made
+   * without a filter would get them all, which is what made 10,000 bridge children cost O(N²) copies).
+   */
+  seed(c: ChildRecord): void {
+    if (this.watching) this.set(c, new Set(ALWAYS));
+  }
+
   /** The groups a child's filter holds, or null when it gets every group. */
   groupsOf(c: ChildRecord): Mac[] | null {
     if (!(c.flags & CHILD_MC_EXACT)) return null;
@@ -110,6 +134,8 @@ export class McFilter {
 
   /** Nobody watches any more (the agent stops): every child gets every group again. */
   clearAll(): void {
+    this.watching = false;
+    this.all.clear();
     for (const c of this.registry.all()) if (c.flags & CHILD_MC_EXACT) this.set(c, null);
     this.load();
     for (const [h, groups] of this.known) for (const g of groups) this.dp.deleteMcGroup(h, g);
