@@ -46,7 +46,7 @@ function exited(p: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
 }
 
-async function runCase(sb: Sandbox, c: ScaleCase, tag: string, log: (s: string) => void): Promise<ScaleRow> {
+export async function runCase(sb: Sandbox, c: ScaleCase, tag: string, log: (s: string) => void): Promise<ScaleRow> {
   const host = sb.netns(`${tag}h`);
   const kidsList = Array.from({ length: c.namespaces }, (_, i) => sb.netns(`${tag}k${i}`));
   const kids = kidsList[0]!;

@@ -15,7 +15,8 @@ import type { Registry } from './registry.js';
 
 const BROADCAST: Mac = 'ff:ff:ff:ff:ff:ff';
 /** Groups every device holds once UP: all-nodes (joined at registration, even with IPv6 off) and
- * all-hosts (joined when it comes up). A new child's filter starts with them. */
+ * all-hosts (joined when it comes up, and left when it goes down). Every filter holds them: a child
+ * coming up has joined all-hosts before anyone re-reads its list, and a DOWN child gets no copies. */
 const ALWAYS: readonly Mac[] = ['33:33:00:00:00:01', '01:00:5e:00:00:01'];
 
 /** /proc/net/dev_mcast: "ifindex name users global_use address" per (device, group), in this thread's netns. */
@@ -93,7 +94,7 @@ export class McFilter {
       this.known.delete(c.hostIfindex);
       return exact;
     }
-    const want = new Set([...groups].filter((g) => g !== BROADCAST));
+    const want = new Set([...groups, ...ALWAYS].filter((g) => g !== BROADCAST));
     let changed = !exact;
     for (const g of want) if (!have.has(g)) { this.dp.addMcGroup(c.hostIfindex, g); changed = true; }
     if (!exact) this.flag(c, true);
