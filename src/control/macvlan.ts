@@ -399,19 +399,20 @@ export class Macvlan {
 
   /** spoofchk on|off: takes effect with the next frame (the datapath reads the registry's flags). */
   setSpoofchk(name: string, on: boolean, netns?: string): void {
-    this.begin();
-    const c = this.findChild(name, netns);
-    if (((c.flags & CHILD_SPOOFCHK) !== 0) === on) return;
-    c.flags = on ? c.flags | CHILD_SPOOFCHK : c.flags & ~CHILD_SPOOFCHK;
-    this.registry.put(c);
+    this.setFlag(name, CHILD_SPOOFCHK, on, netns);
   }
 
   /** nodst on|off: takes effect with the next frame (the datapath reads the registry's flags). */
   setNodst(name: string, on: boolean, netns?: string): void {
+    this.setFlag(name, CHILD_NODST, on, netns);
+  }
+
+  /** A switch the datapath reads from the child's registry entry. */
+  private setFlag(name: string, flag: number, on: boolean, netns?: string): void {
     this.begin();
     const c = this.findChild(name, netns);
-    if (((c.flags & CHILD_NODST) !== 0) === on) return;
-    c.flags = on ? c.flags | CHILD_NODST : c.flags & ~CHILD_NODST;
+    if (((c.flags & flag) !== 0) === on) return;
+    c.flags = on ? c.flags | flag : c.flags & ~flag;
     this.registry.put(c);
   }
 

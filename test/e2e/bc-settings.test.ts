@@ -2,26 +2,18 @@
 // accepts and reports but has no queue for (flooding is synchronous: deliberate difference 2). The same
 // commands go to kernel macvlan (ip) and to macvlan-bpf; what ip -d -j reports, we report, and bad
 // values get iproute2's words, exit 1, and change nothing.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, run } from '../helpers/sandbox.js';
+import { Sandbox } from '../helpers/sandbox.js';
+import { SideBySide } from '../helpers/side-by-side.js';
 
 const sb = new Sandbox('bq');
-const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
-let host = '';
+let sides: SideBySide;
+const ours = (args: string[]) => sides.ours(args);
+const kernel = (args: string[]) => sides.kernel(args);
 let pins = '';
-
-function ours(args: string[]) {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${host}`, CLI, ...args], { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function kernel(args: string[]) {
-  const r = spawnSync('ip', ['-n', host, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 interface Shown { ifname: string; linkinfo: { info_data: { bcqueuelen: number; usedbcqueuelen: number; bc_cutoff?: number } } }
 const kernelShow = (): Record<string, [number, number]> => Object.fromEntries(
   (JSON.parse(kernel(['-d', '-j', 'link', 'show', 'type', 'macvlan']).out) as Shown[]).map((l) => [l.ifname.replace(/^k/, ''), [l.linkinfo.info_data.bcqueuelen, l.linkinfo.info_data.usedbcqueuelen]]));
@@ -29,11 +21,8 @@ const oursShow = (): Record<string, [number, number]> => Object.fromEntries(
   (JSON.parse(ours(['-j', 'link', 'show']).out) as Shown[]).map((l) => [l.ifname.replace(/^o/, ''), [l.linkinfo.info_data.bcqueuelen, l.linkinfo.info_data.usedbcqueuelen]]));
 
 beforeAll(() => {
-  host = sb.netns('host');
-  const ext = sb.netns('ext');
-  pins = sb.pinRoot();
-  run('ip', ['-n', host, 'link', 'add', 'kp0', 'type', 'veth', 'peer', 'name', 'ke0', 'netns', ext]);
-  run('ip', ['-n', host, 'link', 'add', 'op0', 'type', 'veth', 'peer', 'name', 'oe0', 'netns', ext]);
+  sides = new SideBySide(sb);
+  ({ pins } = sides);
 });
 afterAll(() => sb.cleanup());
 

@@ -3,29 +3,22 @@
 // macvlan-bpf, and after every step what `ip -d -j link show` reports (mode, nodst, macaddr_count, the
 // addresses as a set: the kernel lists them in hash order) is what we report. Refusals: the kernel's
 // where it has one (macaddr on a non-source child), exit 2 and nothing changed.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, run } from '../helpers/sandbox.js';
+import { Sandbox } from '../helpers/sandbox.js';
+import { SideBySide } from '../helpers/side-by-side.js';
 import { IN_GUEST } from '../helpers/scale.js';
 import { Datapath } from '../../src/datapath/datapath.js';
 import { addon, inNetns } from '../../src/native.js';
 
 const sb = new Sandbox('sl');
-const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
+let sides: SideBySide;
+const ours = (args: string[]) => sides.ours(args);
+const kernel = (args: string[]) => sides.kernel(args);
 let host = '';
 let pins = '';
-
-function ours(args: string[]) {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${host}`, CLI, ...args], { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function kernel(args: string[]) {
-  const r = spawnSync('ip', ['-n', host, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 interface Shown { ifname: string; linkinfo: { info_data: { mode: string; nodst?: boolean; macaddr_count?: number; macaddr_data?: string[] } } }
 const view = (shown: Shown[], prefix: RegExp) => Object.fromEntries(shown.map((l) => {
   const d = l.linkinfo.info_data;
@@ -35,11 +28,8 @@ const kernelShow = () => view(JSON.parse(kernel(['-d', '-j', 'link', 'show', 'ty
 const oursShow = () => view(JSON.parse(ours(['-j', 'link', 'show']).out) as Shown[], /^o/);
 
 beforeAll(() => {
-  host = sb.netns('host');
-  const ext = sb.netns('ext');
-  pins = sb.pinRoot();
-  run('ip', ['-n', host, 'link', 'add', 'kp0', 'type', 'veth', 'peer', 'name', 'ke0', 'netns', ext]);
-  run('ip', ['-n', host, 'link', 'add', 'op0', 'type', 'veth', 'peer', 'name', 'oe0', 'netns', ext]);
+  sides = new SideBySide(sb);
+  ({ host, pins } = sides);
 });
 afterAll(() => sb.cleanup());
 
