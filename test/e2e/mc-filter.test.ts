@@ -58,8 +58,11 @@ describe('the exact multicast filter, run by the agent', () => {
     const code = `const s=require('dgram').createSocket({type:'udp4',reuseAddr:true});s.bind(5000,()=>{s.addMembership('239.1.2.3','10.77.0.2');console.log('joined')});setInterval(()=>{},1000)`;
     joiner = spawn('nsenter', [`--net=/run/netns/${t.childNs.get('v1')}`, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => joiner!.stdout!.once('data', () => resolve()));
-    const ms = await until(G, ['v1'], 'the join', 3_000); // the poll (100 ms), well before the 1 s sweep of the lab
+    const ms = await until(G, ['v1'], 'the join', 3_000);
     console.log(`multicast filter: a join took effect after ${ms} ms`);
+    // Found by the poll after the child's report ("multicast filter: v1"), not by the lab's 1 s sweep,
+    // which logs "multicast filter (sweep): …": without the report's mark this fails.
+    expect(t.agentLog).toMatch(/multicast filter: v1\b/);
   });
 
   it('the application leaves: the group stops reaching the child', async () => {
@@ -77,6 +80,7 @@ describe('the exact multicast filter, run by the agent', () => {
   it('a child turned ALLMULTI with plain ip gets every group, and off again, only its own', async () => {
     run('ip', ['-n', t.childNs.get('v2')!, 'link', 'set', 'v2', 'allmulticast', 'on']);
     await until(G, ['v2'], 'ALLMULTI on', 3_000);
+    expect(t.agentLog, 'found by the link event, not the sweep').toMatch(/multicast filter: v2\b/);
     const shown = JSON.parse(t.cli(['-j', 'link', 'show', 'v2'])) as { mc_filter: string }[];
     expect(shown[0]!.mc_filter).toBe('all');
     run('ip', ['-n', t.childNs.get('v2')!, 'link', 'set', 'v2', 'allmulticast', 'off']);
