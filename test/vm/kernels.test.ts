@@ -17,8 +17,8 @@ import path from 'node:path';
 
 const PRIVILEGED = [
   'test/bpf/', 'test/e2e/config.test.ts', 'test/e2e/hooks.test.ts', 'test/e2e/rtnetlink.test.ts',
-  'test/e2e/agent.test.ts', 'test/e2e/counters.test.ts', 'test/e2e/unicast-differential.test.ts',
-  'test/e2e/multicast-differential.test.ts', 'test/e2e/tcp.test.ts', 'test/e2e/protocols.test.ts', 'test/e2e/fastpath.test.ts',
+  'test/e2e/agent.test.ts', 'test/e2e/counters.test.ts', 'test/e2e/differential.test.ts',
+  'test/e2e/tcp.test.ts', 'test/e2e/protocols.test.ts', 'test/e2e/fastpath.test.ts',
   'test/e2e/parents.test.ts', 'test/e2e/source-mode.test.ts', 'test/e2e/mc-filter.test.ts', 'test/guest/parents.test.ts', 'test/guest/nic-parent.test.ts',
 ];
 const EXPECT: Record<GuestKernel, RegExp> = { stock: /^6\.1\./, backports: /^6\.12\./ };
