@@ -410,14 +410,14 @@ if (!IN_GUEST) describe('event overrun', () => {
 });
 
 describe('churn', () => {
-  it(`${scaled('1,000', '100')} children created, toggled and deleted in random order: no stale, no missing entry`, () => {
+  it(`${scaled('1,000', '50')} children created, toggled and deleted in random order: no stale, no missing entry`, () => {
     const t = Topology.build(sb, { datapath: 'bpf', children: [], reflector: false }, 'c');
     const nss = [0, 1, 2, 3].map((i) => sb.netns(`c${i}`));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${sb.prefix}-`));
     try {
       let rnd = 12345;
       const random = () => ((rnd = (rnd * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-      const N = scaled(1000, 100);
+      const N = scaled(1000, 50);
       const kids = [...Array(N).keys()].map((i) => ({ name: `k${i}`, ns: nss[i % 4]!, mac: `02:01:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}` }));
       const cfg = path.join(dir, 'churn.yaml');
       fs.writeFileSync(cfg, 'children:\n' + kids.map((k) => `  - { name: ${k.name}, parent: p0, mode: ${['private', 'vepa', 'bridge'][k.name.length % 3]}, address: "${k.mac}", netns: ${k.ns}, state: ${random() < 0.5 ? 'up' : 'down'} }`).join('\n') + '\n');
@@ -425,7 +425,7 @@ describe('churn', () => {
       // Random toggles, MAC changes and deletions with plain ip, every netns at once.
       const batches = new Map(nss.map((ns) => [ns, [] as string[]]));
       const alive = new Set(kids.map((k) => k.name));
-      for (let i = 0; i < scaled(4000, 800); i++) {
+      for (let i = 0; i < scaled(4000, 400); i++) {
         const k = kids[Math.floor(random() * N)]!;
         if (!alive.has(k.name)) continue;
         const r = random();

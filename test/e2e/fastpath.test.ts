@@ -104,7 +104,8 @@ describe('XDP fast path: the hook, the children, the frames', () => {
     }
   });
 
-  it('kill -9 of the agent: XDP keeps forwarding (its link is pinned), and the restarted agent keeps the same link', () => {
+  // A pinned link outlives its maker on every kernel with XDP links (5.9): the host checks it; the guests' time is counted.
+  if (!IN_GUEST) it('kill -9 of the agent: XDP keeps forwarding (its link is pinned), and the restarted agent keeps the same link', () => {
     const t = Topology.build(sb, { datapath: 'bpf', children: MIXED_CHILDREN.slice(0, 2), reflector: false, fastpath: 'xdp' }, 'k');
     try {
       const id = xdpOf(t.host, 'p0')?.prog?.id;
