@@ -47,6 +47,13 @@ static __always_inline void mvb_verdict_set(struct mvb_verdict *v, __u32 action,
 	v->flags = flags;
 }
 
+/* What a delivery into a child must know of it: the peer shortcut needs another netns, and XDP cannot
+ * redirect into a netkit device. */
+static __always_inline __u32 mvb_deliver_flags(__u8 child_flags, __u8 kind)
+{
+	return (child_flags & MVB_CHILD_SAME_NETNS) | (kind == MVB_KIND_NETKIT ? MVB_DELIVER_TC_ONLY : 0);
+}
+
 static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __u8 *mac)
 {
 	struct mvb_mac_key key = { .parent_ifindex = parent };
@@ -111,7 +118,7 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU || src->mode == MVB_MODE_SOURCE)) {
 		/* A private, passthru or source child's own frame, reflected: "forward to original port", and only
 		 * there; not even the parent's stack gets it. No PAUSE check on this path. */
-		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, src->flags & MVB_CHILD_SAME_NETNS);
+		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, mvb_deliver_flags(src->flags, src->kind));
 		return;
 	}
 	if (f->proto == 0x8808) {
@@ -169,7 +176,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 			mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_CHILD_DOWN, 0);
 			return;
 		}
-		mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, pt->flags & MVB_CHILD_SAME_NETNS);
+		mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, mvb_deliver_flags(pt->flags, pt->kind));
 		return;
 	}
 
@@ -192,7 +199,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 		}
 	}
 
-	mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, dst->flags & MVB_CHILD_SAME_NETNS);
+	mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, mvb_deliver_flags(dst->flags, dst->kind));
 }
 
 /* Child TX: a child sent a frame; it arrives on the child's host end (macvlan_queue_xmit). Only bridge
@@ -235,7 +242,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 				return;
 			}
 			mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0,
-					dst->flags & MVB_CHILD_SAME_NETNS);
+					mvb_deliver_flags(dst->flags, dst->kind));
 			return;
 		}
 	}

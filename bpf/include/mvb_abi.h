@@ -15,7 +15,8 @@
 
 /* mvb_child.kind: what the child's device is, so the control plane knows how to make, attach and
  * remove it after a restart. The datapath itself reads only the delivery flags below. */
-#define MVB_KIND_VETH 0
+#define MVB_KIND_VETH   0
+#define MVB_KIND_NETKIT 1 /* XDP cannot redirect into it (no ndo_xdp_xmit): its frames are delivered in TC */
 
 /* mvb_child.flags */
 #define MVB_CHILD_UP         (1 << 0) /* admin UP: its MAC is in mvb_macs */
@@ -35,6 +36,9 @@
 					   * its promiscuity stands in for the unicast filter */
 #define MVB_PORT_ALLMULTI_SET    (1 << 3) /* control plane only: we turned the parent's allmulticast on */
 #define MVB_PORT_FASTPATH_XDP    (1 << 4) /* control plane only: unicast to children is decided in XDP first */
+#define MVB_PORT_KIND_NETKIT     (1 << 5) /* control plane only: new children are netkit pairs */
+#define MVB_PORT_KIND_AUTO       (1 << 6) /* control plane only: new children are netkit where the kernel has it */
+#define MVB_PORT_KIND_VETH       (1 << 7) /* control plane only: new children are veth pairs (whatever the default) */
 
 /* Key of the MAC table: one entry per UP child, like the kernel's port->vlan_hash. */
 struct mvb_mac_key {
@@ -48,7 +52,8 @@ struct mvb_mac_val {
 	__u32 host_ifindex; /* the host end of the child's veth: redirect target */
 	__u8 mode;
 	__u8 flags;         /* MVB_CHILD_* */
-	__u16 pad;
+	__u8 kind;          /* MVB_KIND_* (the XDP fast path delivers only into veth children) */
+	__u8 pad;
 };
 
 /* Registry of all children, UP or DOWN (the kernel's port->vlans), keyed by host-end ifindex. */
@@ -123,6 +128,9 @@ enum mvb_action {
 	MVB_ACT_FLOOD = 5,   /* copies to the port's UP children in mode mask (not exclude), then flags say
 			      * where the frame itself goes: the parent's stack or the wire */
 };
+
+/* mvb_verdict.flags for MVB_ACT_DELIVER, besides MVB_CHILD_SAME_NETNS */
+#define MVB_DELIVER_TC_ONLY (1 << 6) /* the target takes no XDP redirect (a netkit child) */
 
 /* mvb_verdict.flags for MVB_ACT_FLOOD */
 #define MVB_FLOOD_THEN_STACK (1 << 4)

@@ -4,6 +4,11 @@
 #ifndef MVB_TC_APPLY_H
 #define MVB_TC_APPLY_H
 
+/* 1 in an entry that runs in a device's transmit (netkit's peer hook) rather than at a TC ingress. */
+#ifndef MVB_AT_XMIT
+#define MVB_AT_XMIT 0
+#endif
+
 #include <linux/pkt_cls.h>
 #include <linux/if_packet.h>
 #include "decide.h"
@@ -197,8 +202,10 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 			bpf_skb_change_type(skb, PACKET_HOST);
 		mvb_count_child_rx(v->target, skb->len);
 		/* The peer shortcut enters the child's netns without a second backlog pass; it refuses a
-		 * peer in the same netns, so such children take the veth's normal transmit path. */
-		if (v->flags & MVB_CHILD_SAME_NETNS)
+		 * peer in the same netns, so such children take the veth's normal transmit path. It works
+		 * only at an ingress hook: a program in a device's transmit (a netkit child's) redirects to
+		 * the target's transmit, which hands the frame to its peer. */
+		if (MVB_AT_XMIT || (v->flags & MVB_CHILD_SAME_NETNS))
 			return bpf_redirect(v->target, 0);
 		return bpf_redirect_peer(v->target, 0);
 	case MVB_ACT_WIRE:

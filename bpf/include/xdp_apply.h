@@ -22,6 +22,8 @@ static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_ve
 		return XDP_PASS;
 	switch (v->action) {
 	case MVB_ACT_DELIVER:
+		if (v->flags & MVB_DELIVER_TC_ONLY) /* a netkit child: TC's peer redirect delivers it */
+			return XDP_PASS;
 		port = bpf_map_lookup_elem(&mvb_ports, &parent);
 		if (!port || (port->flags & MVB_PORT_PASSTHRU))
 			return XDP_PASS;

@@ -4,7 +4,7 @@
 // plane would give (exit 2).
 import path from 'node:path';
 import { ConfigError } from '../control/errors.js';
-import { parseFastpath, parseIsolation, parseMode } from '../control/validate.js';
+import { parseFastpath, parseIsolation, parseKindChoice, parseMode, type KindChoice } from '../control/validate.js';
 import type { Command } from '../command/types.js';
 import { ArgReader, UsageError, matchKeyword } from './args.js';
 import { isMacSyntax } from '../mac.js';
@@ -122,17 +122,19 @@ function linkAdd(r: ArgReader): Command {
   let parent: string | undefined, name: string | undefined, address: string | undefined, mtu: number | undefined;
   let netns: string | undefined, type: string | undefined, mode: string | undefined, spoofchk: boolean | undefined;
   let bcqueuelen: number | undefined, bcCutoff: number | undefined, nodst: boolean | undefined, macaddr: MacaddrChange | undefined;
+  let childKind: KindChoice | undefined;
   while (!r.done) {
     const w = r.next('argument');
     if (type !== undefined) {
-      // after "type macvlan" only its own options follow, as in ip-link
+      // after "type macvlan" only its own options follow, as in ip-link (and the child's kind)
       if (w === 'mode') mode = r.next('mode');
+      else if (w === 'kind') childKind = parseKindChoice(r.next('kind'));
       else if (w === 'spoofchk') spoofchk = onOff(r, 'spoofchk');
       else if (w === 'bcqueuelen') bcqueuelen = bcQueueLenWord(r);
       else if (w === 'bc_cutoff') bcCutoff = bcCutoffWord(r);
       else if (w === 'nodst') nodst = true;
       else if (w === 'macaddr') macaddr = macaddrWords(r);
-      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, nodst, macaddr add|del|set|flush, bcqueuelen N, bc_cutoff N, spoofchk on|off`);
+      else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, nodst, macaddr add|del|set|flush, bcqueuelen N, bc_cutoff N, spoofchk on|off, kind veth|netkit|auto`);
       continue;
     }
     switch (w) {
@@ -143,6 +145,7 @@ function linkAdd(r: ArgReader): Command {
       case 'mtu': mtu = r.nextInt('mtu'); break;
       case 'netns': netns = r.next('netns'); break;
       case 'type': type = r.next('type'); break;
+      case 'kind': childKind = parseKindChoice(r.next('kind')); break;
       default:
         if (name !== undefined) throw new UsageError(`unexpected "${w}" (the name is already "${name}")`);
         name = w;
@@ -155,7 +158,8 @@ function linkAdd(r: ArgReader): Command {
     throw new UsageError(type ? `type "${type}" is not supported: only macvlan` : '"type macvlan" is required');
   }
   return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode), ...(spoofchk !== undefined ? { spoofchk } : {}),
-    ...(bcqueuelen !== undefined ? { bcqueuelen } : {}), ...(bcCutoff !== undefined ? { bcCutoff } : {}), ...(nodst ? { nodst } : {}), ...(macaddr ? { macaddr } : {}) };
+    ...(bcqueuelen !== undefined ? { bcqueuelen } : {}), ...(bcCutoff !== undefined ? { bcCutoff } : {}), ...(nodst ? { nodst } : {}), ...(macaddr ? { macaddr } : {}),
+    ...(childKind !== undefined ? { childKind } : {}) };
 }
 
 function linkSet(r: ArgReader, netns: string | undefined): Command {
@@ -187,18 +191,21 @@ function portCommand(r: ArgReader, json: boolean): Command {
     const parent = readDev(r);
     let isolation: string | undefined;
     let fastpath: string | undefined;
+    let childKind: KindChoice | undefined;
     while (!r.done) {
       const w = r.next('setting');
       if (w === 'isolation') isolation = r.next('isolation');
       else if (w === 'fastpath') fastpath = r.next('fastpath');
-      else throw new UsageError(`unknown port setting "${w}": use isolation strict|kernel, fastpath tc|xdp`);
+      else if (w === 'kind') childKind = parseKindChoice(r.next('kind'));
+      else throw new UsageError(`unknown port setting "${w}": use isolation strict|kernel, fastpath tc|xdp, kind veth|netkit|auto`);
     }
-    if (isolation === undefined && fastpath === undefined) throw new UsageError('nothing to set: give isolation strict|kernel or fastpath tc|xdp');
+    if (isolation === undefined && fastpath === undefined && childKind === undefined) throw new UsageError('nothing to set: give isolation strict|kernel, fastpath tc|xdp or kind veth|netkit|auto');
     return {
       kind: 'port-set',
       parent,
       ...(isolation !== undefined ? { isolation: parseIsolation(isolation) } : {}),
       ...(fastpath !== undefined ? { fastpath: parseFastpath(fastpath) } : {}),
+      ...(childKind !== undefined ? { childKind } : {}),
     };
   }
   if (cmd === 'show' || cmd === 'list') {

@@ -4,13 +4,14 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf link add link PARENT [ name ] NAME [ address MAC ] [ mtu MTU ] [ netns NETNS ]
                        type macvlan [ mode { private | vepa | bridge | passthru | source } ] [ spoofchk { on | off } ]
                        [ nodst ] [ macaddr { { add | del } MAC | set [ MAC ... ] | flush } ]
-                       [ bcqueuelen N ] [ bc_cutoff N ]
+                       [ bcqueuelen N ] [ bc_cutoff N ] [ kind { veth | netkit | auto } ]
   macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU | spoofchk { on | off } |
                                       nodst | macaddr { { add | del } MAC | set [ MAC ... ] | flush } |
                                       bcqueuelen N | bc_cutoff N } ...
   macvlan-bpf link del [ dev ] NAME
   macvlan-bpf link show [ [ dev ] NAME ]
   macvlan-bpf port set PARENT [ isolation { strict | kernel } ] [ fastpath { tc | xdp } ]
+                       [ kind { veth | netkit | auto } ]
   macvlan-bpf port show [ PARENT ]
   macvlan-bpf apply -f FILE [ --prune ]
   macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]

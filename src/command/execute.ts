@@ -31,7 +31,7 @@ export function execute(m: Macvlan, cmd: Command, out: Output): number {
 function run(m: Macvlan, cmd: Command, out: Output): void {
   switch (cmd.kind) {
     case 'link-add':
-      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff, nodst: cmd.nodst, macaddr: cmd.macaddr });
+      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff, nodst: cmd.nodst, macaddr: cmd.macaddr, childKind: cmd.childKind });
       return;
     case 'link-set': {
       m.findChild(cmd.dev, cmd.netns); // a bad name fails before anything changes
@@ -56,14 +56,15 @@ function run(m: Macvlan, cmd: Command, out: Output): void {
     case 'port-set':
       if (cmd.isolation !== undefined) m.setIsolation(cmd.parent, cmd.isolation);
       if (cmd.fastpath !== undefined) m.setFastpath(cmd.parent, cmd.fastpath);
+      if (cmd.childKind !== undefined) m.setChildKind(cmd.parent, cmd.childKind);
       return;
     case 'port-show': {
       const views = m.show();
       const parents = [...new Set(views.map((v) => v.parent))].filter((p) => !cmd.parent || p === cmd.parent);
       if (cmd.parent && !parents.includes(cmd.parent)) parents.push(cmd.parent);
-      const rows = parents.map((p) => ({ parent: p, isolation: m.isolation(p), fastpath: m.fastpath(p), children: views.filter((v) => v.parent === p).map((v) => v.name) }));
+      const rows = parents.map((p) => ({ parent: p, isolation: m.isolation(p), fastpath: m.fastpath(p), kind: m.childKind(p), children: views.filter((v) => v.parent === p).map((v) => v.name) }));
       if (cmd.json) out.out(JSON.stringify(rows));
-      else for (const row of rows) out.out(`${row.parent}: isolation ${row.isolation} fastpath ${row.fastpath} children ${row.children.join(' ') || '-'}`);
+      else for (const row of rows) out.out(`${row.parent}: isolation ${row.isolation} fastpath ${row.fastpath} kind ${row.kind} children ${row.children.join(' ') || '-'}`);
       return;
     }
     case 'apply': {
@@ -84,7 +85,7 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
   for (const v of views) {
     out.out(`${v.ifindex}: ${v.name}@${v.parent}: <${flagsOf(v).join(',')}> mtu ${v.mtu} state ${v.operstate}${v.netns ? ` netns ${v.netns}` : ''}`);
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
-    out.out(`    macvlan-bpf mode ${v.mode} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'} multicast ${v.mcGroups ? `exact (${v.mcGroups.length} groups)` : 'all'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
+    out.out(`    macvlan-bpf mode ${v.mode} kind ${v.kind} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'} multicast ${v.mcGroups ? `exact (${v.mcGroups.length} groups)` : 'all'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
     if (cmd.details && v.mcGroups) out.out(`    multicast groups: ${v.mcGroups.join(' ') || '-'}`);
     // ip -d's words; the queue they size does not exist here (flooding is synchronous).
     if (cmd.details) {
@@ -123,6 +124,8 @@ function toIpJson(v: ChildView) {
       },
     },
     host_end: v.hostEnd,
+    // What the child's device is (veth or netkit; its own link shows veth or netkit as ip sees it).
+    child_kind: v.kind,
     spoofchk: v.spoofchk,
     // The exact multicast filter (an agent keeps it): the groups the child gets; "all" without one.
     mc_filter: v.mcGroups ? 'exact' : 'all',

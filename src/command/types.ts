@@ -1,27 +1,27 @@
 // The commands that act on an instance, as typed values: the CLI parses argv into one, the control
 // socket carries it as JSON, and the executor runs it, the same way in the CLI and in the agent.
 import { MODE_NAMES, type Mode } from '../datapath/abi.js';
-import type { Fastpath, Isolation } from '../control/validate.js';
+import { KIND_CHOICES, type Fastpath, type Isolation, type KindChoice } from '../control/validate.js';
 import { MACADDR_OPS, type MacaddrChange } from '../control/sources.js';
 
 export type Command =
-  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number; nodst?: boolean; macaddr?: MacaddrChange }
+  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number; nodst?: boolean; macaddr?: MacaddrChange; childKind?: KindChoice }
   | { kind: 'link-set'; dev: string; netns?: string; up?: boolean; mode?: Mode; address?: string; mtu?: number; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number; nodst?: boolean; macaddr?: MacaddrChange }
   | { kind: 'link-del'; dev: string; netns?: string }
   | { kind: 'link-show'; dev?: string; netns?: string; json: boolean; details?: boolean }
-  | { kind: 'port-set'; parent: string; isolation?: Isolation; fastpath?: Fastpath }
+  | { kind: 'port-set'; parent: string; isolation?: Isolation; fastpath?: Fastpath; childKind?: KindChoice }
   | { kind: 'port-show'; parent?: string; json: boolean }
   | { kind: 'apply'; file: string; prune: boolean };
 
 export type CommandKind = Command['kind'];
 
-type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation' | 'fastpath' | 'macaddr';
+type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation' | 'fastpath' | 'macaddr' | 'childKind';
 const FIELDS: Record<CommandKind, Record<string, [FieldType, boolean]>> = {
-  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false], nodst: ['boolean', false], macaddr: ['macaddr', false] },
+  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false], nodst: ['boolean', false], macaddr: ['macaddr', false], childKind: ['childKind', false] },
   'link-set': { dev: ['string', true], netns: ['string', false], up: ['boolean', false], mode: ['mode', false], address: ['string', false], mtu: ['number', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false], nodst: ['boolean', false], macaddr: ['macaddr', false] },
   'link-del': { dev: ['string', true], netns: ['string', false] },
   'link-show': { dev: ['string', false], netns: ['string', false], json: ['boolean', true], details: ['boolean', false] },
-  'port-set': { parent: ['string', true], isolation: ['isolation', false], fastpath: ['fastpath', false] },
+  'port-set': { parent: ['string', true], isolation: ['isolation', false], fastpath: ['fastpath', false], childKind: ['childKind', false] },
   'port-show': { parent: ['string', false], json: ['boolean', true] },
   apply: { file: ['string', true], prune: ['boolean', true] },
 };
@@ -43,12 +43,13 @@ export function commandFromJson(x: unknown): Command {
     const ok = type === 'mode' ? typeof v === 'string' && (MODE_NAMES as readonly string[]).includes(v)
       : type === 'isolation' ? v === 'strict' || v === 'kernel'
       : type === 'fastpath' ? v === 'tc' || v === 'xdp'
+      : type === 'childKind' ? typeof v === 'string' && (KIND_CHOICES as readonly string[]).includes(v)
       : type === 'macaddr' ? isMacaddrChange(v)
         : type === 'number' ? typeof v === 'number' && Number.isFinite(v)
           : typeof v === type;
     if (!ok) throw new Error(`${kind}: field "${key}" must be a ${type}`);
   }
-  if (kind === 'port-set' && o.isolation === undefined && o.fastpath === undefined) throw new Error('port-set: give isolation or fastpath');
+  if (kind === 'port-set' && o.isolation === undefined && o.fastpath === undefined && o.childKind === undefined) throw new Error('port-set: give isolation, fastpath or childKind');
   return o as unknown as Command;
 }
 

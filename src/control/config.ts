@@ -7,6 +7,7 @@
 //       isolation: strict          # strict (default) | kernel
 //       fastpath: tc               # tc (default) | xdp: unicast to children decided in native XDP first
 //       bc_cutoff: 1               # optional: kernel macvlan's, kept and reported (we have no queue)
+//       kind: veth                 # optional: its new children's kind, veth | netkit | auto (as children's kind)
 //   children:
 //     - name: c1
 //       parent: eth1
@@ -19,6 +20,7 @@
 //       bcqueuelen: 1000           # optional: kernel macvlan's, kept and reported (we have no queue)
 //       nodst: off                 # off (default) | on: frames from its sources reach only source children
 //       macaddr: [02:0e:00:00:00:01] # source mode only: the remote source MACs it gets copies from
+//       kind: veth                 # veth (default) | netkit (Linux 6.7+) | auto: netkit where the kernel has it
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
@@ -27,13 +29,15 @@ import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
 import type { Mac } from '../mac.js';
-import { MIN_MTU, checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
+import { MIN_MTU, checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseKindChoice, parseMode, type Fastpath, type Isolation, type KindChoice } from './validate.js';
 
 export interface ParentConfig {
   name: string;
   isolation?: Isolation;
   fastpath?: Fastpath;
   bcCutoff?: number;
+  /** The kind of its new children. */
+  kind?: KindChoice;
   line: number;
 }
 export interface ChildConfig {
@@ -47,6 +51,8 @@ export interface ChildConfig {
   spoofchk: boolean;
   bcqueuelen?: number;
   nodst: boolean;
+  /** The child's device (veth when not given, or $MACVLAN_BPF_CHILD_KIND). */
+  kind?: KindChoice;
   /** Source mode's list (absent: left as it is). */
   macaddr?: Mac[];
   line: number;
@@ -60,8 +66,8 @@ export interface Config {
   pruneLine?: number;
 }
 
-const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen', 'nodst', 'macaddr'];
-const PARENT_KEYS = ['name', 'isolation', 'fastpath', 'bc_cutoff'];
+const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen', 'nodst', 'macaddr', 'kind'];
+const PARENT_KEYS = ['name', 'isolation', 'fastpath', 'bc_cutoff', 'kind'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
 /** No configuration needs more (10,000 children are about 1 MiB). */
@@ -151,6 +157,10 @@ export function parseConfig(text: string, file = '<config>'): Config {
       const fp = str(f.get('fastpath'), `${where}fastpath`);
       p.fastpath = checked(f.get('fastpath'), `${where}fastpath`, () => parseFastpath(fp));
     }
+    if (f.has('kind')) {
+      const k = str(f.get('kind'), `${where}kind`);
+      p.kind = checked(f.get('kind'), `${where}kind`, () => parseKindChoice(k));
+    }
     if (f.has('bc_cutoff')) {
       p.bcCutoff = int(f.get('bc_cutoff'), `${where}bc_cutoff`, checkBcCutoff);
       cutoffAt.set(i, f.get('bc_cutoff')!);
@@ -182,6 +192,10 @@ export function parseConfig(text: string, file = '<config>'): Config {
     if (f.has('netns')) {
       const ns = str(f.get('netns'), `${where}netns`);
       c.netns = checked(f.get('netns'), `${where}netns`, () => checkNetnsName(ns));
+    }
+    if (f.has('kind')) {
+      const k = str(f.get('kind'), `${where}kind`);
+      c.kind = checked(f.get('kind'), `${where}kind`, () => parseKindChoice(k));
     }
     if (f.has('state')) {
       const s = str(f.get('state'), `${where}state`);
@@ -287,7 +301,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const bcqueuelen = m.bcQueueLen(x);
     const macaddr = x.mode === 'source' ? m.macaddrOf(x.name, netns) : [];
     return () => {
-      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen,
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen, childKind: x.kind,
         nodst: (x.flags & CHILD_NODST) !== 0, ...(macaddr.length ? { macaddr: { op: 'set' as const, macs: macaddr } } : {}) });
       if (up) m.setUp(x.name, true, netns);
     };
@@ -305,15 +319,22 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       step(at, field(`${at.field}.fastpath`), () => m.setFastpath(p.name, p.fastpath!), () => m.setFastpath(p.name, fastpath));
       changes.push(`port ${p.name}: fastpath ${p.fastpath}`);
     }
+    const kind = m.childKind(p.name);
+    if (p.kind && kind !== p.kind) {
+      step(at, field(`${at.field}.kind`), () => m.setChildKind(p.name, p.kind!), () => m.setChildKind(p.name, kind));
+      changes.push(`port ${p.name}: kind ${p.kind} (for new children)`);
+    }
   });
   const existing = new Map(m.children().map((x) => [`${x.netns}\0${x.name}`, x]));
   cfg.children.forEach((c, i) => {
     const at = { line: c.line, field: `children[${i}]` };
     const netns = c.netns || undefined;
     let have = existing.get(`${c.netns}\0${c.name}`);
-    if (have && (m.ifname(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')))) {
+    const otherKind = have !== undefined && c.kind !== undefined && c.kind !== 'auto' && have.kind !== c.kind;
+    if (have && (m.ifname(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')) || otherKind)) {
       const old = { ...have };
-      step(at, field(`${at.field}.parent`), () => m.del(c.name, c.netns), remake(old)); // the parent, or to/from passthru, cannot change in place
+      // The parent, to/from passthru, or the device's kind cannot change in place.
+      step(at, field(`${at.field}.${otherKind ? 'kind' : 'parent'}`), () => m.del(c.name, c.netns), remake(old));
       changes.push(`deleted ${label(c)} to re-create it`);
       have = undefined;
     }
@@ -321,7 +342,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       // Which field a refusal of the new child is about: its address, its MTU, or its name.
       const addField = (e: ConfigError) =>
         `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
-      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen,
+      step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen, childKind: c.kind,
         nodst: c.nodst, ...(c.macaddr ? { macaddr: { op: 'set' as const, macs: c.macaddr } } : {}) }), () => m.del(c.name, c.netns));
       changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}${c.nodst ? ', nodst' : ''}${c.macaddr ? `, ${c.macaddr.length} source address(es)` : ''}`);
     } else {

@@ -4,21 +4,21 @@
 // later step fails. The pieces it composes each own one concern: the registry of children, the flood
 // list, ports, a child's datapath state, child kinds, and reconciling with the kernel.
 import { DEFAULT_BC_QUEUE_LEN, Datapath, pinRootFromEnv } from '../datapath/datapath.js';
-import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_MC_EXACT, CHILD_NODST, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_PASSTHRU, type ChildRecord, type Mode, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_MC_EXACT, CHILD_NODST, CHILD_SPOOFCHK, CHILD_UP, CHILD_XDP_ARMED, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_KIND_AUTO, PORT_KIND_NETKIT, PORT_KIND_VETH, PORT_KINDS, PORT_PASSTHRU, PORT_SETTINGS, type ChildRecord, type KindName, type Mode, type PortRecord } from '../datapath/abi.js';
 import { randomMac, type Mac } from '../mac.js';
 import { LinkTable, ifnameOf, netnsExists, type LinkInfo } from '../net/links.js';
 import { ChildState } from './child-state.js';
 import { hostEndName } from './names.js';
 import { ConfigError, orKernelError } from './errors.js';
 import { FloodList } from './flood.js';
-import { DEFAULT_KIND, kindOf, type KindContext } from './kinds/index.js';
+import { defaultKindChoice, kindOf, kindsFor, noteNetkitMissing, type KindContext } from './kinds/index.js';
 import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
 import { SourceLists, type MacaddrChange } from './sources.js';
 import { McFilter } from './mc-filter.js';
 import { TxHooks } from './tx-hooks.js';
-import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseMode, type Fastpath, type Isolation } from './validate.js';
+import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseKindChoice, parseMode, type Fastpath, type Isolation, type KindChoice } from './validate.js';
 
 export type { Isolation } from './validate.js';
 export type { ReconcileReport } from './reconcile.js';
@@ -42,6 +42,8 @@ export interface AddChildRequest {
   nodst?: boolean;
   /** Source mode's list, as `macaddr add|del|set|flush` on ip link add (only in source mode). */
   macaddr?: MacaddrChange;
+  /** The child's device: veth, netkit, or auto (netkit where the kernel has it); defaultKindChoice() if not given. */
+  childKind?: KindChoice;
 }
 
 export interface ChildView {
@@ -53,6 +55,8 @@ export interface ChildView {
   hostIfindex: number;
   ifindex: number;
   mode: Mode;
+  /** What its device is: veth or netkit. */
+  kind: KindName;
   address: Mac;
   mtu: number;
   up: boolean;
@@ -209,6 +213,8 @@ export class Macvlan {
     if (lower) parent = this.parentLinkOrThrow(this.ifname(lower.parentIfindex));
     const port = this.dp.getPort(parent.ifindex);
     this.checkParentUsable(parent, !port?.nchildren);
+    // The child's kind: asked for, else its parent's (port set … kind), else the default.
+    const kinds = kindsFor(req.childKind !== undefined ? parseKindChoice(req.childKind) : port ? portKind(port) ?? defaultKindChoice() : defaultKindChoice());
     if (req.mtu !== undefined) this.checkMtuUnderParent(req.mtu, parent);
     if (req.bcqueuelen !== undefined) checkBcQueueLen(req.bcqueuelen);
     if (req.bcCutoff !== undefined) checkBcCutoff(req.bcCutoff);
@@ -225,6 +231,7 @@ export class Macvlan {
         (req.mtu === undefined || existing.mtu === req.mtu) &&
         (req.spoofchk === undefined || ((existing.flags & CHILD_SPOOFCHK) !== 0) === req.spoofchk) &&
         (req.nodst === undefined || ((existing.flags & CHILD_NODST) !== 0) === req.nodst) &&
+        (req.childKind === undefined || req.childKind === 'auto' || existing.kind === req.childKind) &&
         (req.macaddr === undefined || this.sources.plan(existing, { ...req.macaddr, macs: macaddr }).join() === this.sources.of(existing).join());
       if (same) return existing;
       throw new ConfigError('EEXIST', `File exists: child "${req.name}"${netns ? ` in netns "${netns}"` : ''} already exists with other settings (parent ${this.ifname(existing.parentIfindex)}, mode ${existing.mode}); delete it first or use 'link set'`);
@@ -237,9 +244,9 @@ export class Macvlan {
       throw new ConfigError('EINVAL', `Invalid argument: passthru needs a parent without children, and ${parent.ifname} has ${siblings.length} (${siblings.map((c) => c.name).join(', ')})`);
     if (mode === 'passthru') address = parent.address as Mac; // eth_hw_addr_inherit: the request is ignored
 
-    const kind = kindOf(DEFAULT_KIND);
-    // In bulk (apply), the transmit hook starts as cls_bpf and is promoted to tcx afterwards.
-    const ctx = this.inBatch ? this.txHooks.bulkContext() : this.ctx;
+    let kind = kinds[0]!;
+    // In bulk (apply), a TC transmit hook starts as cls_bpf and is promoted to tcx afterwards.
+    const ctx = this.inBatch && kind.tcHook ? this.txHooks.bulkContext() : this.ctx;
     const hostName = hostEndName(this.dp.pinRoot, netns, req.name);
     if (this.links.get(hostName)) orKernelError(`removing ${hostName}, left by a crash`, () => this.links.rtnl.deleteLink(hostName));
 
@@ -258,7 +265,18 @@ export class Macvlan {
         name: req.name,
         netns,
       };
-      rec.hostIfindex = kind.make(ctx, { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex }, undo);
+      const make = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex };
+      try {
+        rec.hostIfindex = kind.make(ctx, make, undo);
+      } catch (e) {
+        // auto on a kernel without netkit: a veth pair instead.
+        if (!(e instanceof ConfigError && e.code === 'EOPNOTSUPP' && kinds.length > 1)) throw e;
+        noteNetkitMissing();
+        kind = kinds[1]!;
+        rec.kind = kind.name;
+        rec.flags = (rec.flags & ~kinds[0]!.deliveryFlags(netns)) | kind.deliveryFlags(netns);
+        rec.hostIfindex = kind.make(this.inBatch && kind.tcHook ? this.txHooks.bulkContext() : this.ctx, make, undo);
+      }
       if (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true)) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
       undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
@@ -284,7 +302,7 @@ export class Macvlan {
       }
       this.dp.putPort(parent.ifindex, p);
       this.mc.seed(rec);
-      if (this.inBatch) this.txHooks.madeInBulk(rec);
+      if (this.inBatch && kind.tcHook) this.txHooks.madeInBulk(rec);
       return rec;
     } catch (e) {
       for (const u of undo.reverse()) {
@@ -463,17 +481,22 @@ export class Macvlan {
 
   setIsolation(parentName: string, isolation: Isolation): void {
     parseIsolation(isolation);
-    const parent = this.parentLinkOrThrow(parentName);
-    if (parent.link_type !== 'ether' || parent.flags.includes('LOOPBACK'))
-      throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is not an Ethernet device and cannot be a parent`);
-    const port = this.dp.getPort(parent.ifindex) ?? newPort(parent);
+    const { parent, port } = this.portOf(parentName);
     port.flags = isolation === 'kernel' ? port.flags | PORT_ISOLATION_KERNEL : port.flags & ~PORT_ISOLATION_KERNEL;
     this.keepPort(parent.ifindex, port);
   }
 
+  /** A parent's port for a setting: its own, or a new one (kept only with settings, see keepPort). */
+  private portOf(parentName: string): { parent: LinkInfo; port: PortRecord } {
+    const parent = this.parentLinkOrThrow(parentName);
+    if (parent.link_type !== 'ether' || parent.flags.includes('LOOPBACK'))
+      throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is not an Ethernet device and cannot be a parent`);
+    return { parent, port: this.dp.getPort(parent.ifindex) ?? newPort(parent) };
+  }
+
   /** A port is kept while it has children or settings other than the defaults (as ports.release does). */
   private keepPort(parentIfindex: number, port: PortRecord): void {
-    if (!port.nchildren && !(port.flags & (PORT_ISOLATION_KERNEL | PORT_FASTPATH_XDP))) {
+    if (!port.nchildren && !(port.flags & PORT_SETTINGS)) {
       if (this.dp.getPort(parentIfindex)) this.ports.forget(parentIfindex);
       return;
     }
@@ -489,10 +512,7 @@ export class Macvlan {
   setFastpath(parentName: string, fastpath: Fastpath): void {
     parseFastpath(fastpath);
     this.begin();
-    const parent = this.parentLinkOrThrow(parentName);
-    if (parent.link_type !== 'ether' || parent.flags.includes('LOOPBACK'))
-      throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} is not an Ethernet device and cannot be a parent`);
-    const port = this.dp.getPort(parent.ifindex) ?? newPort(parent);
+    const { parent, port } = this.portOf(parentName);
     const want = fastpath === 'xdp';
     if (want === ((port.flags & PORT_FASTPATH_XDP) !== 0)) return;
     const children = this.registry.ofParent(parent.ifindex);
@@ -529,6 +549,21 @@ export class Macvlan {
       }
       throw e;
     }
+  }
+
+  /** The kind of the parent's new children (`port set PARENT kind …`): kept across restarts. */
+  setChildKind(parentName: string, choice: KindChoice): void {
+    parseKindChoice(choice);
+    const { parent, port } = this.portOf(parentName);
+    port.flags = (port.flags & ~PORT_KINDS) | { netkit: PORT_KIND_NETKIT, auto: PORT_KIND_AUTO, veth: PORT_KIND_VETH }[choice];
+    this.keepPort(parent.ifindex, port);
+  }
+
+  /** The kind the parent's new children get (its own setting, else the default). */
+  childKind(parentName: string): KindChoice {
+    const l = this.parentLinkOrThrow(parentName);
+    const p = this.dp.getPort(l.ifindex);
+    return (p && portKind(p)) ?? defaultKindChoice();
   }
 
   fastpath(parentName: string): Fastpath {
@@ -581,6 +616,7 @@ export class Macvlan {
         hostIfindex: c.hostIfindex,
         ifindex: l?.ifindex ?? 0,
         mode: c.mode,
+        kind: c.kind,
         address: c.mac,
         mtu: l?.mtu ?? c.mtu,
         up: (c.flags & CHILD_UP) !== 0,
@@ -596,4 +632,9 @@ export class Macvlan {
       };
     });
   }
+}
+
+/** The child kind a port asks for, or undefined when it has none of its own (veth, or the default). */
+function portKind(p: PortRecord): KindChoice | undefined {
+  return p.flags & PORT_KIND_NETKIT ? 'netkit' : p.flags & PORT_KIND_AUTO ? 'auto' : p.flags & PORT_KIND_VETH ? 'veth' : undefined;
 }

@@ -1,7 +1,7 @@
 // Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
-import { PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_ISOLATION_KERNEL, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
+import { PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_SETTINGS, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
 import { DEFAULT_BC_CUTOFF, type Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
@@ -84,9 +84,9 @@ export class Ports {
       if (port.flags & PORT_ALLMULTI_SET) this.setAllmulti(parentIfindex, false);
     }
     this.flood.drop(parentIfindex);
-    // A port's settings (isolation, fast path) outlive its children, as the user set them.
-    if (port.flags & (PORT_ISOLATION_KERNEL | PORT_FASTPATH_XDP) && parentExists) {
-      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & (PORT_ISOLATION_KERNEL | PORT_UC_PROMISC | PORT_FASTPATH_XDP), passthruHost: 0 });
+    // A port's settings (isolation, fast path, child kind) outlive its children, as the user set them.
+    if (port.flags & PORT_SETTINGS && parentExists) {
+      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & (PORT_SETTINGS | PORT_UC_PROMISC), passthruHost: 0 });
     } else {
       this.forget(parentIfindex);
     }

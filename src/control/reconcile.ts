@@ -107,6 +107,7 @@ export class Reconciler {
     const ours = new Set([...children.map((c) => c.hostIfindex), ...this.dp.listPorts().map((p) => p.parentIfindex)]);
     for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);
     for (const ifindex of this.dp.xdp.pinned()) if (!ours.has(ifindex)) this.dp.xdp.forget(ifindex);
+    for (const ifindex of this.dp.netkit.pinned()) if (!ours.has(ifindex)) this.dp.netkit.forget(ifindex);
     return report;
   }
 
@@ -116,7 +117,7 @@ export class Reconciler {
    * recording it. It is removed (with its child end), as the command never finished.
    */
   private removeOrphans(here: Map<number, LinkInfo>, report: ReconcileReport): void {
-    const candidates = [...here.values()].filter((l) => HOST_END_SHAPE.test(l.ifname) && l.linkinfo?.info_kind === 'veth' && !this.registry.get(l.ifindex));
+    const candidates = [...here.values()].filter((l) => HOST_END_SHAPE.test(l.ifname) && (l.linkinfo?.info_kind === 'veth' || l.linkinfo?.info_kind === 'netkit') && !this.registry.get(l.ifindex));
     if (candidates.length === 0) return;
     let nsByNsid: Map<number, string> | undefined;
     const netnsOf = (nsid: number | undefined): string | undefined => {
@@ -144,6 +145,7 @@ export class Reconciler {
       if (!peer || hostEndName(this.dp.pinRoot, ns, peer.ifname) !== l.ifname) continue; // another instance's, or not a host end
       whileExists(() => this.links.rtnl.deleteLink(l.ifname));
       this.dp.hooks.forget(l.ifindex);
+      this.dp.netkit.forget(l.ifindex);
       report.orphansRemoved.push(`${l.ifname} (child ${peer.ifname}${ns ? ` in netns ${ns}` : ''}, in no registry)`);
     }
   }
@@ -155,7 +157,7 @@ export class Reconciler {
    * again; each is reported (the agent logs and counts it). Programs others add beside ours are theirs.
    */
   repairHooks(report: ReconcileReport = emptyReport()): ReconcileReport {
-    const [parentId, childId, xdpId] = [this.dp.programId('parent'), this.dp.programId('child'), this.dp.programId('xdp')];
+    const [parentId, xdpId] = [this.dp.programId('parent'), this.dp.programId('xdp')];
     const what = (id: number) => (id ? `another program (id ${id}) in our place` : 'no program of ours');
     const children = this.registry.all();
     for (const { parentIfindex, port } of this.dp.listPorts()) {
@@ -180,8 +182,8 @@ export class Reconciler {
       const kind = kindOf(c.kind);
       const hook = kind.txHook(c);
       if (!ifnameOf(hook)) continue;
-      const id = this.dp.attachedProgramId(hook);
-      if (id === childId) continue;
+      const id = kind.txProgramId(this.ctx, c);
+      if (id === this.dp.programId(kind.txProgram)) continue;
       kind.attachTx(this.ctx, c);
       report.hooksRepaired.push(`child ${c.name}: ${what(id)} on its transmit hook; ours attached again`);
     }

@@ -30,6 +30,10 @@ export class TxHooks {
   /** A new build or mode: every child's hook gets it now (a cls_bpf hook keeps its mode until promoted). */
   reattach(c: ChildRecord): void {
     const kind = kindOf(c.kind);
+    if (!kind.tcHook) { // a hook of the kind's own (netkit's peer slot): the new build, in place
+      if (kind.txProgramId(this.ctx, c)) kind.attachTx(this.ctx, c);
+      return;
+    }
     const now = this.dp.hooks.attachedAs(kind.txHook(c));
     if (!now) return;
     if (now === 'cls_bpf' && this.dp.hooks.mode === 'tcx') {
@@ -43,7 +47,7 @@ export class TxHooks {
     for (const host of this.waiting) {
       this.waiting.delete(host);
       const c = this.registry.get(host);
-      if (c && this.dp.hooks.mode === 'tcx' && this.dp.hooks.attachedAs(kindOf(c.kind).txHook(c)) === 'cls_bpf') kindOf(c.kind).attachTx(this.ctx, c);
+      if (c && kindOf(c.kind).tcHook && this.dp.hooks.mode === 'tcx' && this.dp.hooks.attachedAs(kindOf(c.kind).txHook(c)) === 'cls_bpf') kindOf(c.kind).attachTx(this.ctx, c);
       if (performance.now() >= deadline) break;
     }
     return this.waiting.size;
@@ -52,6 +56,6 @@ export class TxHooks {
   /** Finds children whose hook is not a tcx link yet where it should be (after a crash mid-promotion). */
   findWaiting(children: ChildRecord[]): void {
     if (this.dp.hooks.mode !== 'tcx') return;
-    for (const c of children) if (!this.dp.hooks.hasTcxPin(kindOf(c.kind).txHook(c))) this.waiting.add(c.hostIfindex);
+    for (const c of children) if (kindOf(c.kind).tcHook && !this.dp.hooks.hasTcxPin(kindOf(c.kind).txHook(c))) this.waiting.add(c.hostIfindex);
   }
 }

@@ -16,6 +16,15 @@ export const ISOLATIONS: readonly Isolation[] = ['strict', 'kernel'];
 export type Fastpath = 'tc' | 'xdp';
 export const FASTPATHS: readonly Fastpath[] = ['tc', 'xdp'];
 
+/** What a child's device is: a veth pair, a netkit pair, or netkit where the kernel has it (auto). */
+export type KindChoice = 'veth' | 'netkit' | 'auto';
+export const KIND_CHOICES: readonly KindChoice[] = ['veth', 'netkit', 'auto'];
+
+export function parseKindChoice(k: string): KindChoice {
+  if ((KIND_CHOICES as readonly string[]).includes(k)) return k as KindChoice;
+  throw new ConfigError('EINVAL', `"${k}" is not a child kind: use veth, netkit (Linux 6.7+) or auto (netkit where the kernel has it, veth elsewhere)`);
+}
+
 /** An interface name as the kernel's dev_valid_name() accepts it. */
 export function checkIfname(name: string): string {
   if (name.length > 0 && Buffer.byteLength(name) < 16 && !/[\s/:]/.test(name) && name !== '.' && name !== '..') return name;

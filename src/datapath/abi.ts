@@ -12,7 +12,7 @@ export function modeFromValue(v: number): Mode {
 }
 
 /** What a child's device is (mvb_child.kind). */
-export const KINDS = { veth: 0 } as const;
+export const KINDS = { veth: 0, netkit: 1 } as const;
 export type KindName = keyof typeof KINDS;
 export function kindFromValue(v: number): KindName {
   const k = (Object.keys(KINDS) as KindName[]).find((n) => KINDS[n] === v);
@@ -48,6 +48,13 @@ export const PORT_UC_PROMISC = 1 << 2;
 export const PORT_ALLMULTI_SET = 1 << 3;
 /** Control plane only: the parent's fast path is XDP (`port set PARENT fastpath xdp`). */
 export const PORT_FASTPATH_XDP = 1 << 4;
+/** Control plane only: the kind of the parent's new children (`port set PARENT kind …`; none: the default). */
+export const PORT_KIND_NETKIT = 1 << 5;
+export const PORT_KIND_AUTO = 1 << 6;
+export const PORT_KIND_VETH = 1 << 7;
+export const PORT_KINDS = PORT_KIND_NETKIT | PORT_KIND_AUTO | PORT_KIND_VETH;
+/** The port's settings a user made, which outlive its children. */
+export const PORT_SETTINGS = PORT_ISOLATION_KERNEL | PORT_FASTPATH_XDP | PORT_KINDS;
 
 export const ACTION = { stack: 1, deliver: 2, wire: 3, drop: 4, flood: 5 } as const;
 export type Action = keyof typeof ACTION;
@@ -113,16 +120,19 @@ export interface MacEntry {
   hostIfindex: number;
   mode: Mode;
   flags: number;
+  /** The child's kind (veth when not given): XDP delivers only into veth children. */
+  kind?: KindName;
 }
 export function encodeMacVal(v: MacEntry): Buffer {
   const b = Buffer.alloc(SIZES.macVal);
   b.writeUInt32LE(v.hostIfindex);
   b.writeUInt8(MODES[v.mode], 4);
   b.writeUInt8(v.flags, 5);
+  b.writeUInt8(KINDS[v.kind ?? 'veth'], 6);
   return b;
 }
 export function decodeMacVal(b: Buffer): MacEntry {
-  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), flags: b.readUInt8(5) };
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), flags: b.readUInt8(5), kind: kindFromValue(b.readUInt8(6)) };
 }
 
 export interface ChildRecord {

@@ -12,6 +12,7 @@ import {
 import type { Mac } from '../mac.js';
 import { IngressHooks, chooseHookMode, type HookMode } from './hooks.js';
 import { XdpHooks } from './xdp.js';
+import { NetkitHooks } from './netkit.js';
 import { currentNetns, defaultPinRoot, markerOf, netnsGone, parseMarker, reclaimStale } from './instances.js';
 
 export { DEFAULT_PIN_ROOT, NETNS_PIN_BASE } from './instances.js';
@@ -26,6 +27,7 @@ const PROGRAMS = {
   parent: { object: 'tc_parent.bpf.o', name: 'mvb_parent_ingress', pin: 'prog_parent_ingress' },
   child: { object: 'tc_child.bpf.o', name: 'mvb_child_ingress', pin: 'prog_child_ingress' },
   xdp: { object: 'xdp_parent.bpf.o', name: 'mvb_parent_xdp', pin: 'prog_parent_xdp' },
+  netkit: { object: 'netkit_peer.bpf.o', name: 'mvb_child_netkit', pin: 'prog_child_netkit' },
 } as const;
 export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
@@ -73,12 +75,15 @@ export class Datapath {
   readonly hooks: IngressHooks;
   /** The XDP fast path's hooks on parents (native XDP links). */
   readonly xdp: XdpHooks;
+  /** netkit children's transmit hooks (peer-slot links on their primaries). */
+  readonly netkit: NetkitHooks;
 
   private constructor(readonly pinRoot: string, maps: Record<MapName, BpfMap>, programs: Record<ProgramRole, BpfProgram>) {
     this.maps = maps;
     this.programs = programs;
     this.hooks = new IngressHooks(pinRoot, chooseHookMode(programs.parent.fd));
     this.xdp = new XdpHooks(pinRoot);
+    this.netkit = new NetkitHooks(pinRoot);
   }
 
   /** True when an instance is pinned at pinRoot. */

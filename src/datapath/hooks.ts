@@ -5,9 +5,8 @@
 // one, otherwise tcx when the kernel has it. A hook made in the other mode (an instance made on another
 // kernel, or under the other setting) is taken over on the next attach, new hook first, so no frame
 // meets an empty hook.
-import fs from 'node:fs';
-import path from 'node:path';
-import { addon, isSystemError, type BpfLink } from '../native.js';
+import { addon, isSystemError } from '../native.js';
+import { DeviceLinks } from './device-links.js';
 
 /** Our TC filters' handle and priority on every clsact we use (the cls_bpf mode). */
 export const TC_HANDLE = 0x4d56;
@@ -46,35 +45,26 @@ export function chooseHookMode(progFd: number, env = process.env.MACVLAN_BPF_TC_
   return want === 'cls_bpf' || !tcx ? 'cls_bpf' : 'tcx';
 }
 
-/**
- * The link pinned at `pin` if it is still a link of `type` on device `ifindex`, else null; a pin whose
- * device is gone (the kernel detached the link, and the ifindex may be reused) is removed.
- */
-export function pinnedLinkOn(pin: string, type: number, ifindex: number): BpfLink | null {
-  if (!fs.existsSync(pin)) return null;
-  const l = new (addon().BpfLink)({ pin });
-  const info = l.info();
-  if (info.type === type && info.ifindex === ifindex) return l;
-  l.close();
-  fs.rmSync(pin, { force: true });
-  return null;
+
+/** Our tcx links, pinned under <pin root>/links/tcx_ingress-<ifindex>. */
+class TcxLinks extends DeviceLinks {
+  constructor(pinRoot: string) {
+    super(pinRoot, 'tcx_ingress', BPF_LINK_TYPE_TCX, 'tcx_ingress');
+  }
+
+  attach(ifindex: number, progFd: number): void {
+    this.put(ifindex, progFd, (e) => {
+      throw e;
+    });
+  }
 }
 
-/** The ingress hooks of one instance: link pins live under <pin root>/links/. */
+/** The ingress hooks of one instance: tcx links (device-links.ts), or cls_bpf filters. */
 export class IngressHooks {
-  private readonly dir: string;
+  private readonly tcx: TcxLinks;
 
   constructor(pinRoot: string, readonly mode: HookMode) {
-    this.dir = path.join(pinRoot, 'links');
-  }
-
-  private pinOf(ifindex: number): string {
-    return path.join(this.dir, `tcx_ingress-${ifindex}`);
-  }
-
-  /** Our tcx link on this device, or null (no pin, or a pin whose device is gone: then it is removed). */
-  private link(ifindex: number): BpfLink | null {
-    return pinnedLinkOn(this.pinOf(ifindex), BPF_LINK_TYPE_TCX, ifindex);
+    this.tcx = new TcxLinks(pinRoot);
   }
 
   /**
@@ -87,25 +77,7 @@ export class IngressHooks {
   attach(ifindex: number, progFd: number, ownsClsact: boolean, mode: HookMode = this.mode): { qdiscCreated: boolean; qdiscRemoved: boolean } {
     const a = addon();
     if (mode === 'tcx') {
-      const existing = this.link(ifindex);
-      if (existing) {
-        try {
-          existing.update(progFd);
-        } finally {
-          existing.close();
-        }
-      } else {
-        fs.mkdirSync(this.dir, { recursive: true });
-        const l = a.BpfLink.create({ progFd, ifindex, attachType: 'tcx_ingress' });
-        try {
-          l.pin(this.pinOf(ifindex));
-        } catch (e) {
-          l.detach();
-          throw e;
-        } finally {
-          l.close();
-        }
-      }
+      this.tcx.attach(ifindex, progFd);
       // A cls_bpf hook of ours from before: tcx runs first and decides, so it can go now.
       let qdiscRemoved = false;
       if (a.tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY)) {
@@ -115,29 +87,13 @@ export class IngressHooks {
       return { qdiscCreated: false, qdiscRemoved };
     }
     const r = { ...a.tcAttach(ifindex, 'ingress', progFd, TC_HANDLE, TC_PRIORITY, true), qdiscRemoved: false };
-    const l = this.link(ifindex); // a tcx link of ours from before would keep deciding first
-    if (l) {
-      try {
-        l.detach();
-      } finally {
-        l.close();
-        fs.rmSync(this.pinOf(ifindex), { force: true });
-      }
-    }
+    this.tcx.detach(ifindex); // a tcx link of ours from before would keep deciding first
     return r;
   }
 
   /** The id of our program on the device's ingress, or 0 when we have none there. */
   programId(ifindex: number): number {
-    const l = this.link(ifindex);
-    if (l) {
-      try {
-        return l.info().progId;
-      } finally {
-        l.close();
-      }
-    }
-    return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
+    return this.tcx.programId(ifindex) || addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
   }
 
   /**
@@ -169,43 +125,30 @@ export class IngressHooks {
 
   /** True when the device's hook is our tcx link (a stat of its pin: cheap enough for every child). */
   hasTcxPin(ifindex: number): boolean {
-    return fs.existsSync(this.pinOf(ifindex));
+    return this.tcx.hasPin(ifindex);
   }
 
   /** How our program is attached there now, if it is. */
   attachedAs(ifindex: number): HookMode | null {
-    const l = this.link(ifindex);
-    if (l) {
-      l.close();
-      return 'tcx';
-    }
+    if (this.tcx.programId(ifindex)) return 'tcx';
     return addon().tcQuery(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY) ? 'cls_bpf' : null;
   }
 
   /** Takes our program off the device, whichever way it is attached; removeClsact: the qdisc too. */
   detach(ifindex: number, removeClsact: boolean): void {
     const a = addon();
-    const l = this.link(ifindex);
-    if (l) {
-      try {
-        l.detach();
-      } finally {
-        l.close();
-      }
-    }
-    this.forget(ifindex);
+    this.tcx.detach(ifindex);
     a.tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY);
     if (removeClsact) a.tcDestroyClsact(ifindex);
   }
 
   /** The device is gone: drop its link pin (the kernel detached the link with the device). */
   forget(ifindex: number): void {
-    fs.rmSync(this.pinOf(ifindex), { force: true });
+    this.tcx.forget(ifindex);
   }
 
   /** The ifindexes that have a link pin (reconcile removes those of devices no longer ours). */
   pinned(): number[] {
-    if (!fs.existsSync(this.dir)) return [];
-    return fs.readdirSync(this.dir).map((f) => /^tcx_ingress-(\d+)$/.exec(f)).filter((m) => m !== null).map((m) => Number(m[1]));
+    return this.tcx.pinned();
   }
 }

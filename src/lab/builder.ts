@@ -165,7 +165,7 @@ export function addBridgeChildren(host: string, children: ChildDef[], opts: { ne
 }
 
 /** macvlan-bpf children of the parent, made in-process by the control plane (no agent). */
-export function addBpfChildren(host: string, pinRoot: string, children: ChildDef[], opts: { isolation?: 'strict' | 'kernel'; parent?: string; fastpath?: 'tc' | 'xdp' } = {}): void {
+export function addBpfChildren(host: string, pinRoot: string, children: ChildDef[], opts: { isolation?: 'strict' | 'kernel'; parent?: string; fastpath?: 'tc' | 'xdp'; childKind?: 'veth' | 'netkit' | 'auto' } = {}): void {
   const parent = opts.parent ?? 'p0';
   inNetns(`/run/netns/${host}`, () => {
     const m = Macvlan.open(pinRoot);
@@ -173,7 +173,7 @@ export function addBpfChildren(host: string, pinRoot: string, children: ChildDef
       if (opts.isolation) m.setIsolation(parent, opts.isolation);
       if (opts.fastpath) m.setFastpath(parent, opts.fastpath);
       for (const c of children)
-        m.add({ parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.netns, nodst: c.nodst, ...(c.sources ? { macaddr: { op: 'set', macs: c.sources } } : {}) });
+        m.add({ parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.netns, nodst: c.nodst, childKind: opts.childKind, ...(c.sources ? { macaddr: { op: 'set', macs: c.sources } } : {}) });
       for (const c of children) if (c.up !== false) m.setUp(c.name, true, c.netns);
     } finally {
       m.close();

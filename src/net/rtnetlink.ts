@@ -15,6 +15,10 @@ export const RTNLGRP_LINK = 1;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
 const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
 const IFLA_NET_NS_FD = 28, VETH_INFO_PEER = 1;
+// <linux/if_link.h> netkit (6.7): the peer's ifinfomsg and attributes, its mode and default policies.
+const IFLA_NETKIT_PEER_INFO = 1, IFLA_NETKIT_POLICY = 3, IFLA_NETKIT_PEER_POLICY = 4, IFLA_NETKIT_MODE = 5;
+const NETKIT_L2 = 0; // enum netkit_mode { NETKIT_L2, NETKIT_L3 }; the kernel's default is L3
+export const NETKIT_PASS = 0, NETKIT_DROP = 2;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const NDA_LLADDR = 2, NTF_SELF = 0x02, NUD_PERMANENT = 0x80, AF_BRIDGE = 7;
 const NETNSA_NSID = 1, NETNSA_FD = 3;
@@ -169,6 +173,12 @@ export interface VethSpec {
   peer: { name: string; address?: string; mtu: number; netnsPath?: string };
 }
 
+/** A netkit pair in L2 mode: the primary stays here, the peer goes to its netns. */
+export interface NetkitSpec extends VethSpec {
+  /** What the peer's transmit does while no program is attached (NETKIT_PASS or NETKIT_DROP). */
+  peerPolicy: number;
+}
+
 /** The ifinfomsg and attributes naming a device by index, or by name (ifindex 0 + IFLA_IFNAME). */
 function byDev(dev: number | string, flags = 0, change = 0): [Buffer, Buffer[]] {
   return typeof dev === 'number' ? [ifinfomsg(dev, flags, change), []] : [ifinfomsg(0, flags, change), [strAttr(IFLA_IFNAME, dev)]];
@@ -251,6 +261,11 @@ export class Rtnl {
    * new host end's ifindex is returned.
    */
   createVeth(v: VethSpec): number {
+    return this.createPair(v, 'veth', (peer) => [nested(VETH_INFO_PEER, peer)]);
+  }
+
+  /** A pair of devices of `kind` in one request; `data` wraps the peer's part in the kind's attributes. */
+  private createPair(v: VethSpec, kind: string, data: (peer: Buffer[]) => Buffer[]): number {
     const peer = [ifinfomsg(), strAttr(IFLA_IFNAME, v.peer.name), u32Attr(IFLA_MTU, v.peer.mtu)];
     if (v.peer.address) peer.push(attr(IFLA_ADDRESS, macToBytes(v.peer.address)));
     let nsFd = -1;
@@ -259,15 +274,27 @@ export class Rtnl {
         nsFd = fs.openSync(v.peer.netnsPath, 'r');
         peer.push(u32Attr(IFLA_NET_NS_FD, nsFd));
       }
-      const linkinfo = nested(IFLA_LINKINFO, [strAttr(IFLA_INFO_KIND, 'veth'), nested(IFLA_INFO_DATA, [nested(VETH_INFO_PEER, peer)])]);
+      const linkinfo = nested(IFLA_LINKINFO, [strAttr(IFLA_INFO_KIND, kind), nested(IFLA_INFO_DATA, data(peer))]);
       this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(v.index ?? 0),
         [strAttr(IFLA_IFNAME, v.name), u32Attr(IFLA_MTU, v.mtu), linkinfo]));
     } finally {
       if (nsFd >= 0) fs.closeSync(nsFd);
     }
     const made = this.link(v.name);
-    if (!made) throw Object.assign(new Error(`veth ${v.name} vanished right after it was made`), { code: 'ENODEV', errno: -19, syscall: 'netlink' });
+    if (!made) throw Object.assign(new Error(`${kind} ${v.name} vanished right after it was made`), { code: 'ENODEV', errno: -19, syscall: 'netlink' });
     return made.ifindex;
+  }
+
+  /**
+   * The netkit pair (iproute2 6.1 has no `type netkit`): ip link add NAME [index N] mtu MTU type netkit
+   * mode l2 forward peer blackhole name PEER address MAC mtu MTU netns NETNS, in one request. The new
+   * primary's ifindex is returned. A kernel without netkit answers EOPNOTSUPP.
+   */
+  createNetkit(v: NetkitSpec): number {
+    return this.createPair(v, 'netkit', (peer) => [
+      u32Attr(IFLA_NETKIT_MODE, NETKIT_L2), u32Attr(IFLA_NETKIT_POLICY, NETKIT_PASS), u32Attr(IFLA_NETKIT_PEER_POLICY, v.peerPolicy),
+      nested(IFLA_NETKIT_PEER_INFO, peer),
+    ]);
   }
 
   /** ip link del dev IFINDEX|NAME (a veth takes its peer with it). */

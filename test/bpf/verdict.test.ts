@@ -234,6 +234,37 @@ describe('XDP fast path verdicts (BPF_PROG_TEST_RUN, the same rows at the parent
   });
 });
 
+// A netkit child's transmit runs netkit_peer.bpf.c: the same decision as a veth host end's ingress, so
+// every child row must give the same verdict (the redirect differs only in kind, invisible here). And a
+// netkit child takes no XDP redirect: the fast path passes its frames to TC, which delivers them.
+describe('netkit children (BPF_PROG_TEST_RUN)', () => {
+  const ns = () => `/run/netns/${host}`;
+  it('the netkit peer program decides every child row as the veth host end\'s program does', () => {
+    const rows = ROWS.filter((r) => r.at.startsWith('child:'));
+    expect(rows.length).toBeGreaterThan(20);
+    for (const row of rows) {
+      const at = ifindex.get(row.at.split(':')[1]!)!;
+      const frame = buildFrame(row.frame);
+      expect(testRunTc(m.dp.programs.netkit, ns(), at, frame), row.desc).toEqual(testRunTc(m.dp.programs.child, ns(), at, frame));
+    }
+  });
+
+  it('unicast from the wire to a netkit child: XDP passes it to TC, which delivers it (TC only)', () => {
+    const e = inNetns(ns(), () => m.dp.getMac(ifindex.get('p0')!, MAC.v1!))!;
+    const frame = buildFrame({ src: EXT, dst: MAC.v1! });
+    expect(testRunXdp(m.dp.programs.xdp, ns(), ifindex.get('p0')!, frame), 'a veth child: redirected in XDP').toBe(XDP_REDIRECT);
+    inNetns(ns(), () => m.dp.putMac(ifindex.get('p0')!, MAC.v1!, { ...e, kind: 'netkit' }));
+    try {
+      expect(testRunXdp(m.dp.programs.xdp, ns(), ifindex.get('p0')!, frame), 'a netkit child: passed on').toBe(XDP_PASS);
+      const v = testRunTc(m.dp.programs.parent, ns(), ifindex.get('p0')!, frame);
+      expect(v).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get('v1') });
+      expect(v.flags & (1 << 6), 'MVB_DELIVER_TC_ONLY').not.toBe(0);
+    } finally {
+      inNetns(ns(), () => m.dp.putMac(ifindex.get('p0')!, MAC.v1!, e));
+    }
+  });
+});
+
 describe('drop counters', () => {
   it('a PAUSE frame counts as pause, a mode-filtered copy as mode-filter', () => {
     const p0 = ifindex.get('p0')!;

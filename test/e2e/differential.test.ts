@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { IN_GUEST, scaled } from '../helpers/scale.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { differential, multicastDifferential } from '../helpers/differential.js';
+import { kernelHasNetkit } from '../helpers/kernel.js';
 import { JOINED_GROUP, diffCells, measure, unicastCases } from '../../src/lab/matrix.js';
 import { MIXED_CHILDREN, type ChildSpec } from '../../src/lab/topology.js';
 
@@ -64,6 +65,17 @@ describe('macvlan-bpf (isolation kernel) delivers exactly what kernel macvlan de
         collisions += r.multicast.collisions;
       });
     }
+  }
+
+  // netkit children where the kernel has them (the 6.12 guest): the same deliveries, with the decision
+  // made in each child's own transmit (with the XDP fast path, which hands their frames to TC: netkit.test.ts).
+  if (kernelHasNetkit()) {
+    it('mixed, reflector ON, netkit children: unicast, broadcast and multicast', async () => {
+      const r = await differential(sb, { children: SCENARIOS.mixed!, reflector: true, isolation: 'kernel', childKind: 'netkit' });
+      unicastCells += r.unicast;
+      groupCells += r.multicast.cells;
+      expect(r.multicast.deliberate).toBe(0);
+    });
   }
 
   // The control plane's choice, not the kernel's: the guests leave it to the host.

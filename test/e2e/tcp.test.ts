@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { scaled } from '../helpers/scale.js';
+import { kernelHasNetkit } from '../helpers/kernel.js';
 import { Topology, type ChildSpec } from '../../src/lab/topology.js';
 
 const sb = new Sandbox('t');
@@ -59,9 +60,11 @@ async function transfer(from: string, to: string, port: number) {
 afterAll(() => sb.cleanup());
 
 // The XDP half on the host (the kernel matrix's guests run the fast path in fastpath.test.ts).
-describe.each(scaled(['tc', 'xdp'] as const, ['tc'] as const))('TCP bulk transfer through macvlan-bpf with default offloads, fast path %s', (fastpath) => {
+// netkit children too where the kernel has them (the 6.12 guest).
+const CASES: ['tc' | 'xdp', 'veth' | 'netkit'][] = [...scaled([['tc', 'veth'], ['xdp', 'veth']] as const, [['tc', 'veth']] as const), ...(kernelHasNetkit() ? [['tc', 'netkit'] as const] : [])];
+describe.each(CASES)('TCP bulk transfer through macvlan-bpf with default offloads, fast path %s, %s children', (fastpath, childKind) => {
   beforeAll(() => {
-    t = Topology.build(sb, { datapath: 'bpf', children: CHILDREN, reflector: false, fastpath }, `t${fastpath[0]}`);
+    t = Topology.build(sb, { datapath: 'bpf', children: CHILDREN, reflector: false, fastpath, childKind }, `t${fastpath[0]}${childKind[0]}`);
     for (const who of Object.keys(IP)) {
       run('ip', ['-n', nsOf(who), 'addr', 'add', `${IP[who]}/24`, 'dev', dev(who)]);
     }

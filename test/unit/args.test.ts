@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ArgReader, matchKeyword, UsageError } from '../../src/cli/args.js';
 import { parseArgv } from '../../src/cli/parse.js';
+import { commandFromJson } from '../../src/command/types.js';
 
 describe('cli args', () => {
   it.each([
@@ -35,5 +36,24 @@ describe('spoofchk on the command line', () => {
   it('anything but on or off is a syntax error that says what to give', () => {
     expect(() => cmd('link set c1 spoofchk yes')).toThrow(/"yes" is not on or off: give spoofchk on or spoofchk off/);
     expect(() => cmd('link set c1 spoofchk')).toThrow(UsageError);
+  });
+});
+
+describe('the child kind on the command line and the control socket', () => {
+  const cmd = (s: string) => {
+    const i = parseArgv(s.split(' '));
+    return i.what === 'command' ? i.command : undefined;
+  };
+  it('link add ... kind veth|netkit|auto, before or after type macvlan; port set PARENT kind', () => {
+    expect(cmd('link add link p0 c1 kind netkit type macvlan mode bridge')).toMatchObject({ kind: 'link-add', childKind: 'netkit', mode: 'bridge' });
+    expect(cmd('link add link p0 c1 type macvlan mode vepa kind auto')).toMatchObject({ kind: 'link-add', childKind: 'auto', mode: 'vepa' });
+    expect(cmd('link add link p0 c1 type macvlan')).not.toHaveProperty('childKind');
+    expect(cmd('port set p0 kind veth')).toEqual({ kind: 'port-set', parent: 'p0', childKind: 'veth' });
+  });
+  it('another kind is refused, naming the choices; the socket checks the field too', () => {
+    expect(() => cmd('link add link p0 c1 type macvlan kind tap')).toThrow(/"tap" is not a child kind: use veth, netkit \(Linux 6\.7\+\) or auto/);
+    expect(() => cmd('port set p0 kind')).toThrow(/missing kind/);
+    expect(commandFromJson({ kind: 'link-add', parent: 'p0', name: 'c1', childKind: 'netkit' })).toMatchObject({ childKind: 'netkit' });
+    expect(() => commandFromJson({ kind: 'link-add', parent: 'p0', name: 'c1', childKind: 'tap' })).toThrow(/field "childKind" must be a childKind/);
   });
 });

@@ -14,6 +14,8 @@ describe('parseConfig', () => {
     expect(parseConfig('', 'empty.yaml').children).toEqual([]);
     const src = parseConfig('children:\n  - { name: s1, parent: eth1, mode: source, nodst: on, macaddr: ["02:0E:00:00:00:01", 02:0e:00:00:00:02] }\n', 'f.yaml').children[0]!;
     expect(src).toMatchObject({ mode: 'source', nodst: true, macaddr: ['02:0e:00:00:00:01', '02:0e:00:00:00:02'] });
+    const kinds = parseConfig('parents:\n  - { name: eth1, kind: auto }\nchildren:\n  - { name: k1, parent: eth1, kind: netkit }\n', 'f.yaml');
+    expect([kinds.parents[0]!.kind, kinds.children[0]!.kind]).toEqual(['auto', 'netkit']);
   });
 
   const bad: [string, string, RegExp][] = [
@@ -33,6 +35,8 @@ describe('parseConfig', () => {
     ['macaddr on a vepa child', 'children:\n  - name: c1\n    parent: p0\n    macaddr: ["02:0e:00:00:00:01"]\n', /^f\.yaml:4: children\[0\]\.macaddr: macaddr lists belong to source-mode children, and this one is vepa: set mode: source/],
     ['macaddr not a list', 'children:\n  - name: c1\n    parent: p0\n    mode: source\n    macaddr: "02:0e:00:00:00:01"\n', /^f\.yaml:5: children\[0\]\.macaddr: expected a list of MAC addresses/],
     ['a group MAC in macaddr', 'children:\n  - name: c1\n    parent: p0\n    mode: source\n    macaddr: ["01:00:5e:00:00:01"]\n', /^f\.yaml:5: children\[0\]\.macaddr\[0\]: Cannot assign requested address/],
+    ['bad child kind', 'children:\n  - name: c1\n    parent: p0\n    kind: tap\n', /^f\.yaml:4: children\[0\]\.kind: "tap" is not a child kind: use veth, netkit \(Linux 6\.7\+\) or auto/],
+    ['bad parent kind', 'parents:\n  - name: p0\n    kind: macvtap\n', /^f\.yaml:3: parents\[0\]\.kind: "macvtap" is not a child kind/],
     ['duplicate key', 'children:\n  - name: a\n    name: b\n    parent: p0\n', /^f\.yaml:3: not valid YAML/],
   ];
   it.each(bad)('%s', (_what, text, re) => {

@@ -19,8 +19,12 @@ const PRIVILEGED = [
   'test/bpf/', 'test/e2e/config.test.ts', 'test/e2e/hooks.test.ts', 'test/e2e/rtnetlink.test.ts',
   'test/e2e/agent.test.ts', 'test/e2e/counters.test.ts', 'test/e2e/differential.test.ts',
   'test/e2e/tcp.test.ts', 'test/e2e/protocols.test.ts', 'test/e2e/fastpath.test.ts',
-  'test/e2e/parents.test.ts', 'test/e2e/source-mode.test.ts', 'test/e2e/mc-filter.test.ts', 'test/guest/parents.test.ts', 'test/guest/nic-parent.test.ts',
+  'test/e2e/parents.test.ts', 'test/e2e/source-mode.test.ts', 'test/e2e/mc-filter.test.ts', 'test/e2e/netkit.test.ts', 'test/guest/nic-parent.test.ts',
 ];
+// Besides those, per kernel: the VLAN and bond parents (TC on those devices, the same in both kernels)
+// on the older one only, where the netkit tests (6.12: netkit.test.ts and the netkit halves of the
+// differential, counters and TCP tests) do not run, to keep the two guests about equal in length.
+const ONLY: Record<GuestKernel, string[]> = { stock: ['test/guest/parents.test.ts'], backports: [] };
 const EXPECT: Record<GuestKernel, RegExp> = { stock: /^6\.1\./, backports: /^6\.12\./ };
 const prefix = `${process.env.MVB_TEST_RUN ?? 'mvbt'}vm`;
 const results: GuestResult[] = [];
@@ -37,7 +41,7 @@ describe('kernel matrix: the privileged tests in QEMU guests', () => {
   for (const k of GUEST_KERNELS) {
     it(`on Debian's ${k} kernel`, async () => {
       requireRoot();
-      const cmd = `MVB_GUEST=1 node_modules/.bin/vitest run ${PRIVILEGED.join(' ')} --reporter=dot --reporter=json --outputFile.json=/mvb-out/report.json`;
+      const cmd = `MVB_GUEST=1 node_modules/.bin/vitest run ${[...PRIVILEGED, ...ONLY[k]].join(' ')} --reporter=dot --reporter=json --outputFile.json=/mvb-out/report.json`;
       const r = await runInGuest(k, cmd, { prefix, timeoutMs: 17 * 60_000 });
       results.push(r);
       const kernel = /guest: kernel (\S+),/.exec(r.log)?.[1] ?? '';

@@ -5,6 +5,7 @@
 import type { Datapath } from '../../datapath/datapath.js';
 import type { HookMode } from '../../datapath/hooks.js';
 import type { ChildRecord, KindName } from '../../datapath/abi.js';
+import type { ProgramRole } from '../../datapath/datapath.js';
 import type { Mac } from '../../mac.js';
 import type { LinkInfo, LinkTable } from '../../net/links.js';
 
@@ -38,10 +39,21 @@ export interface ChildKind {
   make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number;
   /** Removes the child's devices (what is already gone is fine). */
   remove(ctx: KindContext, c: ChildRecord): void;
-  /** The device whose ingress hook carries the child's transmit decision. */
+  /** The device whose hook carries the child's transmit decision. */
   txHook(c: ChildRecord): number;
-  /** Puts the transmit program on that hook (in ctx.txHookMode, or the instance's mode). */
+  /**
+   * True when that hook is a TC ingress (tcx or cls_bpf, the instance's mode, bulk-made children
+   * promoted from cls_bpf to tcx: tx-hooks.ts); false for a hook of the kind's own (netkit's peer slot).
+   */
+  readonly tcHook: boolean;
+  /** The program the transmit hook must carry. */
+  readonly txProgram: ProgramRole;
+  /** Puts the transmit program on that hook (a TC hook: in ctx.txHookMode, or the instance's mode). */
   attachTx(ctx: KindContext, c: ChildRecord): void;
+  /** The id of the program on the child's transmit hook, or 0. */
+  txProgramId(ctx: KindContext, c: ChildRecord): number;
+  /** The child's devices went without us: drop what we pinned for its transmit hook. */
+  forgetTx(ctx: KindContext, c: ChildRecord): void;
   /** The MVB_CHILD_* delivery flags for a child of this kind living in `netns`. */
   deliveryFlags(netns: string): number;
   /**

@@ -4,55 +4,24 @@
 // redirect when both ends share a netns (the peer shortcut refuses that).
 import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, inNetns, isSystemError } from '../../native.js';
-import { isUp, netnsPath, setNetSysctl, type LinkInfo } from '../../net/links.js';
-import { ConfigError, kernelError } from '../errors.js';
+import { netnsPath, type LinkInfo } from '../../net/links.js';
+import { kernelError } from '../errors.js';
+import { followCarrier, ifStillThere, makePair, removePair } from './pair.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
-
-/** Runs a change to a link that may vanish meanwhile (its netns is being deleted): gone is fine. */
-function ifStillThere(fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!isSystemError(e) || (e.code !== 'ENODEV' && e.code !== 'ENOENT')) throw e;
-  }
-}
 
 export const veth: ChildKind = {
   name: 'veth',
 
   make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number {
-    const rt = ctx.links.rtnl;
-    let hostIfindex: number;
-    try {
-      hostIfindex = rt.createVeth({
-        name: req.hostName,
-        index: req.hostIfindex,
-        mtu: req.parent.mtu,
-        peer: { name: req.name, address: req.address, mtu: req.mtu, netnsPath: req.netns ? netnsPath(req.netns) : undefined },
-      });
-    } catch (e) {
-      if (isSystemError(e) && e.code === 'EEXIST')
-        throw new ConfigError('EEXIST', `File exists: an interface named "${req.name}" already exists in ${req.netns ? `netns "${req.netns}"` : 'this netns'}; choose another name`);
-      throw kernelError(e, `creating child ${req.name}`);
-    }
-    undo.push(() => ifStillThere(() => rt.deleteLink(hostIfindex)));
-    // The host end is plumbing, not a host: no IPv6 link-local, no DAD, no router solicitations.
-    setNetSysctl(`ipv6.conf.${req.hostName}.disable_ipv6`, '1');
-    ctx.dp.attach('child', hostIfindex, { mode: ctx.txHookMode });
-    undo.push(() => ctx.dp.hooks.forget(hostIfindex));
-    try {
-      rt.setUp(hostIfindex, true);
-    } catch (e) {
-      throw kernelError(e, `bringing up ${req.name}'s host end`);
-    }
-    return hostIfindex;
+    return makePair(req, undo, ctx, {
+      create: (spec) => ctx.links.rtnl.createVeth(spec),
+      attach: (host) => void ctx.dp.attach('child', host, { mode: ctx.txHookMode }),
+      forget: (host) => ctx.dp.hooks.forget(host),
+    });
   },
 
   remove(ctx: KindContext, c: ChildRecord): void {
-    // Deleting either end takes the pair; the host end is the one in reach, unless it is gone already.
-    const host = ctx.links.get(c.hostIfindex);
-    if (host) ifStillThere(() => ctx.links.rtnl.deleteLink(c.hostIfindex));
-    else ifStillThere(() => ctx.links.in(c.netns || undefined, (r) => r.deleteLink(c.name)));
+    removePair(ctx, c);
     ctx.dp.hooks.forget(c.hostIfindex);
   },
 
@@ -60,8 +29,19 @@ export const veth: ChildKind = {
     return c.hostIfindex;
   },
 
+  tcHook: true,
+  txProgram: 'child',
+
   attachTx(ctx: KindContext, c: ChildRecord): void {
     ifStillThere(() => void ctx.dp.attach('child', c.hostIfindex, { mode: ctx.txHookMode }));
+  },
+
+  txProgramId(ctx: KindContext, c: ChildRecord): number {
+    return ctx.dp.attachedProgramId(c.hostIfindex);
+  },
+
+  forgetTx(ctx: KindContext, c: ChildRecord): void {
+    ctx.dp.hooks.forget(c.hostIfindex);
   },
 
   deliveryFlags(netns: string): number {
@@ -110,6 +90,6 @@ export const veth: ChildKind = {
   },
 
   followCarrier(ctx: KindContext, _c: ChildRecord, host: LinkInfo, carrier: boolean): void {
-    if (isUp(host) !== carrier) ifStillThere(() => ctx.links.rtnl.setUp(host.ifindex, carrier));
+    followCarrier(ctx, host, carrier);
   },
 };
