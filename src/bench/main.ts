@@ -9,8 +9,9 @@ import { benchCounters, countersTable } from './counters.js';
 import { benchScale, scaleTable } from './scale.js';
 import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
+import { benchKinds } from './kinds.js';
 
-const PARTS = ['paths', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
+const PARTS = ['paths', 'kinds', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
 const spread = (xs: number[], unit: (x: number) => string) =>
   xs.length > 1 ? `${unit(median(xs))} (${unit(Math.min(...xs))}–${unit(Math.max(...xs))})` : unit(xs[0] ?? 0);
@@ -92,6 +93,13 @@ export async function runBench(args: string[]): Promise<number> {
     console.log(tcpTable(r.tcp));
     for (const s of r.samples) if (s.delivered === 0) failures.push(`${s.datapath}, ${s.path}, ${s.size} B: nothing delivered`);
     for (const s of r.tcp) if (!(s.gbps > 0)) failures.push(`${s.datapath}, TCP ${s.path}: no throughput`);
+  }
+  if (want('kinds')) {
+    log('kinds: macvlan-bpf with veth and with netkit children, and kernel macvlan, 64 B');
+    const k = await benchKinds({ smoke, log });
+    console.log(`\nChild kinds, packets per second delivered, median of ${smoke ? 1 : 3} (${k.where}; ${new Date().toISOString().slice(0, 10)})\n`);
+    console.log(k.table);
+    failures.push(...k.failures);
   }
   if (want('cost')) {
     log('cost: each program through BPF_PROG_TEST_RUN');

@@ -28,11 +28,11 @@ export const FANOUT = 8;
 export { EXT_MAC };
 const PARENT_MAC: Mac = '02:0a:00:00:00:01';
 export const childMac = (i: number): Mac => `02:00:00:00:0c:${i.toString(16).padStart(2, '0')}` as Mac;
-const childIp = (i: number) => `10.77.0.${10 + i}`;
-const EXT_IP = '10.77.0.1';
+export const childIp = (i: number) => `10.77.0.${10 + i}`;
+export const EXT_IP = '10.77.0.1';
 
 export interface Sample {
-  datapath: DatapathName | LimitName;
+  datapath: DatapathName | LimitName | 'macvlan-bpf (netkit)';
   path: PathName;
   size: number;
   pps: number;
@@ -59,8 +59,8 @@ export class BenchTopology {
   readonly kns: string[]; // netns of c0, c1, and of c2..c7
   readonly pins: string;
 
-  constructor(private readonly sb: Sandbox, readonly kind: DatapathName) {
-    const tag = { 'macvlan-bpf': 'b', 'macvlan-bpf (xdp)': 'x', 'kernel macvlan': 'k', 'bridge (nf off)': 'r', 'bridge (nf on)': 'n' }[kind];
+  constructor(private readonly sb: Sandbox, readonly kind: DatapathName | 'macvlan-bpf (netkit)') {
+    const tag = { 'macvlan-bpf': 'b', 'macvlan-bpf (xdp)': 'x', 'macvlan-bpf (netkit)': 'm', 'kernel macvlan': 'k', 'bridge (nf off)': 'r', 'bridge (nf on)': 'n' }[kind];
     this.ext = sb.netns(`${tag}x`);
     this.host = sb.netns(`${tag}h`);
     this.kns = [sb.netns(`${tag}0`), sb.netns(`${tag}1`), sb.netns(`${tag}n`)];
@@ -77,6 +77,7 @@ export class BenchTopology {
     buildWire({ host, ext: this.ext, gro: true, extIp: `${EXT_IP}/24` });
     const kids: ChildDef[] = Array.from({ length: FANOUT }, (_, i) => ({ name: `c${i}`, mode: 'bridge', mac: childMac(i), netns: this.childNs(i) }));
     if (this.kind === 'macvlan-bpf') addBpfChildren(host, this.pins, kids);
+    else if (this.kind === 'macvlan-bpf (netkit)') addBpfChildren(host, this.pins, kids, { childKind: 'netkit' });
     else if (this.kind === 'macvlan-bpf (xdp)') {
       addBpfChildren(host, this.pins, kids, { fastpath: 'xdp' });
       // A frame sent through a veth carries a partial checksum, which an XDP redirect cannot keep: the

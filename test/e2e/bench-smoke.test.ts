@@ -18,7 +18,7 @@ describe('bench --smoke', () => {
     expect(code, err).toBe(0);
     for (const p of PATHS) expect(out.match(new RegExp(`^\\| ${esc(p)} \\| (64|1500) B \\|`, 'gm'))?.length, p).toBe(2); // 64 and 1500 bytes
     for (const p of TCP_PATHS) expect(out).toMatch(new RegExp(`^\\| ${p} \\| (\\d+\\.\\d Gbit/s \\| ){${DATAPATHS.length}}`, 'm'));
-    for (const t of ['XDP_DROP on the parent', 'cls_bpf redirect limit', 'tcx redirect limit', 'XDP redirect limit', 'Per-packet cost', 'Broadcast fan-out, external host', 'Agent, control plane', 'reading counters of 1000 children'])
+    for (const t of ['XDP_DROP on the parent', 'cls_bpf redirect limit', 'tcx redirect limit', 'XDP redirect limit', 'Per-packet cost', 'Broadcast fan-out, external host', 'Agent, control plane', 'reading counters of 1000 children', 'Child kinds'])
       expect(out, t).toContain(t);
     expect(out).not.toMatch(/\| 0 ?pps/);
   }, 300_000);

@@ -5,10 +5,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { kernelHasNetkit } from '../../src/lab/probe.js';
 
 export function setup(): () => void {
   const prefix = `mvbt${randomBytes(2).toString('hex')}`;
   process.env.MVB_TEST_RUN = prefix;
+  // Whether this kernel has netkit, asked once per run (test/helpers/kernel.ts): on a kernel without it
+  // each try makes the kernel look for a module, which takes seconds in the emulated guests.
+  if (process.getuid?.() === 0) process.env.MVB_NETKIT = kernelHasNetkit(`${prefix}nkp`) ? '1' : '0';
   return () => sweep(prefix);
 }
 
