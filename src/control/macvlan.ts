@@ -214,7 +214,7 @@ export class Macvlan {
     const port = this.dp.getPort(parent.ifindex);
     this.checkParentUsable(parent, !port?.nchildren);
     // The child's kind: asked for, else its parent's (port set … kind), else the default.
-    const kinds = kindsFor(req.childKind !== undefined ? parseKindChoice(req.childKind) : port ? portKind(port) ?? defaultKindChoice() : defaultKindChoice());
+    const kinds = kindsFor(req.childKind !== undefined ? parseKindChoice(req.childKind) : (port && portKind(port)) ?? defaultKindChoice());
     if (req.mtu !== undefined) this.checkMtuUnderParent(req.mtu, parent);
     if (req.bcqueuelen !== undefined) checkBcQueueLen(req.bcqueuelen);
     if (req.bcCutoff !== undefined) checkBcCutoff(req.bcCutoff);
@@ -246,7 +246,7 @@ export class Macvlan {
 
     let kind = kinds[0]!;
     // In bulk (apply), a TC transmit hook starts as cls_bpf and is promoted to tcx afterwards.
-    const ctx = this.inBatch && kind.tcHook ? this.txHooks.bulkContext() : this.ctx;
+    const ctx = this.inBatch ? this.txHooks.bulkContext() : this.ctx;
     const hostName = hostEndName(this.dp.pinRoot, netns, req.name);
     if (this.links.get(hostName)) orKernelError(`removing ${hostName}, left by a crash`, () => this.links.rtnl.deleteLink(hostName));
 
@@ -275,7 +275,7 @@ export class Macvlan {
         kind = kinds[1]!;
         rec.kind = kind.name;
         rec.flags = (rec.flags & ~kinds[0]!.deliveryFlags(netns)) | kind.deliveryFlags(netns);
-        rec.hostIfindex = kind.make(this.inBatch && kind.tcHook ? this.txHooks.bulkContext() : this.ctx, make, undo);
+        rec.hostIfindex = kind.make(ctx, make, undo);
       }
       if (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true)) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
@@ -302,7 +302,7 @@ export class Macvlan {
       }
       this.dp.putPort(parent.ifindex, p);
       this.mc.seed(rec);
-      if (this.inBatch && kind.tcHook) this.txHooks.madeInBulk(rec);
+      if (this.inBatch) this.txHooks.madeInBulk(rec);
       return rec;
     } catch (e) {
       for (const u of undo.reverse()) {

@@ -13,14 +13,15 @@ export class TxHooks {
 
   constructor(private readonly dp: Datapath, private readonly registry: Registry, private readonly ctx: KindContext) {}
 
-  /** The context a bulk-made child's kind attaches with: cls_bpf first where tcx is the aim. */
+  /** The context a bulk-made child's kind attaches with: cls_bpf first where tcx is the aim (a kind
+   * whose hook is not a TC one ignores the mode). */
   bulkContext(): KindContext {
     return this.dp.hooks.mode === 'tcx' ? { ...this.ctx, txHookMode: 'cls_bpf' } : this.ctx;
   }
 
   /** A child made with bulkContext(): its tcx link comes later. */
   madeInBulk(c: ChildRecord): void {
-    if (this.dp.hooks.mode === 'tcx') this.waiting.add(c.hostIfindex);
+    if (this.dp.hooks.mode === 'tcx' && kindOf(c.kind).tcHook) this.waiting.add(c.hostIfindex);
   }
 
   get pending(): number {
