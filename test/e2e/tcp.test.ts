@@ -31,14 +31,18 @@ function dev(who: string): string {
   return who === 'ext' ? 'e0' : who;
 }
 
-function peer(ns: string, args: string[]): Promise<{ bytes: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
+// A peer process; `listening` settles once a server has bound its port (a fixed wait lost the race in
+// the emulated guests, where starting node alone can take longer than it).
+function peer(ns: string, args: string[]): { done: Promise<{ bytes: number; sha256: string }>; listening: Promise<void> } {
+  let onListening!: () => void;
+  const listening = new Promise<void>((r) => (onListening = r));
+  const done = new Promise<{ bytes: number; sha256: string }>((resolve, reject) => {
     const p = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => {
       out += d;
-      if (out.includes('listening')) p.emit('listening');
+      if (out.includes('listening')) onListening();
     });
     p.stderr.on('data', (d) => (err += d));
     p.on('exit', (code) => {
@@ -47,13 +51,15 @@ function peer(ns: string, args: string[]): Promise<{ bytes: number; sha256: stri
       else reject(new Error(`tcp peer ${args[0]} in ${ns} exited ${code}: ${err.trim()}`));
     });
   });
+  return { done, listening };
 }
 
 async function transfer(from: string, to: string, port: number) {
   const server = peer(nsOf(to), ['server', String(port)]);
-  await new Promise((r) => setTimeout(r, 300));
-  const client = await peer(nsOf(from), ['client', IP[to]!, String(port), String(BYTES), `${from}-${to}`]);
-  const got = await server;
+  server.done.catch(() => {}); // awaited below; a failing client must not leave it unhandled
+  await Promise.race([server.listening, server.done]);
+  const client = await peer(nsOf(from), ['client', IP[to]!, String(port), String(BYTES), `${from}-${to}`]).done;
+  const got = await server.done;
   return { client, got };
 }
 
