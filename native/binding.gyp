@@ -12,6 +12,7 @@
         "src/tc.cc",
         "src/ethtool.cc",
         "src/packet_socket.cc",
+        "src/tap_queue.cc",
         "src/netlink_socket.cc",
         "src/netns.cc"
       ],

@@ -98,6 +98,29 @@ export interface PacketSocket {
   recv(): ReceivedFrame[];
   close(): void;
 }
+/** One queue of a tap device (native/src/tap_queue.h): a non-blocking fd, vnet header on by default. */
+export interface TapQueue {
+  readonly fd: number;
+  readonly ifindex: number;
+  /** One write: the vnet header (if on) then the frame. */
+  send(frame: Buffer): number;
+  /** Every frame queued now (vnet header included), without blocking. */
+  recv(): Buffer[];
+  /** TUNGETIFF's flags. */
+  flags(): number;
+  setPersist(on: boolean): void;
+  setOwner(uid: number): void;
+  setGroup(gid: number): void;
+  /** TUNSETQUEUE: attach (true) or detach (false) this queue. */
+  setQueue(attached: boolean): void;
+  vnetHdrSz(): number;
+  setVnetHdrSz(n: number): void;
+  /** TUNSETOFFLOAD, TUN_F_* bits by value. */
+  setOffload(flags: number): void;
+  /** Hands the fd over (another process inherits it); this object forgets it. */
+  release(): number;
+  close(): void;
+}
 export interface NetlinkDatagram {
   /** The nsid (in the listener's netns) of the netns the event happened in; -1: the listener's own. */
   nsid: number;
@@ -125,6 +148,11 @@ export interface Addon {
     create(opts: { progFd: number; ifindex: number; attachType: LinkAttachType | number; flags?: number }): BpfLink;
   };
   PacketSocket: new (opts: { ifname: string; protocol?: number; netns?: string; ignoreOutgoing?: boolean }) => PacketSocket;
+  /**
+   * create: make the tap (EBUSY if the name is taken); else attach one more queue to an existing one.
+   * multiQueue (default true) must match the tap's own (EINVAL otherwise).
+   */
+  TapQueue: new (opts: { ifname: string; create?: boolean; vnetHdr?: boolean; multiQueue?: boolean; netns?: string }) => TapQueue;
   NetlinkSocket: new (opts?: { netns?: string; groups?: number[]; listenAllNsid?: boolean; rcvbuf?: number }) => NetlinkSocket;
   possibleCpus(): number;
   tcAttach(ifindex: number, dir: 'ingress' | 'egress', progFd: number, handle: number, priority: number, replace: boolean): { qdiscCreated: boolean };

@@ -17,6 +17,7 @@
  * remove it after a restart. The datapath itself reads only the delivery flags below. */
 #define MVB_KIND_VETH   0
 #define MVB_KIND_NETKIT 1 /* XDP cannot redirect into it (no ndo_xdp_xmit): its frames are delivered in TC */
+#define MVB_KIND_TAP    2 /* macvtap: a tap device, both the child and the redirect target (its reader's fd) */
 
 /* mvb_child.flags */
 #define MVB_CHILD_UP         (1 << 0) /* admin UP: its MAC is in mvb_macs */
@@ -49,7 +50,7 @@ struct mvb_mac_key {
 
 /* Value of the MAC table. A copy of what the fast path needs so one lookup is enough. */
 struct mvb_mac_val {
-	__u32 host_ifindex; /* the host end of the child's veth: redirect target */
+	__u32 host_ifindex; /* the host end of the child's pair, or its tap: redirect target */
 	__u8 mode;
 	__u8 flags;         /* MVB_CHILD_* */
 	__u8 kind;          /* MVB_KIND_* (the XDP fast path delivers only into veth children) */
@@ -65,7 +66,8 @@ struct mvb_child {
 	__u8 mode;
 	__u8 flags;         /* MVB_CHILD_* */
 	__u8 kind;          /* MVB_KIND_* */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 queues;       /* tap children: the queues a reader opens unless told (tap exec, tap args); 0 otherwise */
 	__u64 created_ns;   /* creation order, for passthru's "first child" and listings */
 	char name[16];      /* the user's name for the child end (IFNAMSIZ) */
 	char netns[48];     /* named netns of the child end, "" = the parent's */

@@ -13,6 +13,7 @@
 #include "netns.h"
 #include "netlink_socket.h"
 #include "packet_socket.h"
+#include "tap_queue.h"
 #include "tc.h"
 #include "ethtool.h"
 
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfProgram", BpfProgram::Init(env));
   exports.Set("BpfLink", BpfLink::Init(env));
   exports.Set("PacketSocket", PacketSocket::Init(env));
+  exports.Set("TapQueue", TapQueue::Init(env));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
   InitTc(env, exports);

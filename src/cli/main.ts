@@ -89,7 +89,7 @@ async function runCommand(cmd: Command): Promise<number> {
   }
 }
 
-async function runProgram(program: 'stats' | 'agent' | 'lab' | 'bench', args: string[], json: boolean): Promise<number> {
+async function runProgram(program: 'stats' | 'agent' | 'lab' | 'bench' | 'tap', args: string[], json: boolean): Promise<number> {
   switch (program) {
     case 'stats': {
       const { statsCommand } = await import('./stats.js');
@@ -106,6 +106,10 @@ async function runProgram(program: 'stats' | 'agent' | 'lab' | 'bench', args: st
     case 'bench': {
       const { runBench } = await import('../bench/main.js');
       return runBench(args);
+    }
+    case 'tap': {
+      const { tapCommand } = await import('./tap.js');
+      return tapCommand(args, json);
     }
   }
 }

@@ -1,5 +1,5 @@
 // argv -> what to do: a typed command on the instance (run here or by the agent), one of the
-// programs (stats, agent, lab, bench) with its own arguments, or help. Syntax errors are UsageErrors
+// programs (stats, agent, lab, bench, tap) with its own arguments, or help. Syntax errors are UsageErrors
 // (exit 1); a well-formed but invalid value (a mode, an isolation) is the ConfigError the control
 // plane would give (exit 2).
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { MACADDR_OPS, type MacaddrChange } from '../control/sources.js';
 
 export type Invocation =
   | { what: 'command'; command: Command }
-  | { what: 'program'; program: 'stats' | 'agent' | 'lab' | 'bench'; args: string[]; json: boolean }
+  | { what: 'program'; program: 'stats' | 'agent' | 'lab' | 'bench' | 'tap'; args: string[]; json: boolean }
   | { what: 'help' };
 
 const JSON_FLAGS = ['-j', '-json', '--json'];
@@ -35,9 +35,9 @@ export function parseArgv(argv: string[]): Invocation {
   }
   if (rest.length === 0) throw new UsageError('no object given');
   const objWord = rest[0]!;
-  const obj = matchKeyword(objWord, ['link', 'port', 'apply', 'stats', 'agent', 'lab', 'bench', 'help']);
+  const obj = matchKeyword(objWord, ['link', 'port', 'apply', 'stats', 'agent', 'lab', 'bench', 'tap', 'help']);
   if (obj === 'help') return { what: 'help' };
-  if (obj === 'stats' || obj === 'agent' || obj === 'lab' || obj === 'bench') return { what: 'program', program: obj, args: rest.slice(1), json };
+  if (obj === 'stats' || obj === 'agent' || obj === 'lab' || obj === 'bench' || obj === 'tap') return { what: 'program', program: obj, args: rest.slice(1), json };
   // `link show NAME -j` and `link del NAME -n NETNS` also work, as people type them after ip.
   const words: string[] = [];
   for (let i = 1; i < rest.length; i++) {
@@ -122,18 +122,23 @@ function linkAdd(r: ArgReader): Command {
   let parent: string | undefined, name: string | undefined, address: string | undefined, mtu: number | undefined;
   let netns: string | undefined, type: string | undefined, mode: string | undefined, spoofchk: boolean | undefined;
   let bcqueuelen: number | undefined, bcCutoff: number | undefined, nodst: boolean | undefined, macaddr: MacaddrChange | undefined;
-  let childKind: KindChoice | undefined;
+  let childKind: KindChoice | undefined, owner: string | undefined, group: string | undefined, queues: number | undefined;
   while (!r.done) {
     const w = r.next('argument');
     if (type !== undefined) {
-      // after "type macvlan" only its own options follow, as in ip-link (and the child's kind)
+      // after "type macvlan|macvtap" only its own options follow, as in ip-link (and the child's kind;
+      // a macvtap's owner, group and queues, as ip tuntap takes the first two)
       if (w === 'mode') mode = r.next('mode');
+      else if (type === 'macvtap' && w === 'owner') owner = r.next('owner');
+      else if (type === 'macvtap' && w === 'group') group = r.next('group');
+      else if (type === 'macvtap' && w === 'queues') queues = r.nextInt('queues');
       else if (w === 'kind') childKind = parseKindChoice(r.next('kind'));
       else if (w === 'spoofchk') spoofchk = onOff(r, 'spoofchk');
       else if (w === 'bcqueuelen') bcqueuelen = bcQueueLenWord(r);
       else if (w === 'bc_cutoff') bcCutoff = bcCutoffWord(r);
       else if (w === 'nodst') nodst = true;
       else if (w === 'macaddr') macaddr = macaddrWords(r);
+      else if (type === 'macvtap') throw new UsageError(`unknown macvtap option "${w}": use mode MODE, owner USER, group GROUP, queues N, nodst, macaddr add|del|set|flush, bcqueuelen N, bc_cutoff N, spoofchk on|off`);
       else throw new UsageError(`unknown macvlan option "${w}": use mode MODE, nodst, macaddr add|del|set|flush, bcqueuelen N, bc_cutoff N, spoofchk on|off, kind veth|netkit|auto`);
       continue;
     }
@@ -153,13 +158,11 @@ function linkAdd(r: ArgReader): Command {
   }
   if (!parent) throw new UsageError('"link PARENT" is required');
   if (!name) throw new UsageError('a name for the new child is required');
-  if (type !== 'macvlan') {
-    if (type === 'macvtap') throw new ConfigError('EOPNOTSUPP', 'type macvtap is not supported yet: create a macvlan child (macvtap children are planned as tap devices)');
-    throw new UsageError(type ? `type "${type}" is not supported: only macvlan` : '"type macvlan" is required');
-  }
+  if (type !== 'macvlan' && type !== 'macvtap') throw new UsageError(type ? `type "${type}" is not supported: use macvlan or macvtap` : '"type macvlan" (or macvtap) is required');
   return { kind: 'link-add', parent, name, address, mtu, netns, mode: mode === undefined ? undefined : parseMode(mode), ...(spoofchk !== undefined ? { spoofchk } : {}),
     ...(bcqueuelen !== undefined ? { bcqueuelen } : {}), ...(bcCutoff !== undefined ? { bcCutoff } : {}), ...(nodst ? { nodst } : {}), ...(macaddr ? { macaddr } : {}),
-    ...(childKind !== undefined ? { childKind } : {}) };
+    ...(childKind !== undefined ? { childKind } : {}), ...(type === 'macvtap' ? { type } : {}), ...(owner !== undefined ? { owner } : {}),
+    ...(group !== undefined ? { group } : {}), ...(queues !== undefined ? { queues } : {}) };
 }
 
 function linkSet(r: ArgReader, netns: string | undefined): Command {

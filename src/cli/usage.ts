@@ -5,6 +5,8 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
                        type macvlan [ mode { private | vepa | bridge | passthru | source } ] [ spoofchk { on | off } ]
                        [ nodst ] [ macaddr { { add | del } MAC | set [ MAC ... ] | flush } ]
                        [ bcqueuelen N ] [ bc_cutoff N ] [ kind { veth | netkit | auto } ]
+  macvlan-bpf link add link PARENT [ name ] NAME [ address MAC ] [ mtu MTU ]
+                       type macvtap [ mode MODE ] [ owner USER ] [ group GROUP ] [ queues N ] [ macvlan options ]
   macvlan-bpf link set [ dev ] NAME { up | down | mode MODE | address MAC | mtu MTU | spoofchk { on | off } |
                                       nodst | macaddr { { add | del } MAC | set [ MAC ... ] | flush } |
                                       bcqueuelen N | bc_cutoff N } ...
@@ -13,6 +15,8 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf port set PARENT [ isolation { strict | kernel } ] [ fastpath { tc | xdp } ]
                        [ kind { veth | netkit | auto } ]
   macvlan-bpf port show [ PARENT ]
+  macvlan-bpf tap exec NAME [ --queues N ] -- COMMAND ...   (COMMAND gets the queue fds: {fds}, {vhostfds})
+  macvlan-bpf tap args NAME [ --queues N ]                  (QEMU options and libvirt XML for the child)
   macvlan-bpf apply -f FILE [ --prune ]
   macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]
   macvlan-bpf agent [ --config FILE ] [ --prune ] [ --listen HOST:PORT | off ]

@@ -31,7 +31,8 @@ export function execute(m: Macvlan, cmd: Command, out: Output): number {
 function run(m: Macvlan, cmd: Command, out: Output): void {
   switch (cmd.kind) {
     case 'link-add':
-      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff, nodst: cmd.nodst, macaddr: cmd.macaddr, childKind: cmd.childKind });
+      m.add({ parent: cmd.parent, name: cmd.name, mode: cmd.mode, address: cmd.address, mtu: cmd.mtu, netns: cmd.netns, spoofchk: cmd.spoofchk, bcqueuelen: cmd.bcqueuelen, bcCutoff: cmd.bcCutoff, nodst: cmd.nodst, macaddr: cmd.macaddr, childKind: cmd.childKind,
+        type: cmd.type, owner: cmd.owner, group: cmd.group, queues: cmd.queues });
       return;
     case 'link-set': {
       m.findChild(cmd.dev, cmd.netns); // a bad name fails before anything changes
@@ -85,12 +86,12 @@ function linkShow(m: Macvlan, cmd: Extract<Command, { kind: 'link-show' }>, out:
   for (const v of views) {
     out.out(`${v.ifindex}: ${v.name}@${v.parent}: <${flagsOf(v).join(',')}> mtu ${v.mtu} state ${v.operstate}${v.netns ? ` netns ${v.netns}` : ''}`);
     out.out(`    link/ether ${v.address} brd ff:ff:ff:ff:ff:ff`);
-    out.out(`    macvlan-bpf mode ${v.mode} kind ${v.kind} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'} multicast ${v.mcGroups ? `exact (${v.mcGroups.length} groups)` : 'all'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
+    out.out(`    macvlan-bpf ${v.type === 'macvtap' ? `macvtap queues ${v.queues ?? 1} ` : ''}mode ${v.mode} kind ${v.kind} host-end ${v.hostEnd} spoofchk ${v.spoofchk ? 'on' : 'off'} multicast ${v.mcGroups ? `exact (${v.mcGroups.length} groups)` : 'all'}${v.conflict ? ` conflict: ${v.conflict}` : ''}`);
     if (cmd.details && v.mcGroups) out.out(`    multicast groups: ${v.mcGroups.join(' ') || '-'}`);
     // ip -d's words; the queue they size does not exist here (flooding is synchronous).
     if (cmd.details) {
       const remotes = v.macaddr ? ` remotes (${v.macaddr.length})${v.macaddr.map((a) => ` ${a}`).join('')}` : '';
-      out.out(`    macvlan mode ${v.mode}${v.nodst ? ' nodst' : ''} bcqueuelen ${v.bcqueuelen} usedbcqueuelen ${v.usedbcqueuelen} bc_cutoff ${v.bcCutoff}${remotes} (no broadcast queue: flooding is synchronous, these are kept and reported only)`);
+      out.out(`    ${v.type} mode ${v.mode}${v.nodst ? ' nodst' : ''} bcqueuelen ${v.bcqueuelen} usedbcqueuelen ${v.usedbcqueuelen} bc_cutoff ${v.bcCutoff}${remotes} (no broadcast queue: flooding is synchronous, these are kept and reported only)`);
     }
   }
 }
@@ -114,7 +115,7 @@ function toIpJson(v: ChildView) {
     broadcast: 'ff:ff:ff:ff:ff:ff',
     // As ip -d -j prints them (bcqueuelen, usedbcqueuelen, bc_cutoff); bcqueue says there is no queue.
     linkinfo: {
-      info_kind: 'macvlan',
+      info_kind: v.type,
       info_data: {
         mode: v.mode,
         ...(v.nodst ? { nodst: true } : {}),
@@ -124,8 +125,9 @@ function toIpJson(v: ChildView) {
       },
     },
     host_end: v.hostEnd,
-    // What the child's device is (veth or netkit; its own link shows veth or netkit as ip sees it).
+    // What the child's device is (veth, netkit or tap; its own link shows that kind as ip sees it).
     child_kind: v.kind,
+    ...(v.queues ? { queues: v.queues } : {}),
     spoofchk: v.spoofchk,
     // The exact multicast filter (an agent keeps it): the groups the child gets; "all" without one.
     mc_filter: v.mcGroups ? 'exact' : 'all',

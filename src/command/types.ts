@@ -1,11 +1,11 @@
 // The commands that act on an instance, as typed values: the CLI parses argv into one, the control
 // socket carries it as JSON, and the executor runs it, the same way in the CLI and in the agent.
 import { MODE_NAMES, type Mode } from '../datapath/abi.js';
-import { KIND_CHOICES, type Fastpath, type Isolation, type KindChoice } from '../control/validate.js';
+import { KIND_CHOICES, type Fastpath, type Isolation, type KindChoice, type LinkType } from '../control/validate.js';
 import { MACADDR_OPS, type MacaddrChange } from '../control/sources.js';
 
 export type Command =
-  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number; nodst?: boolean; macaddr?: MacaddrChange; childKind?: KindChoice }
+  | { kind: 'link-add'; parent: string; name: string; mode?: Mode; address?: string; mtu?: number; netns?: string; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number; nodst?: boolean; macaddr?: MacaddrChange; childKind?: KindChoice; type?: LinkType; owner?: string; group?: string; queues?: number }
   | { kind: 'link-set'; dev: string; netns?: string; up?: boolean; mode?: Mode; address?: string; mtu?: number; spoofchk?: boolean; bcqueuelen?: number; bcCutoff?: number; nodst?: boolean; macaddr?: MacaddrChange }
   | { kind: 'link-del'; dev: string; netns?: string }
   | { kind: 'link-show'; dev?: string; netns?: string; json: boolean; details?: boolean }
@@ -15,9 +15,9 @@ export type Command =
 
 export type CommandKind = Command['kind'];
 
-type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation' | 'fastpath' | 'macaddr' | 'childKind';
+type FieldType = 'string' | 'number' | 'boolean' | 'mode' | 'isolation' | 'fastpath' | 'macaddr' | 'childKind' | 'linkType';
 const FIELDS: Record<CommandKind, Record<string, [FieldType, boolean]>> = {
-  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false], nodst: ['boolean', false], macaddr: ['macaddr', false], childKind: ['childKind', false] },
+  'link-add': { parent: ['string', true], name: ['string', true], mode: ['mode', false], address: ['string', false], mtu: ['number', false], netns: ['string', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false], nodst: ['boolean', false], macaddr: ['macaddr', false], childKind: ['childKind', false], type: ['linkType', false], owner: ['string', false], group: ['string', false], queues: ['number', false] },
   'link-set': { dev: ['string', true], netns: ['string', false], up: ['boolean', false], mode: ['mode', false], address: ['string', false], mtu: ['number', false], spoofchk: ['boolean', false], bcqueuelen: ['number', false], bcCutoff: ['number', false], nodst: ['boolean', false], macaddr: ['macaddr', false] },
   'link-del': { dev: ['string', true], netns: ['string', false] },
   'link-show': { dev: ['string', false], netns: ['string', false], json: ['boolean', true], details: ['boolean', false] },
@@ -44,6 +44,7 @@ export function commandFromJson(x: unknown): Command {
       : type === 'isolation' ? v === 'strict' || v === 'kernel'
       : type === 'fastpath' ? v === 'tc' || v === 'xdp'
       : type === 'childKind' ? typeof v === 'string' && (KIND_CHOICES as readonly string[]).includes(v)
+      : type === 'linkType' ? v === 'macvlan' || v === 'macvtap'
       : type === 'macaddr' ? isMacaddrChange(v)
         : type === 'number' ? typeof v === 'number' && Number.isFinite(v)
           : typeof v === type;

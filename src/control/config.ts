@@ -21,6 +21,10 @@
 //       nodst: off                 # off (default) | on: frames from its sources reach only source children
 //       macaddr: [02:0e:00:00:00:01] # source mode only: the remote source MACs it gets copies from
 //       kind: veth                 # veth (default) | netkit (Linux 6.7+) | auto: netkit where the kernel has it
+//       type: macvlan              # macvlan (default) | macvtap: a tap device user programs (QEMU) read and write
+//       owner: qemu                # macvtap only, optional: a user (name or id) who may open its queues
+//       group: kvm                 # macvtap only, optional: a group likewise
+//       queues: 1                  # macvtap only: the queues a reader opens (tap exec, tap args), 1 to 256
 //   prune: false                   # true: delete children the file does not list
 import fs from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
@@ -29,7 +33,7 @@ import { ConfigError } from './errors.js';
 import { netnsExists } from '../net/links.js';
 import type { Macvlan } from './macvlan.js';
 import type { Mac } from '../mac.js';
-import { MIN_MTU, checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseKindChoice, parseMode, type Fastpath, type Isolation, type KindChoice } from './validate.js';
+import { MIN_MTU, checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseKindChoice, parseMode, checkQueues, resolveId, type Fastpath, type Isolation, type KindChoice, type LinkType } from './validate.js';
 
 export interface ParentConfig {
   name: string;
@@ -55,6 +59,11 @@ export interface ChildConfig {
   kind?: KindChoice;
   /** Source mode's list (absent: left as it is). */
   macaddr?: Mac[];
+  /** macvtap: a tap child, its owner, group and queue count. */
+  type: LinkType;
+  owner?: string;
+  group?: string;
+  queues?: number;
   line: number;
 }
 export interface Config {
@@ -66,7 +75,7 @@ export interface Config {
   pruneLine?: number;
 }
 
-const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen', 'nodst', 'macaddr', 'kind'];
+const CHILD_KEYS = ['name', 'parent', 'mode', 'address', 'mtu', 'netns', 'state', 'spoofchk', 'bcqueuelen', 'nodst', 'macaddr', 'kind', 'type', 'owner', 'group', 'queues'];
 const PARENT_KEYS = ['name', 'isolation', 'fastpath', 'bc_cutoff', 'kind'];
 const TOP_KEYS = ['parents', 'children', 'prune'];
 
@@ -175,7 +184,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
     for (const k of ['name', 'parent']) if (!f.has(k)) fail(item, `${where}${k}`, `missing: every child needs a ${k}`);
     const name = str(f.get('name'), `${where}name`);
     checked(f.get('name'), `${where}name`, () => checkIfname(name));
-    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', spoofchk: false, nodst: false, line: lineOf(item) };
+    const c: ChildConfig = { name, parent: str(f.get('parent'), `${where}parent`), mode: 'vepa', netns: '', state: 'up', spoofchk: false, nodst: false, type: 'macvlan', line: lineOf(item) };
     if (f.has('mode')) {
       const m = str(f.get('mode'), `${where}mode`);
       c.mode = checked(f.get('mode'), `${where}mode`, () => parseMode(m));
@@ -220,6 +229,25 @@ export function parseConfig(text: string, file = '<config>'): Config {
       });
     }
     if (f.has('bcqueuelen')) c.bcqueuelen = int(f.get('bcqueuelen'), `${where}bcqueuelen`, checkBcQueueLen);
+    if (f.has('type')) {
+      const ty = str(f.get('type'), `${where}type`);
+      if (ty !== 'macvlan' && ty !== 'macvtap') fail(f.get('type'), `${where}type`, `"${ty}" is not a child type: use macvlan or macvtap`);
+      c.type = ty as LinkType;
+    }
+    for (const key of ['owner', 'group'] as const) {
+      if (!f.has(key)) continue;
+      const v = str(f.get(key), `${where}${key}`);
+      checked(f.get(key), `${where}${key}`, () => resolveId(key === 'owner' ? 'user' : 'group', v));
+      c[key] = v;
+    }
+    if (f.has('queues')) c.queues = int(f.get('queues'), `${where}queues`, checkQueues);
+    if (c.type === 'macvlan') {
+      const tapOnly = (['owner', 'group', 'queues'] as const).find((k) => f.has(k));
+      if (tapOnly) fail(f.get(tapOnly), `${where}${tapOnly}`, 'belongs to macvtap children: add type: macvtap, or remove it');
+    } else {
+      if (c.kind) fail(f.get('kind'), `${where}kind`, 'a macvtap child is a tap device: kind is for macvlan children; remove it');
+      if (c.netns) fail(f.get('netns'), `${where}netns`, 'a macvtap child lives beside its parent (its readers reach it by fd): remove netns');
+    }
     const dup = cfg.children.find((d) => d.name === c.name && d.netns === c.netns);
     if (dup) fail(item, `${where}name`, `child "${c.name}"${c.netns ? ` in netns "${c.netns}"` : ''} is already listed at line ${dup.line}`);
     const clash = c.address && c.state === 'up' ? cfg.children.find((d) => d.parent === c.parent && d.address === c.address && d.state === 'up') : undefined;
@@ -301,7 +329,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const bcqueuelen = m.bcQueueLen(x);
     const macaddr = x.mode === 'source' ? m.macaddrOf(x.name, netns) : [];
     return () => {
-      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen, childKind: x.kind,
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen, ...kindRequest(x),
         nodst: (x.flags & CHILD_NODST) !== 0, ...(macaddr.length ? { macaddr: { op: 'set' as const, macs: macaddr } } : {}) });
       if (up) m.setUp(x.name, true, netns);
     };
@@ -330,7 +358,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const at = { line: c.line, field: `children[${i}]` };
     const netns = c.netns || undefined;
     let have = existing.get(`${c.netns}\0${c.name}`);
-    const otherKind = have !== undefined && c.kind !== undefined && c.kind !== 'auto' && have.kind !== c.kind;
+    const otherKind = have !== undefined && ((c.kind !== undefined && c.kind !== 'auto' && have.kind !== c.kind) || m.linkType(have) !== c.type || (c.type === 'macvtap' && (have.queues ?? 1) !== (c.queues ?? 1)));
     if (have && (m.ifname(have.parentIfindex) !== c.parent || ((have.mode === 'passthru') !== (c.mode === 'passthru')) || otherKind)) {
       const old = { ...have };
       // The parent, to/from passthru, or the device's kind cannot change in place.
@@ -343,6 +371,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
       const addField = (e: ConfigError) =>
         `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
       step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen, childKind: c.kind,
+        type: c.type, owner: c.owner, group: c.group, queues: c.queues,
         nodst: c.nodst, ...(c.macaddr ? { macaddr: { op: 'set' as const, macs: c.macaddr } } : {}) }), () => m.del(c.name, c.netns));
       changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}${c.nodst ? ', nodst' : ''}${c.macaddr ? `, ${c.macaddr.length} source address(es)` : ''}`);
     } else {
@@ -411,4 +440,9 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     }
   }
   return changes;
+}
+
+/** How to ask for a child of this record's kind again (a tap is asked for as a macvtap). */
+function kindRequest(x: ChildRecord): { childKind?: KindChoice; type?: LinkType; queues?: number } {
+  return x.kind === 'tap' ? { type: 'macvtap', queues: x.queues } : { childKind: x.kind };
 }

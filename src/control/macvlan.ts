@@ -18,7 +18,7 @@ import { Registry } from './registry.js';
 import { SourceLists, type MacaddrChange } from './sources.js';
 import { McFilter } from './mc-filter.js';
 import { TxHooks } from './tx-hooks.js';
-import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseKindChoice, parseMode, type Fastpath, type Isolation, type KindChoice } from './validate.js';
+import { checkBcCutoff, checkBcQueueLen, checkIfname, checkMtu, checkNetnsName, parseChildMac, parseFastpath, parseIsolation, parseKindChoice, parseMode, checkQueues, resolveId, type Fastpath, type Isolation, type KindChoice, type LinkType } from './validate.js';
 
 export type { Isolation } from './validate.js';
 export type { ReconcileReport } from './reconcile.js';
@@ -44,6 +44,12 @@ export interface AddChildRequest {
   macaddr?: MacaddrChange;
   /** The child's device: veth, netkit, or auto (netkit where the kernel has it); defaultKindChoice() if not given. */
   childKind?: KindChoice;
+  /** macvtap: a tap device whose queues user programs read and write (default macvlan). */
+  type?: LinkType;
+  /** macvtap: who may open its queues besides root (a name or an id), and how many a reader opens. */
+  owner?: string | number;
+  group?: string | number;
+  queues?: number;
 }
 
 export interface ChildView {
@@ -55,8 +61,12 @@ export interface ChildView {
   hostIfindex: number;
   ifindex: number;
   mode: Mode;
-  /** What its device is: veth or netkit. */
+  /** What its device is: veth, netkit or tap. */
   kind: KindName;
+  /** The kernel device it stands in for: macvlan, or macvtap (a tap). */
+  type: LinkType;
+  /** macvtap: the queues a reader opens unless told. */
+  queues?: number;
   address: Mac;
   mtu: number;
   up: boolean;
@@ -185,6 +195,11 @@ export class Macvlan {
     return l;
   }
 
+  /** What kernel device a child stands in for. */
+  linkType(c: ChildRecord): LinkType {
+    return kindOf(c.kind).linkKind;
+  }
+
   hasLink(name: string): boolean {
     return this.links.get(name) !== null;
   }
@@ -213,8 +228,12 @@ export class Macvlan {
     if (lower) parent = this.parentLinkOrThrow(this.ifname(lower.parentIfindex));
     const port = this.dp.getPort(parent.ifindex);
     this.checkParentUsable(parent, !port?.nchildren);
-    // The child's kind: asked for, else its parent's (port set … kind), else the default.
-    const kinds = kindsFor(req.childKind !== undefined ? parseKindChoice(req.childKind) : (port && portKind(port)) ?? defaultKindChoice());
+    // The child's kind: a tap for macvtap; for macvlan, asked for, else its parent's (port set … kind), else the default.
+    const type = req.type ?? 'macvlan';
+    const tap = type === 'macvtap' ? tapRequest(req) : undefined;
+    const tapOnly = (['owner', 'group', 'queues'] as const).find((k) => req[k] !== undefined);
+    if (!tap && tapOnly) throw new ConfigError('EINVAL', `Invalid argument: ${tapOnly} belongs to macvtap children (their queues are opened by user programs); ${req.name} would be a macvlan: add "type macvtap", or drop ${tapOnly}`);
+    const kinds = tap ? [kindOf('tap')] : kindsFor(req.childKind !== undefined ? parseKindChoice(req.childKind) : (port && portKind(port)) ?? defaultKindChoice());
     if (req.mtu !== undefined) this.checkMtuUnderParent(req.mtu, parent);
     if (req.bcqueuelen !== undefined) checkBcQueueLen(req.bcqueuelen);
     if (req.bcCutoff !== undefined) checkBcCutoff(req.bcCutoff);
@@ -232,6 +251,7 @@ export class Macvlan {
         (req.spoofchk === undefined || ((existing.flags & CHILD_SPOOFCHK) !== 0) === req.spoofchk) &&
         (req.nodst === undefined || ((existing.flags & CHILD_NODST) !== 0) === req.nodst) &&
         (req.childKind === undefined || req.childKind === 'auto' || existing.kind === req.childKind) &&
+        (kindOf(existing.kind).linkKind === type) && (!tap || (existing.queues ?? 1) === tap.queues) &&
         (req.macaddr === undefined || this.sources.plan(existing, { ...req.macaddr, macs: macaddr }).join() === this.sources.of(existing).join());
       if (same) return existing;
       throw new ConfigError('EEXIST', `File exists: child "${req.name}"${netns ? ` in netns "${netns}"` : ''} already exists with other settings (parent ${this.ifname(existing.parentIfindex)}, mode ${existing.mode}); delete it first or use 'link set'`);
@@ -261,11 +281,12 @@ export class Macvlan {
         mode,
         flags: kind.deliveryFlags(netns) | (req.spoofchk ? CHILD_SPOOFCHK : 0) | (req.nodst ? CHILD_NODST : 0),
         kind: kind.name,
+        ...(tap ? { queues: tap.queues } : {}),
         createdNs: process.hrtime.bigint(),
         name: req.name,
         netns,
       };
-      const make = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex };
+      const make = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues };
       try {
         rec.hostIfindex = kind.make(ctx, make, undo);
       } catch (e) {
@@ -617,6 +638,8 @@ export class Macvlan {
         ifindex: l?.ifindex ?? 0,
         mode: c.mode,
         kind: c.kind,
+        type: kindOf(c.kind).linkKind,
+        ...(c.queues ? { queues: c.queues } : {}),
         address: c.mac,
         mtu: l?.mtu ?? c.mtu,
         up: (c.flags & CHILD_UP) !== 0,
@@ -632,6 +655,17 @@ export class Macvlan {
       };
     });
   }
+}
+
+/** A macvtap request's own settings, checked; the macvlan-only ones refused. */
+function tapRequest(req: AddChildRequest): { owner?: number; group?: number; queues: number } {
+  if (req.childKind !== undefined)
+    throw new ConfigError('EINVAL', `Invalid argument: kind ${req.childKind} is for macvlan children (a veth or netkit pair); a macvtap child is a tap device: drop "kind"`);
+  return {
+    owner: req.owner !== undefined ? resolveId('user', req.owner) : undefined,
+    group: req.group !== undefined ? resolveId('group', req.group) : undefined,
+    queues: req.queues !== undefined ? checkQueues(req.queues) : 1,
+  };
 }
 
 /** The child kind a port asks for, or undefined when it has none of its own (veth, or the default). */

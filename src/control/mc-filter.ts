@@ -11,6 +11,7 @@ import { parseMac, type Mac } from '../mac.js';
 import { inNetns } from '../native.js';
 import { NETNS_DIR, type LinkTable } from '../net/links.js';
 import type { FloodList } from './flood.js';
+import { kindOf } from './kinds/index.js';
 import type { Registry } from './registry.js';
 
 const BROADCAST: Mac = 'ff:ff:ff:ff:ff:ff';
@@ -71,7 +72,7 @@ export class McFilter {
       }
       for (const c of list) {
         const f = flags.get(c.name);
-        const all = !f || f.includes('ALLMULTI') || f.includes('PROMISC');
+        const all = !f || f.includes('ALLMULTI') || f.includes('PROMISC') || !kindOf(c.kind).groupsVisible;
         if (all) this.all.add(`${c.netns}\0${c.name}`);
         else this.all.delete(`${c.netns}\0${c.name}`);
         if (this.set(c, all ? null : lists.get(c.name) ?? new Set())) changed.push(c.name);
@@ -115,7 +116,7 @@ export class McFilter {
    * without a filter would get them all, which is what made 10,000 bridge children cost O(N²) copies).
    */
   seed(c: ChildRecord): void {
-    if (this.watching) this.set(c, new Set(ALWAYS));
+    if (this.watching && kindOf(c.kind).groupsVisible) this.set(c, new Set(ALWAYS));
   }
 
   /** The groups a child's filter holds, or null when it gets every group. */

@@ -82,7 +82,7 @@ export class Reconciler {
         report.purged.push(c.name);
         continue;
       }
-      this.followParentCarrier(c, parent, host);
+      kindOf(c.kind).followParent(this.ctx, c, host, parent);
       this.syncChild(c, child, report);
     }
     this.removeOrphans(here, report);
@@ -281,23 +281,23 @@ export class Reconciler {
     for (const c of this.registry.ofParent(parent.ifindex)) {
       const host = this.links.get(c.hostIfindex);
       if (!host) continue;
-      this.followParentCarrier(c, parent, host);
-      if (host.mtu !== parent.mtu) whileExists(() => this.links.rtnl.setMtu(host.ifindex, parent.mtu));
+      kindOf(c.kind).followParent(this.ctx, c, host, parent);
       if (c.mtu > parent.mtu) whileExists(() => this.links.in(c.netns || undefined, (r) => r.setMtu(c.name, parent.mtu)));
       if (c.mode === 'passthru' && parent.address && c.mac !== parent.address)
         whileExists(() => this.links.in(c.netns || undefined, (r) => r.setAddress(c.name, parent.address)));
     }
   }
 
-  /** A host end changed (someone set it down, or its carrier moved): it stays as its parent says. */
-  hostEndChanged(c: ChildRecord, host: LinkInfo): void {
+  /**
+   * A host end changed (someone set it down, or its carrier moved): it stays as its parent says. A
+   * device that is the child itself (a tap) changed as a child does: its state is the user's.
+   */
+  hostEndChanged(c: ChildRecord, host: LinkInfo): string | null {
+    const kind = kindOf(c.kind);
+    if (kind.hostIsChild) return this.syncChild(c, host).conflicts.join('; ') || null;
     const parent = this.links.get(c.parentIfindex);
-    if (parent) this.followParentCarrier(c, parent, host);
-  }
-
-  /** A child's host side is up exactly when its parent has carrier: children see the parent's carrier. */
-  private followParentCarrier(c: ChildRecord, parent: LinkInfo, host: LinkInfo): void {
-    kindOf(c.kind).followCarrier(this.ctx, c, host, isUp(parent) && parent.flags.includes('LOWER_UP'));
+    if (parent) kind.followParent(this.ctx, c, host, parent);
+    return null;
   }
 
   /**
@@ -314,8 +314,7 @@ export class Reconciler {
           const name = this.hostEndGone(link.ifindex);
           return name ? `child ${name} is gone (its link or netns was deleted)` : null;
         }
-        this.hostEndChanged(hostOf, link);
-        return null;
+        return this.hostEndChanged(hostOf, link);
       }
       if (this.dp.getPort(link.ifindex)) {
         if (deleted) {

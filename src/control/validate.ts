@@ -2,6 +2,7 @@
 // plane and the configuration file all ask here, so they refuse the same things with the same words.
 // Each check throws a ConfigError whose message is the problem and the fix; the config file prefixes
 // it with file:line: field.
+import fs from 'node:fs';
 import { MODE_NAMES, type Mode } from '../datapath/abi.js';
 import { isMacSyntax, isMulticastMac, isZeroMac, parseMac, type Mac } from '../mac.js';
 import { ConfigError } from './errors.js';
@@ -79,4 +80,36 @@ export function parseFastpath(s: string): Fastpath {
 export function checkNetnsName(s: string): string {
   if (/^[^\s/]{1,47}$/.test(s) && s !== '.' && s !== '..') return s;
   throw new ConfigError('EINVAL', `"${s}" is not a network namespace name (a name under /run/netns, as ip netns add made it)`);
+}
+
+/** What kernel device a child stands in for: a macvlan (a veth or netkit pair) or a macvtap (a tap). */
+export type LinkType = 'macvlan' | 'macvtap';
+
+/** The kernel's limit of queues per tap (MAX_TAP_QUEUES, the same for macvtap and tun). */
+export const MAX_TAP_QUEUES = 256;
+
+export function checkQueues(n: number): number {
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_TAP_QUEUES) return n;
+  throw new ConfigError('EINVAL', `queues ${n} is not a queue count: give 1 to ${MAX_TAP_QUEUES} (the kernel's limit per tap)`);
+}
+
+/**
+ * A user or group for a tap's owner: a number, or a name this host's /etc/passwd or /etc/group lists
+ * (read directly: no spawn, no NSS). `file` is for the tests.
+ */
+export function resolveId(what: 'user' | 'group', s: string | number, file = what === 'user' ? '/etc/passwd' : '/etc/group'): number {
+  if (typeof s === 'number' || /^\d+$/.test(s)) {
+    const n = Number(s);
+    if (Number.isInteger(n) && n >= 0 && n < 0xffff_ffff) return n;
+    throw new ConfigError('EINVAL', `${s} is not a ${what} id: give a name or a number below 4294967295`);
+  }
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch { /* no file: no names */ }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === s && f[2] !== undefined && /^\d+$/.test(f[2])) return Number(f[2]);
+  }
+  throw new ConfigError('EINVAL', `no ${what} "${s}" on this host (${file}): give an existing ${what} name or a numeric id`);
 }

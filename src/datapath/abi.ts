@@ -12,7 +12,7 @@ export function modeFromValue(v: number): Mode {
 }
 
 /** What a child's device is (mvb_child.kind). */
-export const KINDS = { veth: 0, netkit: 1 } as const;
+export const KINDS = { veth: 0, netkit: 1, tap: 2 } as const;
 export type KindName = keyof typeof KINDS;
 export function kindFromValue(v: number): KindName {
   const k = (Object.keys(KINDS) as KindName[]).find((n) => KINDS[n] === v);
@@ -143,6 +143,8 @@ export interface ChildRecord {
   mode: Mode;
   flags: number;
   kind: KindName;
+  /** tap children: the queues a reader opens unless told (1 if not given); 0 for other kinds. */
+  queues?: number;
   createdNs: bigint;
   name: string;
   netns: string; // '' = the parent's netns
@@ -166,6 +168,7 @@ export function encodeChild(c: ChildRecord): Buffer {
   b.writeUInt8(MODES[c.mode], 18);
   b.writeUInt8(c.flags, 19);
   b.writeUInt8(KINDS[c.kind], 20);
+  b.writeUInt16LE(c.queues ?? 0, 22);
   b.writeBigUInt64LE(c.createdNs, 24);
   writeCString(b, c.name, 32, 16, 'interface name');
   writeCString(b, c.netns, 48, 48, 'netns name');
@@ -180,6 +183,7 @@ export function decodeChild(b: Buffer): ChildRecord {
     mode: modeFromValue(b.readUInt8(18)),
     flags: b.readUInt8(19),
     kind: kindFromValue(b.readUInt8(20)),
+    ...(b.readUInt16LE(22) ? { queues: b.readUInt16LE(22) } : {}),
     createdNs: b.readBigUInt64LE(24),
     name: readCString(b, 32, 16),
     netns: readCString(b, 48, 48),

@@ -34,7 +34,18 @@ export function guestKernelDir(k: GuestKernel): string {
 }
 
 /** Boots the guest, runs cmd (bash, in the project directory), and resolves when it powered off. */
-export function runInGuest(k: GuestKernel, cmd: string, opts: { prefix: string; timeoutMs: number; memMiB?: number; cpus?: number }): Promise<GuestResult> {
+export interface GuestOptions {
+  prefix: string;
+  timeoutMs: number;
+  memMiB?: number;
+  cpus?: number;
+  /** QEMU's NIC options instead of the two back-to-back virtio NICs (e.g. one on a macvtap child's fds). */
+  nics?: string[];
+  /** A command QEMU runs under, given QEMU's argv after it (tap exec, which hands it the queue fds). */
+  wrap?: { argv: string[]; env?: Record<string, string> };
+}
+
+export function runInGuest(k: GuestKernel, cmd: string, opts: GuestOptions): Promise<GuestResult> {
   const dir = guestKernelDir(k);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `${opts.prefix}-guest-${k}-`));
   const consoleFile = `${out}.console`;
@@ -47,8 +58,10 @@ export function runInGuest(k: GuestKernel, cmd: string, opts: { prefix: string; 
     '-accel', 'tcg', '-m', String(opts.memMiB ?? 4096), '-smp', String(opts.cpus ?? 2), '-nographic', '-no-reboot',
     // Two virtio NICs wired back to back through a QEMU hub (no host network at all): a real NIC as a
     // parent, with its own unicast filter (lab/builder.ts, parent kind 'nic').
-    '-netdev', 'hubport,id=n0,hubid=0', '-device', `virtio-net-pci,netdev=n0,mac=${NIC_PARENT}`,
-    '-netdev', 'hubport,id=n1,hubid=0', '-device', `virtio-net-pci,netdev=n1,mac=${NIC_EXT}`,
+    ...(opts.nics ?? [
+      '-netdev', 'hubport,id=n0,hubid=0', '-device', `virtio-net-pci,netdev=n0,mac=${NIC_PARENT}`,
+      '-netdev', 'hubport,id=n1,hubid=0', '-device', `virtio-net-pci,netdev=n1,mac=${NIC_EXT}`,
+    ]),
     '-kernel', path.join(dir, 'vmlinuz'), '-initrd', path.join(dir, 'initrd.gz'), '-append', append,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${out},mount_tag=out,security_model=none`,
@@ -56,15 +69,22 @@ export function runInGuest(k: GuestKernel, cmd: string, opts: { prefix: string; 
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const con = fs.openSync(consoleFile, 'w');
-    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', con, con] });
+    const [file, ...argv] = [...(opts.wrap?.argv ?? []), 'qemu-system-x86_64', ...args];
+    const qemu = spawn(file!, argv, { stdio: ['ignore', con, con], env: { ...process.env, ...opts.wrap?.env } });
     fs.closeSync(con);
-    const timer = setTimeout(() => qemu.kill('SIGKILL'), opts.timeoutMs);
+    // A wrapper passes SIGTERM on to QEMU (killing it outright would leave QEMU running); QEMU ends on it.
+    let killer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      qemu.kill('SIGTERM');
+      killer = setTimeout(() => qemu.kill('SIGKILL'), 5000);
+    }, opts.timeoutMs);
     qemu.on('error', (e) => {
       clearTimeout(timer);
-      reject(new Error(`cannot start qemu-system-x86_64: ${e.message} (npm test's set-up installs qemu-system-x86)`));
+      reject(new Error(`cannot start ${file}: ${e.message} (npm test's set-up installs qemu-system-x86)`));
     });
     qemu.on('exit', () => {
       clearTimeout(timer);
+      clearTimeout(killer);
       const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
       const rcText = read(path.join(out, 'rc')).trim();
       resolve({ rc: rcText ? Number(rcText) : null, log: read(path.join(out, 'log')), console: read(consoleFile), out, seconds: (Date.now() - t0) / 1000 });

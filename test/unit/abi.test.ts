@@ -11,6 +11,10 @@ describe('abi codecs', () => {
     expect(b.length).toBe(SIZES.child);
     expect(decodeChild(b)).toEqual(c);
   });
+  it('a tap child keeps its queue count', () => {
+    const c = { parentIfindex: 7, hostIfindex: 99, mtu: 1500, mac: '02:00:00:00:00:0a', mode: 'bridge' as const, flags: 2, kind: 'tap' as const, queues: 256, createdNs: 1n, name: 'mvt0', netns: '' };
+    expect(decodeChild(encodeChild(c))).toEqual(c);
+  });
   it('refuses names that do not fit', () => {
     const c = { parentIfindex: 1, hostIfindex: 2, mtu: 1500, mac: '02:00:00:00:00:09', mode: 'vepa' as const, flags: 0, kind: 'veth' as const, createdNs: 0n, name: 'x'.repeat(16), netns: '' };
     expect(() => encodeChild(c)).toThrow(/longer than 15 bytes/);

@@ -57,3 +57,24 @@ describe('the child kind on the command line and the control socket', () => {
     expect(() => commandFromJson({ kind: 'link-add', parent: 'p0', name: 'c1', childKind: 'tap' })).toThrow(/field "childKind" must be a childKind/);
   });
 });
+
+describe('macvtap children on the command line and the control socket', () => {
+  const cmd = (s: string) => {
+    const i = parseArgv(s.split(' '));
+    return i.what === 'command' ? i.command : undefined;
+  };
+  it('link add … type macvtap with its owner, group and queues', () => {
+    expect(cmd('link add link p0 mvt0 address 02:00:00:00:07:01 type macvtap mode bridge owner qemu group kvm queues 4')).toEqual({
+      kind: 'link-add', parent: 'p0', name: 'mvt0', address: '02:00:00:00:07:01', mtu: undefined, netns: undefined, mode: 'bridge', type: 'macvtap', owner: 'qemu', group: 'kvm', queues: 4,
+    });
+    expect(cmd('link add link p0 mvt0 type macvtap')).toMatchObject({ type: 'macvtap' });
+    expect(cmd('link add link p0 c1 type macvlan')).not.toHaveProperty('type');
+  });
+  it('a macvtap option on a macvlan, or a word macvtap does not take, is a usage error naming the options', () => {
+    expect(() => cmd('link add link p0 c1 type macvlan owner qemu')).toThrow(/unknown macvlan option "owner"/);
+    expect(() => cmd('link add link p0 mvt0 type macvtap vnet_hdr on')).toThrow(/unknown macvtap option "vnet_hdr": use mode MODE, owner USER, group GROUP, queues N/);
+    expect(() => cmd('link add link p0 mvt0 type ipvtap')).toThrow(/type "ipvtap" is not supported: use macvlan or macvtap/);
+    expect(commandFromJson({ kind: 'link-add', parent: 'p0', name: 'm', type: 'macvtap', queues: 2, owner: 'qemu' })).toMatchObject({ type: 'macvtap', queues: 2 });
+    expect(() => commandFromJson({ kind: 'link-add', parent: 'p0', name: 'm', type: 'tap' })).toThrow(/field "type" must be a linkType/);
+  });
+});

@@ -6,7 +6,7 @@ describe('parseConfig', () => {
   it('reads parents and children with defaults', () => {
     const c = parseConfig('parents:\n  - name: eth1\n    isolation: kernel\nchildren:\n  - name: c1\n    parent: eth1\n  - { name: c2, parent: eth1, mode: bridge, address: "02:AA:00:00:00:01", mtu: 1400, netns: blue, state: down }\nprune: true\n', 'f.yaml');
     expect(c.parents).toEqual([{ name: 'eth1', isolation: 'kernel', line: 2 }]);
-    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', spoofchk: false, nodst: false, line: 5 });
+    expect(c.children[0]).toEqual({ name: 'c1', parent: 'eth1', mode: 'vepa', netns: '', state: 'up', spoofchk: false, nodst: false, type: 'macvlan', line: 5 });
     expect(c.children[1]).toMatchObject({ name: 'c2', mode: 'bridge', address: '02:aa:00:00:00:01', mtu: 1400, netns: 'blue', state: 'down', spoofchk: false, line: 7 });
     const on = (v: string) => parseConfig(`children:\n  - { name: c1, parent: eth1, spoofchk: ${v} }\n`, 'f.yaml').children[0]!.spoofchk;
     expect([on('on'), on('true'), on('off'), on('false')]).toEqual([true, true, false, false]);
@@ -16,6 +16,8 @@ describe('parseConfig', () => {
     expect(src).toMatchObject({ mode: 'source', nodst: true, macaddr: ['02:0e:00:00:00:01', '02:0e:00:00:00:02'] });
     const kinds = parseConfig('parents:\n  - { name: eth1, kind: auto }\nchildren:\n  - { name: k1, parent: eth1, kind: netkit }\n', 'f.yaml');
     expect([kinds.parents[0]!.kind, kinds.children[0]!.kind]).toEqual(['auto', 'netkit']);
+    const tap = parseConfig('children:\n  - { name: t1, parent: eth1, type: macvtap, mode: bridge, owner: nobody, group: "0", queues: 4 }\n', 'f.yaml').children[0]!;
+    expect(tap).toMatchObject({ type: 'macvtap', mode: 'bridge', owner: 'nobody', group: '0', queues: 4 });
   });
 
   const bad: [string, string, RegExp][] = [
@@ -37,6 +39,12 @@ describe('parseConfig', () => {
     ['a group MAC in macaddr', 'children:\n  - name: c1\n    parent: p0\n    mode: source\n    macaddr: ["01:00:5e:00:00:01"]\n', /^f\.yaml:5: children\[0\]\.macaddr\[0\]: Cannot assign requested address/],
     ['bad child kind', 'children:\n  - name: c1\n    parent: p0\n    kind: tap\n', /^f\.yaml:4: children\[0\]\.kind: "tap" is not a child kind: use veth, netkit \(Linux 6\.7\+\) or auto/],
     ['bad parent kind', 'parents:\n  - name: p0\n    kind: macvtap\n', /^f\.yaml:3: parents\[0\]\.kind: "macvtap" is not a child kind/],
+    ['bad type', 'children:\n  - name: c1\n    parent: p0\n    type: ipvlan\n', /^f\.yaml:4: children\[0\]\.type: "ipvlan" is not a child type: use macvlan or macvtap/],
+    ['queues on a macvlan', 'children:\n  - name: c1\n    parent: p0\n    queues: 2\n', /^f\.yaml:4: children\[0\]\.queues: belongs to macvtap children: add type: macvtap/],
+    ['too many queues', 'children:\n  - { name: c1, parent: p0, type: macvtap, queues: 257 }\n', /^f\.yaml:2: children\[0\]\.queues: queues 257 is not a queue count: give 1 to 256/],
+    ['unknown owner', 'children:\n  - { name: c1, parent: p0, type: macvtap, owner: no-such-user-mvb }\n', /^f\.yaml:2: children\[0\]\.owner: no user "no-such-user-mvb" on this host \(\/etc\/passwd\)/],
+    ['kind on a macvtap', 'children:\n  - { name: c1, parent: p0, type: macvtap, kind: veth }\n', /^f\.yaml:2: children\[0\]\.kind: a macvtap child is a tap device/],
+    ['netns on a macvtap', 'children:\n  - { name: c1, parent: p0, type: macvtap, netns: blue }\n', /^f\.yaml:2: children\[0\]\.netns: a macvtap child lives beside its parent/],
     ['duplicate key', 'children:\n  - name: a\n    name: b\n    parent: p0\n', /^f\.yaml:3: not valid YAML/],
   ];
   it.each(bad)('%s', (_what, text, re) => {

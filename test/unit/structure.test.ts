@@ -6,8 +6,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const SRC = path.resolve(__dirname, '../../src');
-/** Where spawning ip, tc, iperf3 or the agent is allowed: reference topologies and benchmarks. */
-const MAY_SPAWN = ['lab/', 'bench/'];
+/**
+ * Where spawning ip, tc, iperf3 or the agent is allowed: reference topologies and benchmarks; and
+ * `tap exec`, whose whole job is to run the user's command (QEMU) with a macvtap child's queue fds.
+ */
+const MAY_SPAWN = ['lab/', 'bench/', 'cli/tap.ts'];
 
 function sources(dir = SRC): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

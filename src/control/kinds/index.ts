@@ -3,11 +3,12 @@ import type { KindName } from '../../datapath/abi.js';
 import type { ChildKind } from './types.js';
 import { veth } from './veth.js';
 import { netkit } from './netkit.js';
+import { tap } from './tap.js';
 import { parseKindChoice, type KindChoice } from '../validate.js';
 
 export type { ChildKind, KindContext, MakeRequest } from './types.js';
 
-const KINDS: Record<KindName, ChildKind> = { veth, netkit };
+const KINDS: Record<KindName, ChildKind> = { veth, netkit, tap };
 
 export function kindOf(name: KindName): ChildKind {
   return KINDS[name];

@@ -9,7 +9,7 @@ import { isSystemError } from '../../native.js';
 import type { LinkInfo } from '../../net/links.js';
 import { NETKIT_DROP } from '../../net/rtnetlink.js';
 import { ConfigError } from '../errors.js';
-import { followCarrier, ifStillThere, makePair, removePair } from './pair.js';
+import { followParent, ifStillThere, makePair, removePair } from './pair.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
 
 /** The refusal on a kernel without netkit, naming the way out. */
@@ -66,7 +66,11 @@ export const netkit: ChildKind = {
 
   armXdp(): void {},
 
-  followCarrier(ctx: KindContext, _c: ChildRecord, host: LinkInfo, carrier: boolean): void {
-    followCarrier(ctx, host, carrier);
+  hostIsChild: false,
+  linkKind: 'macvlan',
+  groupsVisible: true,
+
+  followParent(ctx: KindContext, _c: ChildRecord, host: LinkInfo, parent: LinkInfo): void {
+    followParent(ctx, host, parent);
   },
 };

@@ -64,7 +64,12 @@ export function removePair(ctx: KindContext, c: ChildRecord): void {
   else ifStillThere(() => ctx.links.in(c.netns || undefined, (r) => r.deleteLink(c.name)));
 }
 
-/** The host side follows the parent's carrier (the kernel's macvlan children see their lower's). */
-export function followCarrier(ctx: KindContext, host: LinkInfo, carrier: boolean): void {
+/**
+ * The host side follows the parent: UP exactly when the parent has carrier (the kernel's macvlan
+ * children see their lower's carrier), and the parent's MTU (it carries whatever the child may send).
+ */
+export function followParent(ctx: KindContext, host: LinkInfo, parent: LinkInfo): void {
+  const carrier = isUp(parent) && parent.flags.includes('LOWER_UP');
   if (isUp(host) !== carrier) ifStillThere(() => ctx.links.rtnl.setUp(host.ifindex, carrier));
+  if (host.mtu !== parent.mtu) ifStillThere(() => ctx.links.rtnl.setMtu(host.ifindex, parent.mtu));
 }

@@ -27,6 +27,11 @@ export interface MakeRequest {
   hostName: string;
   /** The host-side device's ifindex, when the caller needs a particular one (tests re-use slots). */
   hostIfindex?: number;
+  /** tap children: who may open its queues besides root (TUNSETOWNER, TUNSETGROUP). */
+  owner?: number;
+  group?: number;
+  /** tap children: the queues its readers open (more than one: a multiqueue tap). */
+  queues?: number;
 }
 
 export interface ChildKind {
@@ -66,6 +71,18 @@ export interface ChildKind {
    * redirects but was not UP when it started to: whatever must happen with the device up happens here.
    */
   armXdp(ctx: KindContext, c: ChildRecord): void;
-  /** The host side follows the parent's carrier (the kernel's macvlan children see their lower's). */
-  followCarrier(ctx: KindContext, c: ChildRecord, host: LinkInfo, carrier: boolean): void;
+  /**
+   * The host side follows the parent (a pair's host end: the parent's carrier and MTU, as the kernel's
+   * macvlan children see their lower's carrier); a kind whose device is the child itself leaves it be.
+   */
+  followParent(ctx: KindContext, c: ChildRecord, host: LinkInfo, parent: LinkInfo): void;
+  /** The redirect target is the child's own device (a tap): its events are the child's. */
+  readonly hostIsChild: boolean;
+  /** What kernel device the child stands in for (ip's info_kind): macvlan, or macvtap. */
+  readonly linkKind: 'macvlan' | 'macvtap';
+  /**
+   * The groups the child's device joins are the ones its user wants (a pair's child end, whose stack
+   * joins them); a tap's reader joins groups in its own stack, unseen, so a tap gets every group.
+   */
+  readonly groupsVisible: boolean;
 }

@@ -6,7 +6,8 @@ import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, inNetns, isSystemError } from '../../native.js';
 import { netnsPath, type LinkInfo } from '../../net/links.js';
 import { kernelError } from '../errors.js';
-import { followCarrier, ifStillThere, makePair, removePair } from './pair.js';
+import { followParent, ifStillThere, makePair, removePair } from './pair.js';
+import { tcTransmit } from './tc-transmit.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
 
 export const veth: ChildKind = {
@@ -25,24 +26,7 @@ export const veth: ChildKind = {
     ctx.dp.hooks.forget(c.hostIfindex);
   },
 
-  txHook(c: ChildRecord): number {
-    return c.hostIfindex;
-  },
-
-  tcHook: true,
-  txProgram: 'child',
-
-  attachTx(ctx: KindContext, c: ChildRecord): void {
-    ifStillThere(() => void ctx.dp.attach('child', c.hostIfindex, { mode: ctx.txHookMode }));
-  },
-
-  txProgramId(ctx: KindContext, c: ChildRecord): number {
-    return ctx.dp.attachedProgramId(c.hostIfindex);
-  },
-
-  forgetTx(ctx: KindContext, c: ChildRecord): void {
-    ctx.dp.hooks.forget(c.hostIfindex);
-  },
+  ...tcTransmit,
 
   deliveryFlags(netns: string): number {
     return netns ? 0 : CHILD_SAME_NETNS;
@@ -89,7 +73,11 @@ export const veth: ChildKind = {
     }
   },
 
-  followCarrier(ctx: KindContext, _c: ChildRecord, host: LinkInfo, carrier: boolean): void {
-    followCarrier(ctx, host, carrier);
+  hostIsChild: false,
+  linkKind: 'macvlan',
+  groupsVisible: true,
+
+  followParent(ctx: KindContext, _c: ChildRecord, host: LinkInfo, parent: LinkInfo): void {
+    followParent(ctx, host, parent);
   },
 };

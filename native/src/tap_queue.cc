@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "tap_queue.h"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "errors.h"
+#include "netns.h"
+
+namespace mvb {
+
+Napi::Function TapQueue::Init(Napi::Env env) {
+  return DefineClass(env, "TapQueue",
+                     {
+                         InstanceAccessor("fd", &TapQueue::Fd, nullptr),
+                         InstanceAccessor("ifindex", &TapQueue::Ifindex, nullptr),
+                         InstanceMethod("send", &TapQueue::Send),
+                         InstanceMethod("recv", &TapQueue::Recv),
+                         InstanceMethod("flags", &TapQueue::Flags),
+                         InstanceMethod("setPersist", &TapQueue::SetPersist),
+                         InstanceMethod("setOwner", &TapQueue::SetOwner),
+                         InstanceMethod("setGroup", &TapQueue::SetGroup),
+                         InstanceMethod("setQueue", &TapQueue::SetQueue),
+                         InstanceMethod("vnetHdrSz", &TapQueue::VnetHdrSz),
+                         InstanceMethod("setVnetHdrSz", &TapQueue::SetVnetHdrSz),
+                         InstanceMethod("setOffload", &TapQueue::SetOffload),
+                         InstanceMethod("release", &TapQueue::Release),
+                         InstanceMethod("close", &TapQueue::Close),
+                     });
+}
+
+// new TapQueue({ ifname, create = false, vnetHdr = true, multiQueue = true, netns? })
+// create: make the device (EBUSY if any interface has the name); otherwise the tap must exist
+// (ENODEV), and this open attaches one more queue to it. vnetHdr: macvtap's default (10 bytes).
+// multiQueue must be what the tap was made with (tun refuses the other with EINVAL): a single-queue
+// tap is what QEMU and libvirt open by name when they want one queue.
+TapQueue::TapQueue(const Napi::CallbackInfo &info) : Napi::ObjectWrap<TapQueue>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) ThrowErrno(env, EINVAL, "TapQueue", "expected { ifname }");
+  Napi::Object o = info[0].As<Napi::Object>();
+  ifname_ = o.Get("ifname").As<Napi::String>();
+  bool create = o.Has("create") && o.Get("create").ToBoolean().Value();
+  bool vnet = !o.Has("vnetHdr") || o.Get("vnetHdr").ToBoolean().Value();
+  bool mq = !o.Has("multiQueue") || o.Get("multiQueue").ToBoolean().Value();
+  std::string ns = o.Has("netns") && o.Get("netns").IsString() ? std::string(o.Get("netns").As<Napi::String>()) : "";
+  if (ifname_.empty() || ifname_.size() >= IFNAMSIZ) ThrowErrno(env, EINVAL, "TapQueue", "interface name \"" + ifname_ + "\"");
+
+  NetnsGuard g(env, ns);
+  // TUNSETIFF on a name that exists attaches to it if it is a tun/tap device; a queue must only go to
+  // the tap it names, and creating must never attach: check first, and create exclusively.
+  if (!create && !if_nametoindex(ifname_.c_str())) ThrowErrno(env, ENODEV, "if_nametoindex", ifname_);
+  fd_ = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd_ < 0) ThrowErrno(env, errno, "open", "/dev/net/tun");
+  struct ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, ifname_.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) | (vnet ? IFF_VNET_HDR : 0) | (create ? IFF_TUN_EXCL : 0);
+  if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd_);
+    fd_ = -1;
+    ThrowErrno(env, err, "ioctl", "TUNSETIFF " + ifname_);
+  }
+  ifindex_ = if_nametoindex(ifname_.c_str());
+  if (vnet) {
+    int sz = 10;  // macvtap's default header: struct virtio_net_hdr
+    ioctl(fd_, TUNSETVNETHDRSZ, &sz);
+  }
+}
+
+TapQueue::~TapQueue() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void TapQueue::CheckOpen(Napi::Env env) {
+  if (fd_ < 0) ThrowErrno(env, EBADF, "tap_queue", "queue closed");
+}
+
+void TapQueue::Ioctl(Napi::Env env, unsigned long req, unsigned long arg, const char *what) {
+  CheckOpen(env);
+  if (ioctl(fd_, req, arg) < 0) ThrowErrno(env, errno, "ioctl", std::string(what) + " " + ifname_);
+}
+
+Napi::Value TapQueue::Fd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), fd_); }
+Napi::Value TapQueue::Ifindex(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), ifindex_); }
+
+// send(frame: Buffer): one write, the vnet header (if on) then the frame.
+Napi::Value TapQueue::Send(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  ssize_t n = write(fd_, b.Data(), b.Length());
+  if (n < 0) ThrowErrno(env, errno, "write", ifname_);
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// recv() -> Buffer[]: every frame queued now (vnet header included), without blocking.
+Napi::Value TapQueue::Recv(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  Napi::Array out = Napi::Array::New(env);
+  std::vector<uint8_t> buf(65536 + 128);
+  uint32_t i = 0;
+  for (;;) {
+    ssize_t n = read(fd_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      if (errno == EBADFD) break;  // a detached queue reads nothing
+      ThrowErrno(env, errno, "read", ifname_);
+    }
+    out.Set(i++, Napi::Buffer<uint8_t>::Copy(env, buf.data(), n));
+  }
+  return out;
+}
+
+// flags(): TUNGETIFF's flags (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE, IFF_PERSIST …).
+Napi::Value TapQueue::Flags(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  struct ifreq ifr = {};
+  if (ioctl(fd_, TUNGETIFF, &ifr) < 0) ThrowErrno(env, errno, "ioctl", "TUNGETIFF " + ifname_);
+  return Napi::Number::New(env, static_cast<uint16_t>(ifr.ifr_flags));
+}
+
+Napi::Value TapQueue::SetPersist(const Napi::CallbackInfo &info) {
+  Ioctl(info.Env(), TUNSETPERSIST, info[0].ToBoolean().Value() ? 1 : 0, "TUNSETPERSIST");
+  return info.Env().Undefined();
+}
+
+Napi::Value TapQueue::SetOwner(const Napi::CallbackInfo &info) {
+  Ioctl(info.Env(), TUNSETOWNER, info[0].As<Napi::Number>().Uint32Value(), "TUNSETOWNER");
+  return info.Env().Undefined();
+}
+
+Napi::Value TapQueue::SetGroup(const Napi::CallbackInfo &info) {
+  Ioctl(info.Env(), TUNSETGROUP, info[0].As<Napi::Number>().Uint32Value(), "TUNSETGROUP");
+  return info.Env().Undefined();
+}
+
+// setQueue(attached: boolean): TUNSETQUEUE with IFF_ATTACH_QUEUE / IFF_DETACH_QUEUE.
+Napi::Value TapQueue::SetQueue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  struct ifreq ifr = {};
+  ifr.ifr_flags = info[0].ToBoolean().Value() ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+  if (ioctl(fd_, TUNSETQUEUE, &ifr) < 0) ThrowErrno(env, errno, "ioctl", "TUNSETQUEUE " + ifname_);
+  return env.Undefined();
+}
+
+Napi::Value TapQueue::VnetHdrSz(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  int sz = 0;
+  if (ioctl(fd_, TUNGETVNETHDRSZ, &sz) < 0) ThrowErrno(env, errno, "ioctl", "TUNGETVNETHDRSZ " + ifname_);
+  return Napi::Number::New(env, sz);
+}
+
+Napi::Value TapQueue::SetVnetHdrSz(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  int sz = info[0].As<Napi::Number>().Int32Value();
+  if (ioctl(fd_, TUNSETVNETHDRSZ, &sz) < 0) ThrowErrno(env, errno, "ioctl", "TUNSETVNETHDRSZ " + ifname_);
+  return env.Undefined();
+}
+
+// setOffload(TUN_F_* bits): by value, as QEMU passes it.
+Napi::Value TapQueue::SetOffload(const Napi::CallbackInfo &info) {
+  Ioctl(info.Env(), TUNSETOFFLOAD, info[0].As<Napi::Number>().Uint32Value(), "TUNSETOFFLOAD");
+  return info.Env().Undefined();
+}
+
+// release() -> fd: hands the fd to the caller (another process inherits it); this object forgets it.
+Napi::Value TapQueue::Release(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  int fd = fd_;
+  fd_ = -1;
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value TapQueue::Close(const Napi::CallbackInfo &info) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  return info.Env().Undefined();
+}
+
+}  // namespace mvb
