@@ -19,6 +19,8 @@ export interface ModelChild {
   sources?: Mac[];
   /** nodst: a frame from a source it lists goes to the source children only (even while it is DOWN). */
   nodst?: boolean;
+  /** It gets every group, joined or not (a macvlan-bpf macvtap child: its reader's joins are unseen). */
+  allmulti?: boolean;
 }
 
 export interface ModelPort {
@@ -83,7 +85,7 @@ export const ALWAYS_JOINED: readonly Mac[] = ['ff:ff:ff:ff:ff:ff', '33:33:00:00:
 
 const upChildren = (p: ModelPort) => p.children.filter((c) => c.up);
 const byMac = (p: ModelPort, mac: Mac) => upChildren(p).find((c) => c.mac === mac);
-const accepts = (p: ModelPort, c: ModelChild, dst: Mac) => p.allmulti === true || ALWAYS_JOINED.includes(dst) || (c.groups ?? []).includes(dst);
+const accepts = (p: ModelPort, c: ModelChild, dst: Mac) => p.allmulti === true || c.allmulti === true || ALWAYS_JOINED.includes(dst) || (c.groups ?? []).includes(dst);
 
 /**
  * macvlan_forward_source (l.426-449), first for every frame entering the port: a copy to each UP source

@@ -150,9 +150,10 @@ export interface Addon {
   PacketSocket: new (opts: { ifname: string; protocol?: number; netns?: string; ignoreOutgoing?: boolean }) => PacketSocket;
   /**
    * create: make the tap (EBUSY if the name is taken); else attach one more queue to an existing one.
-   * multiQueue (default true) must match the tap's own (EINVAL otherwise).
+   * multiQueue: make a multiqueue tap (default true); attaching, the tap's own is used when not given. { path }: a device node that
+   * is a tap queue when opened (kernel macvtap's /dev/tapN).
    */
-  TapQueue: new (opts: { ifname: string; create?: boolean; vnetHdr?: boolean; multiQueue?: boolean; netns?: string }) => TapQueue;
+  TapQueue: new (opts: { ifname: string; create?: boolean; vnetHdr?: boolean; multiQueue?: boolean; netns?: string } | { path: string }) => TapQueue;
   NetlinkSocket: new (opts?: { netns?: string; groups?: number[]; listenAllNsid?: boolean; rcvbuf?: number }) => NetlinkSocket;
   possibleCpus(): number;
   tcAttach(ifindex: number, dir: 'ingress' | 'egress', progFd: number, handle: number, priority: number, replace: boolean): { qdiscCreated: boolean };

@@ -35,15 +35,25 @@ Napi::Function TapQueue::Init(Napi::Env env) {
                      });
 }
 
-// new TapQueue({ ifname, create = false, vnetHdr = true, multiQueue = true, netns? })
+// new TapQueue({ ifname, create = false, vnetHdr = true, multiQueue = true, netns? }), or
+// new TapQueue({ path }): a character device that is a tap queue when opened (kernel macvtap's
+// /dev/tapN, which the differential tests and the benchmark read for comparison), its flags as they are.
 // create: make the device (EBUSY if any interface has the name); otherwise the tap must exist
 // (ENODEV), and this open attaches one more queue to it. vnetHdr: macvtap's default (10 bytes).
-// multiQueue must be what the tap was made with (tun refuses the other with EINVAL): a single-queue
-// tap is what QEMU and libvirt open by name when they want one queue.
+// multiQueue: whether to make a multiqueue tap (default true; a single-queue tap is what QEMU and libvirt
+// open by name when they want one queue); attaching, it must be the tap's own (tun refuses the other
+// with EINVAL), and when not given both are tried.
 TapQueue::TapQueue(const Napi::CallbackInfo &info) : Napi::ObjectWrap<TapQueue>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) ThrowErrno(env, EINVAL, "TapQueue", "expected { ifname }");
   Napi::Object o = info[0].As<Napi::Object>();
+  if (o.Has("path")) {
+    std::string p = o.Get("path").As<Napi::String>();
+    fd_ = open(p.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) ThrowErrno(env, errno, "open", p);
+    ifname_ = p;
+    return;
+  }
   ifname_ = o.Get("ifname").As<Napi::String>();
   bool create = o.Has("create") && o.Get("create").ToBoolean().Value();
   bool vnet = !o.Has("vnetHdr") || o.Get("vnetHdr").ToBoolean().Value();
@@ -60,7 +70,13 @@ TapQueue::TapQueue(const Napi::CallbackInfo &info) : Napi::ObjectWrap<TapQueue>(
   struct ifreq ifr = {};
   std::strncpy(ifr.ifr_name, ifname_.c_str(), IFNAMSIZ - 1);
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) | (vnet ? IFF_VNET_HDR : 0) | (create ? IFF_TUN_EXCL : 0);
-  if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+  int rc = ioctl(fd_, TUNSETIFF, &ifr);
+  if (rc < 0 && errno == EINVAL && !create && !o.Has("multiQueue")) {
+    // Attaching without saying: the tap is multiqueue or not, and tun refuses the other; try it.
+    ifr.ifr_flags ^= IFF_MULTI_QUEUE;
+    rc = ioctl(fd_, TUNSETIFF, &ifr);
+  }
+  if (rc < 0) {
     int err = errno;
     close(fd_);
     fd_ = -1;

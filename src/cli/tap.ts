@@ -70,7 +70,7 @@ function openQueues(c: ChildRecord, n: number): { queues: number[]; vhost: numbe
   const queues: number[] = [];
   const vhost: number[] = [];
   try {
-    for (let i = 0; i < n; i++) queues.push(new a.TapQueue({ ifname: c.name, multiQueue: (c.queues ?? 1) > 1 }).release());
+    for (let i = 0; i < n; i++) queues.push(new a.TapQueue({ ifname: c.name }).release());
     if (fs.existsSync(VHOST)) for (let i = 0; i < n; i++) vhost.push(fs.openSync(VHOST, 'r+'));
   } catch (e) {
     for (const fd of [...queues, ...vhost]) fs.closeSync(fd);

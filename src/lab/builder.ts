@@ -122,6 +122,8 @@ export interface ChildDef {
   /** Source mode: the remote source MACs it lists; nodst. */
   sources?: Mac[];
   nodst?: boolean;
+  /** A macvtap child: it stays beside the parent (its netns is the parent's), read through a queue fd. */
+  tap?: boolean;
 }
 
 /** `ip -n NS -batch -` with these lines (one process per netns, however many children). */
@@ -136,11 +138,14 @@ function upInNamespaces(children: ChildDef[]): void {
   for (const [ns, lines] of byNs) ipBatch(ns, lines);
 }
 
-/** Kernel macvlan children of the parent (a passthru child takes its MAC), moved to their netns. */
+/**
+ * Kernel macvlan children of the parent (a passthru child takes its MAC), moved to their netns; kernel
+ * macvtap children (tap) stay beside the parent.
+ */
 export function addKernelChildren(host: string, children: ChildDef[], parent = 'p0'): void {
   ipBatch(host, children.flatMap((c) => [
-    `link add link ${parent} name ${c.name}${c.mode !== 'passthru' ? ` address ${c.mac}` : ''}${c.mtu ? ` mtu ${c.mtu}` : ''} type macvlan mode ${c.mode}${c.nodst ? ' nodst' : ''}${c.sources ? ` macaddr set ${c.sources.join(' ')}` : ''}`,
-    `link set ${c.name} netns ${c.netns}`,
+    `link add link ${parent} name ${c.name}${c.mode !== 'passthru' ? ` address ${c.mac}` : ''}${c.mtu ? ` mtu ${c.mtu}` : ''} type ${c.tap ? 'macvtap' : 'macvlan'} mode ${c.mode}${c.nodst ? ' nodst' : ''}${c.sources ? ` macaddr set ${c.sources.join(' ')}` : ''}`,
+    ...(c.tap ? [] : [`link set ${c.name} netns ${c.netns}`]),
   ]));
   upInNamespaces(children);
 }
@@ -173,8 +178,9 @@ export function addBpfChildren(host: string, pinRoot: string, children: ChildDef
       if (opts.isolation) m.setIsolation(parent, opts.isolation);
       if (opts.fastpath) m.setFastpath(parent, opts.fastpath);
       for (const c of children)
-        m.add({ parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, netns: c.netns, nodst: c.nodst, childKind: opts.childKind, ...(c.sources ? { macaddr: { op: 'set', macs: c.sources } } : {}) });
-      for (const c of children) if (c.up !== false) m.setUp(c.name, true, c.netns);
+        m.add({ parent, name: c.name, mode: c.mode, address: c.mac, mtu: c.mtu, nodst: c.nodst, ...(c.sources ? { macaddr: { op: 'set', macs: c.sources } } : {}),
+          ...(c.tap ? { type: 'macvtap' } : { netns: c.netns, childKind: opts.childKind }) });
+      for (const c of children) if (c.up !== false) m.setUp(c.name, true, c.tap ? '' : c.netns);
     } finally {
       m.close();
     }

@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { addon, inNetns, projectRoot, type PacketSocket } from '../native.js';
+import { addon, inNetns, projectRoot } from '../native.js';
+import { TapEndpoint, type FrameEndpoint } from './tap-endpoint.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import { decodeChild, encodeMcKey, type Mode } from '../datapath/abi.js';
 import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
@@ -40,6 +41,8 @@ export interface ChildSpec {
   /** Source mode: the remote source MACs it lists (macaddr set), and nodst. */
   sources?: Mac[];
   nodst?: boolean;
+  /** A macvtap child (kernel macvtap, or macvlan-bpf's tap kind): beside the parent, read through a queue. */
+  tap?: boolean;
 }
 export type Datapath = 'kernel' | 'bpf';
 export interface TopoSpec {
@@ -66,7 +69,7 @@ export class Topology {
   readonly host: string;
   readonly childNs = new Map<string, string>();
   readonly pinRoot: string;
-  private readonly sockets = new Map<Endpoint, PacketSocket[]>();
+  private readonly sockets = new Map<Endpoint, FrameEndpoint[]>();
   private agentProc?: ChildProcess;
   private agentLogFile = '';
 
@@ -78,7 +81,12 @@ export class Topology {
 
   static build(sb: Sandbox, spec: TopoSpec, tag: string): Topology {
     const t = new Topology(sb, spec, tag);
-    t.make(tag);
+    try {
+      t.make(tag);
+    } catch (e) {
+      t.close(); // what was made so far goes: the next build reuses the names
+      throw e;
+    }
     return t;
   }
 
@@ -87,7 +95,8 @@ export class Topology {
     const kind = spec.parent ?? 'veth';
     const parent = PARENT_DEV[kind];
     buildWire({ host, ext, reflector: spec.reflector, parent: kind });
-    for (const c of spec.children) this.childNs.set(c.name, this.sb.netns(`${tag}${c.name}`));
+    // A macvtap child lives beside its parent; every other child in a netns of its own.
+    for (const c of spec.children) this.childNs.set(c.name, c.tap ? host : this.sb.netns(`${tag}${c.name}`));
     const defs: ChildDef[] = spec.children.map((c) => ({ ...c, netns: this.childNs.get(c.name)! }));
 
     if (spec.datapath === 'kernel') {
@@ -98,7 +107,7 @@ export class Topology {
         'parents:',
         `  - { name: ${parent}, isolation: ${spec.isolation ?? 'strict'}, fastpath: ${spec.fastpath ?? 'tc'} }`,
         'children:',
-        ...spec.children.map((c) => `  - { name: ${c.name}, parent: ${parent}, mode: ${c.mode}, address: "${c.mac}", netns: ${this.childNs.get(c.name)}${c.mtu ? `, mtu: ${c.mtu}` : ''}${c.nodst ? ', nodst: on' : ''}${c.sources ? `, macaddr: [${c.sources.map((a) => `"${a}"`).join(', ')}]` : ''}${spec.childKind ? `, kind: ${spec.childKind}` : ''}, state: down }`),
+        ...spec.children.map((c) => `  - { name: ${c.name}, parent: ${parent}, mode: ${c.mode}, address: "${c.mac}", ${c.tap ? 'type: macvtap' : `netns: ${this.childNs.get(c.name)}`}${c.mtu ? `, mtu: ${c.mtu}` : ''}${c.nodst ? ', nodst: on' : ''}${c.sources ? `, macaddr: [${c.sources.map((a) => `"${a}"`).join(', ')}]` : ''}${spec.childKind && !c.tap ? `, kind: ${spec.childKind}` : ''}, state: down }`),
       ].join('\n');
       const file = path.join(os.tmpdir(), `${this.sb.prefix}-${tag}.yaml`);
       fs.writeFileSync(file, cfg + '\n');
@@ -122,8 +131,10 @@ export class Topology {
     // Protocol-specific handlers run after the rx_handler and TC: exactly "the parent's stack got it".
     // A QinQ frame reaches them as 0x8100 (only its outer tag is taken off), hence the second socket.
     this.sockets.set('stack', [ETH_P_TEST, ETH_P_8021Q, ETH_P_PAUSE].map((protocol) => new a.PacketSocket({ ifname: parent, netns: `/run/netns/${host}`, protocol })));
-    for (const c of spec.children)
-      this.sockets.set(c.name, [new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${this.childNs.get(c.name)!}` })]);
+    for (const c of spec.children) {
+      const ns = this.childNs.get(c.name)!;
+      this.sockets.set(c.name, [c.tap ? (spec.datapath === 'kernel' ? TapEndpoint.kernel(ns, c.name) : TapEndpoint.ours(ns, c.name)) : new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${ns}` })]);
+    }
   }
 
   /** Runs the CLI in the host netns (it goes to the agent when one runs). */
@@ -196,7 +207,8 @@ export class Topology {
    * from the maps in-process (children without extra groups start with the ones every device holds).
    */
   waitForMulticastFilter(): void {
-    const want = this.spec.children.filter((c) => c.up !== false && (c.groups ?? []).length > 0);
+    // A macvtap child gets every group (kinds/tap.ts): no list to wait for.
+    const want = this.spec.children.filter((c) => c.up !== false && !c.tap && (c.groups ?? []).length > 0);
     if (want.length === 0) return;
     const a = addon();
     const children = new a.BpfMap({ pin: path.join(this.pinRoot, 'mvb_children') });
@@ -216,7 +228,9 @@ export class Topology {
   model(): ModelPort {
     return {
       parentMac: PARENT_MAC,
-      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups, sources: c.sources, nodst: c.nodst })),
+      children: this.spec.children.map((c) => ({ name: c.name, mode: c.mode, mac: c.mode === 'passthru' ? PARENT_MAC : c.mac, up: c.up !== false, groups: c.groups, sources: c.sources, nodst: c.nodst,
+        // macvlan-bpf's macvtap child gets every group (its reader's joins are unseen; README).
+        ...(c.tap && this.spec.datapath === 'bpf' ? { allmulti: true } : {}) })),
       isolation: this.spec.datapath === 'bpf' ? (this.spec.isolation ?? 'strict') : 'kernel',
       // Without an agent, every child gets every group (difference 3); with one, the exact filter.
       allmulti: this.spec.datapath === 'bpf' && this.spec.control === 'direct',
@@ -273,7 +287,7 @@ export class Topology {
     this.sockets.clear();
     this.sb.dropNetns(this.ext);
     this.sb.dropNetns(this.host); // takes p0 and every host end with it
-    for (const ns of this.childNs.values()) this.sb.dropNetns(ns);
+    for (const ns of new Set(this.childNs.values())) if (ns !== this.host) this.sb.dropNetns(ns);
     BpfDatapath.destroy(this.pinRoot);
     if (this.agentLogFile) fs.rmSync(this.agentLogFile, { force: true });
   }

@@ -67,6 +67,32 @@ describe('macvlan-bpf (isolation kernel) delivers exactly what kernel macvlan de
     }
   }
 
+  // macvtap children (tap devices read through a queue) in every mode beside macvlan children, against
+  // kernel macvtap read through its character device; and a passthru macvtap. Their groups: every one
+  // (deliberate difference 3), each such cell through the model.
+  const T = { tap: true };
+  const TAPS: Record<string, ChildSpec[]> = {
+    'macvtap mixed': [
+      { name: 'a1', mode: 'private', mac: '02:00:00:00:0a:01', ...T }, { name: 'a2', mode: 'private', mac: '02:00:00:00:0a:02', ...T },
+      { name: 'e1', mode: 'vepa', mac: '02:00:00:00:0e:11', ...T }, { name: 'e2', mode: 'vepa', mac: '02:00:00:00:0e:12', ...T },
+      { name: 'r1', mode: 'bridge', mac: '02:00:00:00:0b:01', ...T }, { name: 'r2', mode: 'bridge', mac: '02:00:00:00:0b:02', groups: J, ...T },
+      { name: 'r3', mode: 'bridge', mac: '02:00:00:00:0b:03', up: false, ...T },
+      { name: 'p1', mode: 'private', mac: '02:00:00:00:01:01' }, { name: 'v1', mode: 'vepa', mac: '02:00:00:00:02:01', groups: J },
+      { name: 'b1', mode: 'bridge', mac: '02:00:00:00:04:01', groups: J },
+    ],
+    'macvtap passthru': [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01', ...T }],
+  };
+  for (const [name, children] of Object.entries(TAPS)) {
+    for (const reflector of scaled([false, true], [true])) {
+      it(`${name}, reflector ${reflector ? 'ON' : 'OFF'}: unicast, broadcast and multicast`, async () => {
+        const r = await differential(sb, { children, reflector, isolation: 'kernel' });
+        unicastCells += r.unicast;
+        groupCells += r.multicast.cells;
+        collisions += r.multicast.collisions;
+      });
+    }
+  }
+
   // netkit children where the kernel has them (the 6.12 guest): the same deliveries, with the decision
   // made in each child's own transmit (with the XDP fast path, which hands their frames to TC: netkit.test.ts).
   if (kernelHasNetkit()) {

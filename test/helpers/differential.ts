@@ -101,7 +101,9 @@ function checkMulticast(k: Measured, b: Measured, base: Base): { cells: number; 
   expect(diffCells(clean(k.cells), clean(k.model), 'kernel', 'model'), 'the model predicts the kernel').toEqual([]);
   expect(diffCells(b.cells, b.model, 'bpf', exact ? 'model' : 'model+allmulti'), 'macvlan-bpf does what the model says').toEqual([]);
   const diffs = diffCells(clean(k.cells), clean(b.cells), 'kernel', 'bpf');
-  if (exact) expect(diffs, 'the exact filter: no looser than the kernel anywhere').toEqual([]);
+  // macvtap children of macvlan-bpf get every group (their reader's joins are unseen): deliberate difference 3.
+  const taps = new Set(base.children.filter((c) => c.tap).map((c) => c.name));
+  if (exact) expect(diffs.filter((d) => !taps.has(d.split(' | ')[1]!.split(':')[0]!)), 'the exact filter: no looser than the kernel anywhere').toEqual([]);
   // Without the filter, every kernel-vs-bpf difference is a child getting a group it did not join
   // (difference 3; at the parent's stack too, where the parent filters groups in its NIC: ours is ALLMULTI).
   for (const d of diffs) expect(d, 'only unjoined groups may differ').toMatch(/ (MJ|Mx) \| ([a-z]\d|stack): kernel=0 bpf=1$/);
