@@ -119,6 +119,12 @@ export interface TapQueue {
   setOffload(flags: number): void;
   /** Hands the fd over (another process inherits it); this object forgets it. */
   release(): number;
+  /** The benchmarks' writer: the same buffer (vnet header + frame) count times, in C. */
+  sendBurst(buf: Buffer, count: number): { sent: number; retries: number; ns: number };
+  /** The benchmarks' reader: a thread reads and counts every frame until countStop() (or close). */
+  countStart(): void;
+  counted(): { packets: number; bytes: number };
+  countStop(): { packets: number; bytes: number };
   close(): void;
 }
 export interface NetlinkDatagram {

@@ -6,6 +6,9 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
+#include <thread>
+
 namespace mvb {
 
 class TapQueue : public Napi::ObjectWrap<TapQueue> {
@@ -28,11 +31,20 @@ class TapQueue : public Napi::ObjectWrap<TapQueue> {
   Napi::Value SetVnetHdrSz(const Napi::CallbackInfo &info);
   Napi::Value SetOffload(const Napi::CallbackInfo &info);
   Napi::Value Release(const Napi::CallbackInfo &info);
+  Napi::Value SendBurst(const Napi::CallbackInfo &info);
+  Napi::Value CountStart(const Napi::CallbackInfo &info);
+  Napi::Value Counted(const Napi::CallbackInfo &info);
+  Napi::Value CountStop(const Napi::CallbackInfo &info);
+  void StopCounting();
   Napi::Value Close(const Napi::CallbackInfo &info);
   void CheckOpen(Napi::Env env);
   void Ioctl(Napi::Env env, unsigned long req, unsigned long arg, const char *what);
   int fd_ = -1;
   int ifindex_ = 0;
+  // The benchmarks' reader: a thread that reads and counts every frame until stopped.
+  std::thread counter_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> packets_{0}, bytes_{0};
   std::string ifname_;
 };
 

@@ -10,8 +10,9 @@ import { benchScale, scaleTable } from './scale.js';
 import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
+import { benchTaps, tapsTable } from './taps.js';
 
-const PARTS = ['paths', 'kinds', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
+const PARTS = ['paths', 'kinds', 'taps', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
 const spread = (xs: number[], unit: (x: number) => string) =>
   xs.length > 1 ? `${unit(median(xs))} (${unit(Math.min(...xs))}–${unit(Math.max(...xs))})` : unit(xs[0] ?? 0);
@@ -100,6 +101,14 @@ export async function runBench(args: string[]): Promise<number> {
     console.log(`\nChild kinds, packets per second delivered, median of ${smoke ? 1 : 3} (${k.where}; ${new Date().toISOString().slice(0, 10)})\n`);
     console.log(k.table);
     failures.push(...k.failures);
+  }
+  if (want('taps')) {
+    log('taps: frames into a macvtap reader and from its writer, kernel macvtap vs macvlan-bpf (tc, xdp)');
+    const reps = smoke ? 1 : 3;
+    const s = await benchTaps({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 1_000_000, 1500: 300_000 }, log });
+    console.log(`\nmacvtap children, frames per second through a tap queue, median of ${reps} (${when})\n`);
+    console.log(tapsTable(s));
+    for (const x of s) if (x.delivered === 0) failures.push(`taps ${x.datapath}, ${x.path}, ${x.size} B: nothing delivered`);
   }
   if (want('cost')) {
     log('cost: each program through BPF_PROG_TEST_RUN');

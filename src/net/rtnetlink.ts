@@ -11,6 +11,8 @@ const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x2
 const NLA_F_NESTED = 0x8000;
 export const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
 const RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_NEWNSID = 88, RTM_GETNSID = 90;
+// <linux/rtnetlink.h>, <linux/pkt_sched.h>: a root qdisc (tcmsg, TCA_KIND), replaced in place.
+const RTM_NEWQDISC = 36, TCA_KIND = 1, TC_H_ROOT = 0xffffffff, NLM_F_REPLACE = 0x100;
 export const RTNLGRP_LINK = 1;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
 const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
@@ -333,6 +335,16 @@ export class Rtnl {
       if (op === 'del' && (code === 'ENOENT' || code === 'ENODEV')) return;
       throw e;
     }
+  }
+
+  /**
+   * tc qdisc replace dev IFINDEX root KIND (a qdisc without options: noqueue, pfifo_fast, …).
+   */
+  setRootQdisc(ifindex: number, kind: string): void {
+    const tcm = Buffer.alloc(20); // family, pad, ifindex, handle 0, parent, info
+    tcm.writeInt32LE(ifindex, 4);
+    tcm.writeUInt32LE(TC_H_ROOT, 12);
+    this.request(message(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, tcm, [strAttr(TCA_KIND, kind)]));
   }
 
   /** The nsid the netns at nsPath has in this one, or -1 if it has none; assigns one when asked. */

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/sandbox.js';
 import { projectRoot } from '../../src/native.js';
 import { DATAPATHS, PATHS, TCP_PATHS } from '../../src/bench/paths.js';
+import { TAP_DATAPATHS, TAP_PATHS } from '../../src/bench/taps.js';
 
 const esc = (s: string) => s.replace(/[()]/g, '\\$&');
 
@@ -20,6 +21,8 @@ describe('bench --smoke', () => {
     for (const p of TCP_PATHS) expect(out).toMatch(new RegExp(`^\\| ${p} \\| (\\d+\\.\\d Gbit/s \\| ){${DATAPATHS.length}}`, 'm'));
     for (const t of ['XDP_DROP on the parent', 'cls_bpf redirect limit', 'tcx redirect limit', 'XDP redirect limit', 'Per-packet cost', 'Broadcast fan-out, external host', 'Agent, control plane', 'reading counters of 1000 children', 'Child kinds'])
       expect(out, t).toContain(t);
+    // macvtap children: every path and size, each datapath's cell a rate.
+    for (const p of TAP_PATHS) expect(out.match(new RegExp(`^\\| ${p} \\| (64|1500) B \\|( [0-9.]+ [kM]?pps[^|]* \\|){${TAP_DATAPATHS.length}}`, 'gm'))?.length, p).toBe(2);
     expect(out).not.toMatch(/\| 0 ?pps/);
   }, 300_000);
 });

@@ -102,6 +102,10 @@ describe('macvtap children: tap devices a reader opens', () => {
     expect(l.linkinfo.info_kind).toBe('tun');
     expect(l.linkinfo.info_data).toMatchObject({ type: 'tap', pi: false, vnet_hdr: true, multi_queue: true, persist: true, user: 'nobody', group: 'nogroup' });
     expect(l.flags).not.toContain('UP'); // as ip link add leaves a macvtap
+    // No qdisc between a redirect and the reader's queue (kernel macvtap has none either), UP or not.
+    run('ip', ['-n', t.host, 'link', 'set', TAP, 'up']);
+    expect(run('tc', ['-n', t.host, 'qdisc', 'show', 'dev', TAP])).toMatch(/^qdisc noqueue [0-9a-f]+: root/);
+    run('ip', ['-n', t.host, 'link', 'set', TAP, 'down']);
     const v = show().find((c) => c.ifname === TAP)!;
     expect(v).toMatchObject({ child_kind: 'tap', queues: 4, address: TAP_MAC, linkinfo: { info_kind: 'macvtap', info_data: { mode: 'bridge' } } });
     expect(t.cli(['link', 'show', TAP])).toMatch(/macvlan-bpf macvtap queues 4 mode bridge kind tap/);
