@@ -10,3 +10,11 @@ export function hostEndName(pinRoot: string, netns: string, name: string): strin
 
 /** Whether a device name has the shape of a host end (of some instance). */
 export const HOST_END_SHAPE = /^mvb[0-9a-f]{10}$/;
+
+/**
+ * The alias a tap child of this instance carries (ip link shows it): which instance made the tap, so
+ * one left by a command that died before recording it is known as ours and removed (reconcile.ts).
+ */
+export function tapAlias(pinRoot: string, name: string): string {
+  return `macvlan-bpf ${hostEndName(pinRoot, '', name)}`;
+}

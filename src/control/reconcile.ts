@@ -6,7 +6,7 @@ import { CHILD_MAC_BUSY, CHILD_UP, PORT_FASTPATH_XDP, type ChildRecord } from '.
 import type { Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { NETNS_DIR, ifnameOf, isUp, type LinkInfo, type LinkTable } from '../net/links.js';
-import { HOST_END_SHAPE, hostEndName } from './names.js';
+import { HOST_END_SHAPE, hostEndName, tapAlias } from './names.js';
 import type { ChildState } from './child-state.js';
 import type { FloodList } from './flood.js';
 import { kindOf, type KindContext } from './kinds/index.js';
@@ -117,6 +117,13 @@ export class Reconciler {
    * recording it. It is removed (with its child end), as the command never finished.
    */
   private removeOrphans(here: Map<number, LinkInfo>, report: ReconcileReport): void {
+    // A tap of ours says so in its alias (names.ts tapAlias).
+    for (const l of here.values()) {
+      if (l.linkinfo?.info_kind !== 'tun' || l.ifalias !== tapAlias(this.dp.pinRoot, l.ifname) || this.registry.get(l.ifindex)) continue;
+      whileExists(() => this.links.rtnl.deleteLink(l.ifindex));
+      this.dp.hooks.forget(l.ifindex);
+      report.orphansRemoved.push(`${l.ifname} (a macvtap child's tap, in no registry)`);
+    }
     const candidates = [...here.values()].filter((l) => HOST_END_SHAPE.test(l.ifname) && (l.linkinfo?.info_kind === 'veth' || l.linkinfo?.info_kind === 'netkit') && !this.registry.get(l.ifindex));
     if (candidates.length === 0) return;
     let nsByNsid: Map<number, string> | undefined;

@@ -16,7 +16,7 @@ const RTM_NEWQDISC = 36, TCA_KIND = 1, TC_H_ROOT = 0xffffffff, NLM_F_REPLACE = 0
 export const RTNLGRP_LINK = 1;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
 const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
-const IFLA_NET_NS_FD = 28, VETH_INFO_PEER = 1;
+const IFLA_NET_NS_FD = 28, VETH_INFO_PEER = 1, IFLA_IFALIAS = 20;
 // <linux/if_link.h> netkit (6.7): the peer's ifinfomsg and attributes, its mode and default policies.
 const IFLA_NETKIT_PEER_INFO = 1, IFLA_NETKIT_POLICY = 3, IFLA_NETKIT_PEER_POLICY = 4, IFLA_NETKIT_MODE = 5;
 const NETKIT_L2 = 0; // enum netkit_mode { NETKIT_L2, NETKIT_L3 }; the kernel's default is L3
@@ -48,6 +48,8 @@ export interface Link {
   master?: string;
   master_index?: number;
   promiscuity?: number;
+  /** The interface's alias (ip link set … alias), when it has one. */
+  ifalias?: string;
   linkinfo?: { info_kind?: string };
 }
 
@@ -159,6 +161,8 @@ export function parseLink(payload: Buffer): Link {
   if (master) l.master_index = master.readUInt32LE(0);
   const promisc = a.get(IFLA_PROMISCUITY);
   if (promisc) l.promiscuity = promisc.readUInt32LE(0);
+  const alias = a.get(IFLA_IFALIAS);
+  if (alias && alias.length > 1) l.ifalias = cstr(alias);
   const li = a.get(IFLA_LINKINFO);
   if (li) {
     const kind = parseAttrs(li).get(IFLA_INFO_KIND);
@@ -335,6 +339,12 @@ export class Rtnl {
       if (op === 'del' && (code === 'ENOENT' || code === 'ENODEV')) return;
       throw e;
     }
+  }
+
+  /** ip link set dev DEV alias TEXT. */
+  setAlias(dev: number | string, alias: string): void {
+    const [h, a] = byDev(dev);
+    this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, h, [...a, strAttr(IFLA_IFALIAS, alias)]));
   }
 
   /**

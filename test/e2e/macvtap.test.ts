@@ -13,6 +13,7 @@ import { Sandbox, run } from '../helpers/sandbox.js';
 import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
 import { addon, projectRoot, type TapQueue } from '../../src/native.js';
 import { buildFrame, frameId } from '../../src/frames.js';
+import { tapAlias } from '../../src/control/names.js';
 import type { Snapshot } from '../../src/metrics/snapshot.js';
 
 const sb = new Sandbox('mt');
@@ -303,6 +304,27 @@ describe('macvtap children: tap devices a reader opens', () => {
       fs.rmSync(file, { force: true });
     }
     t.cli(['link', 'del', 'mvt2']);
+  });
+
+  it('a tap of ours in no registry (a command killed between making and recording it) is removed by the next command; another\'s stays', () => {
+    const made = (name: string, alias: string) => {
+      const q = new (addon().TapQueue)({ ifname: name, create: true, netns: `/run/netns/${t.host}` });
+      q.setPersist(true);
+      q.close();
+      run('ip', ['-n', t.host, 'link', 'set', name, 'alias', alias]);
+    };
+    made('mvt8', tapAlias(t.pinRoot, 'mvt8'));
+    made('mvt9', tapAlias('/sys/fs/bpf/another-instance', 'mvt9'));
+    try {
+      expect(run('ip', ['-n', t.host, '-d', 'link', 'show', 'mvt8'])).toMatch(/alias macvlan-bpf mvb/);
+      t.cli(['link', 'show']);
+      const names = run('ip', ['-n', t.host, '-br', 'link']);
+      expect(names, 'our orphan is gone').not.toMatch(/^mvt8 /m);
+      expect(names, 'another instance\'s stays').toMatch(/^mvt9 /m);
+      expect(show().map((c) => c.ifname).sort()).toEqual(['b1', TAP, 'v1']);
+    } finally {
+      run('ip', ['-n', t.host, 'link', 'del', 'mvt9']);
+    }
   });
 
   it('link del removes the tap', () => {

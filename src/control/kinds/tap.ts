@@ -10,6 +10,7 @@ import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, isSystemError } from '../../native.js';
 import { setNetSysctl } from '../../net/links.js';
 import { ConfigError, kernelError } from '../errors.js';
+import { tapAlias } from '../names.js';
 import { ifStillThere } from './pair.js';
 import { tcTransmit } from './tc-transmit.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
@@ -45,10 +46,11 @@ export const tap: ChildKind = {
     }
     undo.push(() => ifStillThere(() => rt.deleteLink(ifindex)));
     try {
+      rt.setAlias(ifindex, tapAlias(ctx.dp.pinRoot, req.name)); // ours, should we die before recording it
       rt.setAddress(ifindex, req.address);
       rt.setMtu(ifindex, req.mtu);
     } catch (e) {
-      throw kernelError(e, `setting ${req.name}'s address and mtu`);
+      throw kernelError(e, `setting ${req.name}'s alias, address and mtu`);
     }
     // The tap's own stack would talk to the reader (tun delivers what the host sends on it to the fd):
     // no IPv6 link-local, DAD or router solicitations of ours in the guest's wire.
