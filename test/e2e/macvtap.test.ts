@@ -156,10 +156,34 @@ describe('macvtap children: tap devices a reader opens', () => {
     expect(() => q.send(Buffer.concat([VNET, Buffer.alloc(8)])), 'less than an Ethernet header after the vnet header').toThrow(/EINVAL/);
   });
 
+  it('honours the fd API QEMU uses: TUNSETVNETHDRSZ, TUNSETOFFLOAD, up to 256 queues', async () => {
+    const q = queues[0]!;
+    q.setVnetHdrSz(12); // virtio 1.0's header, as QEMU sets it for modern virtio-net
+    expect(q.vnetHdrSz()).toBe(12);
+    expect(() => q.setVnetHdrSz(8), 'shorter than a virtio_net_hdr').toThrow(/EINVAL/);
+    q.setOffload(0x1 | 0x2 | 0x4); // TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6
+    expect(() => q.setOffload(0x8000), 'an unknown offload bit').toThrow(/EINVAL/);
+    await readFrames(q, 100, 50).catch(() => []);
+    t.send({ from: 'wire' }, buildFrame({ src: EXT_MAC, dst: TAP_MAC, id: 20 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const [raw] = q.recv();
+    expect(raw!.length).toBe(12 + 60);
+    expect(frameId(raw!.subarray(12))).toBe(20);
+    q.setVnetHdrSz(10);
+    // One queue per open, up to the kernel's 256 (kernel macvtap's 257th open is EBUSY; tun's, E2BIG).
+    const more: TapQueue[] = [];
+    try {
+      while (more.length < 255) more.push(new (addon().TapQueue)({ ifname: TAP, netns: `/run/netns/${t.host}` }));
+      expect(() => new (addon().TapQueue)({ ifname: TAP, netns: `/run/netns/${t.host}` })).toThrow(/E2BIG|EBUSY/);
+    } finally {
+      for (const m of more) m.close();
+    }
+  });
+
   it('counts the child\'s frames as for every child', () => {
     const s = JSON.parse(t.cli(['-j', 'stats'])) as Snapshot;
     const c = s.children.find((x) => x.name === TAP)!;
-    expect(c.counters.rxPackets).toBe(3); // 1, 2 and the broadcast 4
+    expect(c.counters.rxPackets).toBe(4); // 1, 2, the broadcast 4 and 20
     expect(c.counters.txPackets).toBe(3); // 10, 11, 12
   });
 
