@@ -219,8 +219,10 @@ describe('macvtap children: tap devices a reader opens', () => {
     const drops = () => (JSON.parse(run('ip', ['-n', t.host, '-s', '-j', 'link', 'show', 'dev', TAP])) as { stats64: { tx: { dropped: number } } }[])[0]!.stats64.tx.dropped;
     const before = drops();
     for (let i = 0; i < 10; i++) t.send({ from: 'wire' }, buildFrame({ src: EXT_MAC, dst: TAP_MAC, id: 300 + i }));
-    await t.drain(100);
-    expect(drops() - before).toBe(10);
+    const seen = await t.collect(100);
+    expect([...seen.keys()].filter((id) => id >= 300 && id < 310), 'nobody else gets them').toEqual([]);
+    const rx = (JSON.parse(t.cli(['-j', 'stats'])) as Snapshot).children.find((c) => c.name === TAP)!.counters.rxPackets;
+    expect(drops() - before, `the tap's TX drops (the child's rx counter says ${rx})`).toBe(10);
   });
 
   it('follows plain ip: a new address, down and up', async () => {
