@@ -22,8 +22,8 @@ kver=$(uname -r)
 mkdir -p /lib/modules
 ln -sfn "$kdir/root/lib/modules/$kver" "/lib/modules/$kver"
 # What the kernel loads on demand anyway, and tun, whose /dev/net/tun exists only once it is loaded.
-# virtio_net: no udev here to load it for the two NICs.
-modprobe -a tun veth macvlan macvtap bridge sch_ingress cls_bpf 8021q bonding virtio_net 2>/dev/null
+# virtio_net: no udev here to load it for the two NICs. vhost_net: /dev/vhost-net, which tap exec hands on.
+modprobe -a tun veth macvlan macvtap bridge sch_ingress cls_bpf 8021q bonding virtio_net vhost_net 2>/dev/null
 hostname mvb-guest
 ip link set lo up
 cmd=$(arg mvb.cmd | base64 -d)

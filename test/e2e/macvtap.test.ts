@@ -14,6 +14,7 @@ import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topolo
 import { addon, projectRoot, type TapQueue } from '../../src/native.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { tapAlias } from '../../src/control/names.js';
+import { kernelAtLeast } from '../helpers/kernel.js';
 import type { Snapshot } from '../../src/metrics/snapshot.js';
 
 const sb = new Sandbox('mt');
@@ -222,7 +223,9 @@ describe('macvtap children: tap devices a reader opens', () => {
     const seen = await t.collect(100);
     expect([...seen.keys()].filter((id) => id >= 300 && id < 310), 'nobody else gets them').toEqual([]);
     const rx = (JSON.parse(t.cli(['-j', 'stats'])) as Snapshot).children.find((c) => c.name === TAP)!.counters.rxPackets;
-    expect(drops() - before, `the tap's TX drops (the child's rx counter says ${rx})`).toBe(10);
+    // Counted as the tap's TX drops from 6.12 on (6.12 and 6.18 seen); 6.1 drops them uncounted (the
+    // kernel matrix's 6.1 guest: 0, while our counter saw them all).
+    expect(drops() - before, `the tap's TX drops (the child's rx counter says ${rx})`).toBe(kernelAtLeast(6, 12) ? 10 : 0);
   });
 
   it('follows plain ip: a new address, down and up', async () => {
@@ -265,14 +268,19 @@ describe('macvtap children: tap devices a reader opens', () => {
       "const fs = require('fs');",
       `fs.writeSync(3, Buffer.from('${frame}', 'hex'));`,
       "const l = JSON.parse(require('child_process').execFileSync('ip', ['-d', '-j', 'link', 'show', 'dev', process.argv[2]], { encoding: 'utf8' }))[0];",
-      "console.log(JSON.stringify({ fds: process.argv[1], numqueues: l.linkinfo.info_data.numqueues }));",
+      "const vhost = fs.existsSync('/proc/self/fd/5') ? fs.readlinkSync('/proc/self/fd/5') : null;",
+      "console.log(JSON.stringify({ fds: process.argv[1], numqueues: l.linkinfo.info_data.numqueues, vhost }));",
       'process.exit(7);',
     ].join(' ');
     const r = spawnSync('nsenter', [`--net=/run/netns/${t.host}`, path.join(projectRoot, 'bin', 'macvlan-bpf'), 'tap', 'exec', TAP, '--queues', '2', '--', process.execPath, '-e', script, '{fds}', TAP],
       { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: t.pinRoot } });
     expect(r.status, r.stderr).toBe(7);
-    expect(r.stderr).toMatch(/tap exec: mvt1: queue fds 3:4, vhost fds none/);
-    expect(JSON.parse(r.stdout)).toEqual({ fds: '3:4', numqueues: 2 });
+    // vhost-net where the kernel has it (the guests load Debian's module; this host's kernel has none).
+    const vhost = fs.existsSync('/dev/vhost-net');
+    expect(r.stderr).toMatch(vhost ? /tap exec: mvt1: queue fds 3:4, vhost fds 5:6$/m : /tap exec: mvt1: queue fds 3:4, vhost fds none/);
+    const said = JSON.parse(r.stdout) as { fds: string; numqueues: number; vhost: string | null };
+    expect(said).toMatchObject({ fds: '3:4', numqueues: 2 });
+    if (vhost) expect(said.vhost, 'fd 5 is a vhost-net fd').toBe('/dev/vhost-net');
     expect([...((await t.collect()).get(700)?.keys() ?? [])]).toEqual(['wire']);
     expect(ipShow(TAP).linkinfo.info_data.numqueues, 'the queues close with the command').toBe(0);
     // A macvlan child has no queues; a missing one is named.
