@@ -293,7 +293,7 @@ describe('macvtap children: tap devices a reader opens', () => {
     const j = JSON.parse(t.cli(['-j', 'tap', 'args', TAP])) as { queues: number; qemu: string[]; qemu_with_fds: string[]; libvirt: string };
     expect(j.queues).toBe(4);
     expect(j.qemu).toEqual(['-netdev', `tap,id=${TAP},ifname=${TAP},script=no,downscript=no,queues=4`, '-device', `virtio-net-pci,netdev=${TAP},mac=02:00:00:00:07:02,mq=on,vectors=10`]);
-    expect(j.qemu_with_fds[1]).toBe(`tap,id=${TAP},fds={fds}`);
+    expect(j.qemu_with_fds[1]).toBe(`tap,id=${TAP},fds={fds}${fs.existsSync('/dev/vhost-net') ? ',vhost=on,vhostfds={vhostfds}' : ''}`);
     expect(j.libvirt).toContain(`<target dev='${TAP}' managed='no'/>`);
     expect(j.libvirt).toContain(`<driver queues='4'/>`);
     expect(t.cli(['tap', 'args', TAP])).toMatch(/# libvirt domain XML/);
