@@ -9,12 +9,13 @@ cd "$(dirname "$0")/.."
 #   clang/llvm: compile bpf/*.bpf.c; libbpf-dev/libelf-dev/zlib1g-dev: the addon links the system libbpf;
 #   iproute2: ip/tc/bridge; ethtool: offload checks; iputils-ping: e2e traffic; procps: sysctl;
 #   make/g++/python3: node-gyp; chromium + fonts: the dashboard's browser test (driven by playwright-core).
-#   iperf3: TCP throughput in the benchmarks.
+#   iperf3: TCP throughput in the benchmarks. containernetworking-plugins: the reference CNI plugins
+#   (macvlan, host-local, static IPAM) the CNI plugin is tested against and delegates IPAM to.
 #   qemu-system-x86, busybox-static, cpio, kmod, xz-utils: the kernel matrix's guests (scripts/guest-kernels.sh);
 #   vagrant, vagrant-libvirt: `vagrant validate` of the Vagrantfile (test/vm/vagrant.test.ts).
 # MVB_KERNEL_MATRIX=0 (inside the Vagrant VMs: no guests nested in a guest) leaves the matrix out.
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev iproute2 ethtool iputils-ping procps make g++ python3 pkg-config systemd
-      chromium fonts-liberation fonts-dejavu-core iperf3)
+      chromium fonts-liberation fonts-dejavu-core iperf3 containernetworking-plugins)
 MATRIX=${MVB_KERNEL_MATRIX:-1}
 [[ $MATRIX == 0 ]] || PKGS+=(qemu-system-x86 busybox-static cpio kmod xz-utils vagrant vagrant-libvirt)
 missing=()

@@ -1,13 +1,9 @@
 #!/usr/bin/env node
 // macvlan-bpf: an `ip link`-like command for macvlan children on the eBPF datapath. argv is parsed into
 // a typed command; with an agent running for the instance, the agent runs it, otherwise it runs here.
-import { requestControl, socketPathFor } from '../agent/control-socket.js';
-import { tryInstanceLock } from '../control/instance-lock.js';
-import { execute, isRefusal } from '../command/execute.js';
+import { isRefusal } from '../command/execute.js';
 import { processOutput } from '../command/output.js';
-import type { Command } from '../command/types.js';
-import { Macvlan } from '../control/macvlan.js';
-import { pinRootFromEnv } from '../datapath/datapath.js';
+import { runCommand } from '../command/run.js';
 import { UsageError } from './args.js';
 import { parseArgv, type Invocation } from './parse.js';
 import { USAGE } from './usage.js';
@@ -34,58 +30,9 @@ async function dispatch(inv: Invocation): Promise<number> {
       console.log(USAGE);
       return 0;
     case 'command':
-      return runCommand(inv.command);
+      return runCommand(inv.command, processOutput);
     case 'program':
       return runProgram(inv.program, inv.args, inv.json);
-  }
-}
-
-async function runCommand(cmd: Command): Promise<number> {
-  const viaAgent = process.env.MACVLAN_BPF_NO_AGENT !== '1';
-  const pinRoot = pinRootFromEnv();
-  // The agent, if one serves the instance; else this process acts, holding the instance's lock so that
-  // parallel commands take turns. Both are asked again while the lock is busy (an agent may be starting).
-  const end = Date.now() + 60_000;
-  // MACVLAN_BPF_NO_AGENT=1 acts directly even beside an agent (documented as such): no lock then. Nor
-  // do read-only commands wait for one.
-  const mutates = cmd.kind !== 'link-show' && cmd.kind !== 'port-show';
-  const needsLock = viaAgent && mutates;
-  let lock: { close(): void } | null = null;
-  while (!lock) {
-    if (viaAgent) {
-      try {
-        const res = await requestControl(socketPathFor(pinRoot), { v: 1, command: cmd });
-        if (res) {
-          process.stdout.write(res.stdout);
-          process.stderr.write(res.stderr);
-          return res.code;
-        }
-      } catch (e) {
-        console.error(`Error: ${(e as Error).message}`);
-        return 2;
-      }
-    }
-    lock = needsLock ? await tryInstanceLock(pinRoot) : { close: () => undefined };
-    if (lock) break;
-    if (Date.now() > end) {
-      console.error(`Error: the instance ${pinRoot} stayed busy for 60 s (another command is still running, or an agent is starting)`);
-      return 2;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  try {
-    // After reconciling the pinned state with the kernel (Macvlan.open).
-    const m = Macvlan.open(pinRoot);
-    for (const r of m.dp.reclaimed) console.error(`note: removed the stale instance ${r}`);
-    try {
-      const code = execute(m, cmd, processOutput);
-      m.promoteHooks(); // no agent will: the hooks of children made in bulk become tcx links now
-      return code;
-    } finally {
-      m.close();
-    }
-  } finally {
-    lock.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { macFromBytes, macToBytes } from '../mac.js';
 
 // <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/neighbour.h>, <linux/net_namespace.h>
 export const NLMSG_HDRLEN = 16;
-const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
+export const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
 const NLA_F_NESTED = 0x8000;
 export const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
 const RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_NEWNSID = 88, RTM_GETNSID = 90;
@@ -79,14 +79,14 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-function attr(type: number, data: Buffer): Buffer {
+export function attr(type: number, data: Buffer): Buffer {
   const b = Buffer.alloc(align4(4 + data.length));
   b.writeUInt16LE(4 + data.length, 0);
   b.writeUInt16LE(type, 2);
   data.copy(b, 4);
   return b;
 }
-function u32Attr(type: number, v: number): Buffer {
+export function u32Attr(type: number, v: number): Buffer {
   const d = Buffer.alloc(4);
   d.writeUInt32LE(v >>> 0);
   return attr(type, d);
@@ -103,7 +103,7 @@ function nested(type: number, parts: Buffer[]): Buffer {
   return attr(type | NLA_F_NESTED, Buffer.concat(parts));
 }
 
-function message(type: number, flags: number, header: Buffer, attrs: Buffer[] = []): Buffer {
+export function message(type: number, flags: number, header: Buffer, attrs: Buffer[] = []): Buffer {
   const body = Buffer.concat([header, ...attrs]);
   const h = Buffer.alloc(NLMSG_HDRLEN);
   seq = (seq + 1) >>> 0;
@@ -122,7 +122,7 @@ function ifinfomsg(ifindex = 0, flags = 0, change = 0): Buffer {
   return b;
 }
 
-function parseAttrs(buf: Buffer): Map<number, Buffer> {
+export function parseAttrs(buf: Buffer): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let off = 0;
   while (off + 4 <= buf.length) {
@@ -216,7 +216,8 @@ export class Rtnl {
     this.sock.close();
   }
 
-  private request(msg: Buffer): NetlinkMessage[] {
+  /** One request (a message made with message()), and every message of the answer. */
+  request(msg: Buffer): NetlinkMessage[] {
     return this.sock.request(msg).flatMap(splitMessages);
   }
 

@@ -8,9 +8,10 @@ import { describe, expect, it } from 'vitest';
 const SRC = path.resolve(__dirname, '../../src');
 /**
  * Where spawning ip, tc, iperf3 or the agent is allowed: reference topologies and benchmarks; and
- * `tap exec`, whose whole job is to run the user's command (QEMU) with a macvtap child's queue fds.
+ * `tap exec`, whose whole job is to run the user's command (QEMU) with a macvtap child's queue fds; and
+ * the CNI plugin's IPAM delegation, which runs the IPAM plugin as the CNI spec says.
  */
-const MAY_SPAWN = ['lab/', 'bench/', 'cli/tap.ts'];
+const MAY_SPAWN = ['lab/', 'bench/', 'cli/tap.ts', 'cni/ipam.ts'];
 
 function sources(dir = SRC): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
