@@ -52,6 +52,10 @@ if newer bpf/.built bpf; then
   echo "bootstrap: building BPF objects"
   make -s -C bpf && touch bpf/.built
 fi
+if newer bin/macvlan-bpf-cni native/cni; then
+  echo "bootstrap: building the CNI plugin's client"
+  cc -O2 -Wall -Wextra -o bin/macvlan-bpf-cni native/cni/cni-client.c
+fi
 if newer native/build/Release/macvlan_bpf.node native/src native/binding.gyp; then
   echo "bootstrap: building the native addon"
   # Node's headers where this node came from: /usr for Debian's package, the prefix of a tarball install.

@@ -17,7 +17,8 @@ import { HookError } from '../datapath/hooks.js';
 import { NETNS_DIR } from '../net/links.js';
 import { RTM_DELLINK, RTM_NEWLINK, Rtnl, linkEventSocket, parseLink, splitMessages } from '../net/rtnetlink.js';
 import type { NetlinkDatagram, NetlinkSocket, NodeSystemError } from '../native.js';
-import { serveControl, socketPathFor, type ControlResponse } from './control-socket.js';
+import { serveControl, socketPathFor, type CniRequest, type ControlResponse } from './control-socket.js';
+import { cniCall } from '../cni/plugin.js';
 import { McWatch } from './mc-watch.js';
 import { acquireInstanceLock } from '../control/instance-lock.js';
 import { DEFAULT_LISTEN, ListenError, MetricsServer, parseListen, type ListenAddress } from '../metrics/http.js';
@@ -89,7 +90,7 @@ export class Agent {
       if (opts.config) agent.apply(opts.config, opts.prune);
       agent.mcWatch.start();
       // Commands run synchronously, one at a time, between event batches.
-      agent.control = await serveControl(opts.socketPath, async (req) => agent.runForClient(req.command));
+      agent.control = await serveControl(opts.socketPath, async (req) => (req.cni ? agent.runCni(req.cni) : agent.runForClient(req.command)));
       if (opts.listen) {
         const counters = (agent.counters = new CounterReader(opts.pinRoot));
         agent.metrics = new MetricsServer({ listen: opts.listen, read: () => ({ ...counters.read(), repairs: agent.repairs() }), log: (s) => agent.log(s) });
@@ -164,15 +165,22 @@ export class Agent {
   private promoteSoon(): void {
     if (this.promoting || this.m.pendingHooks === 0) return;
     if (!this.promotionStarted) this.promotionStarted = performance.now();
+    // Promotion blocks the event loop (a tcx link takes the kernel ~12 ms): not while pods are being
+    // added (CNI calls), which would wait behind it; it resumes once they pause.
+    const wait = Math.max(0, this.quietUntil - performance.now());
     this.promoting = setTimeout(() => {
       this.promoting = undefined;
+      if (performance.now() < this.quietUntil) return this.promoteSoon();
       let left = 0;
       this.guard(() => void (left = this.m.promoteHooks(performance.now() + 10)));
       if (left > 0) return this.promoteSoon();
       this.log(`transmit hooks: all tcx links (promotion took ${((performance.now() - this.promotionStarted) / 1000).toFixed(1)} s)`);
       this.promotionStarted = 0;
-    }, 0);
+    }, wait);
   }
+
+  /** Until when promotions wait (performance.now() ms): a CNI call just ran, another may follow. */
+  private quietUntil = 0;
 
   /**
    * Hooks change with no link event (a `tc filter del`, a `bpftool link detach`): the agent looks at
@@ -277,12 +285,29 @@ export class Agent {
     }
   }
 
+  /**
+   * Runs a CNI call for the plugin's client: the plugin's own code, its commands on this instance (as
+   * any client's), its IPAM plugin spawned from here with the call's CNI_* environment.
+   */
+  async runCni(req: CniRequest): Promise<ControlResponse> {
+    this.quietUntil = performance.now() + 100;
+    const r = await cniCall(req.env, req.config, async (cmd, out) => {
+      const res = this.runForClient(cmd, true);
+      for (const l of res.stdout.split('\n').slice(0, -1)) out.out(l);
+      for (const l of res.stderr.split('\n').slice(0, -1)) out.err(l);
+      return res.code;
+    });
+    return { code: r.code, stdout: r.stdout, stderr: '' };
+  }
+
   /** Runs one client's command on the agent's own instance, with its output collected for the answer. */
-  runForClient(cmd: Command): ControlResponse {
+  runForClient(cmd: Command, quick = false): ControlResponse {
     const out = new CollectedOutput();
     let code: number;
     try {
-      code = execute(this.m, cmd, out);
+      // quick (a pod's ADD waits on it): a new child's transmit hook starts as cls_bpf, as in bulk, and
+      // becomes a tcx link soon after (promoteSoon): a tcx link takes the kernel about 12 ms to make.
+      code = quick ? this.m.batch(() => execute(this.m, cmd, out)) : execute(this.m, cmd, out);
     } catch (e) {
       out.err(`Error: ${(e as Error).message}`);
       code = 1;

@@ -1,7 +1,8 @@
 // The agent's control API: a unix socket in a root-only directory (0700, socket 0600), one JSON request
-// per line ({ v: 1, command }) and one JSON response per line ({ code, stdout, stderr }). The CLI sends
-// the typed command it parsed; the agent runs it with the same executor the CLI would use without it,
-// so both give one result.
+// per line ({ v: 1, command }, or { v: 1, cni: { env, config } }) and one JSON response per line
+// ({ code, stdout, stderr }). The CLI sends the typed command it parsed; the agent runs it with the same
+// executor the CLI would use without it, so both give one result. The CNI plugin's client sends its call
+// whole, and the agent runs the plugin's code for it (the same code the plugin runs without an agent).
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,10 +12,12 @@ import { commandFromJson, type Command } from '../command/types.js';
 export const SOCKET_DIR = '/run/macvlan-bpf';
 export const CONTROL_VERSION = 1;
 
-export interface ControlRequest {
-  v: number;
-  command: Command;
+/** A CNI call the plugin's client (native/cni/cni-client.c) hands over: its CNI_* and its stdin. */
+export interface CniRequest {
+  env: Record<string, string>;
+  config: string;
 }
+export type ControlRequest = { v: number; command: Command; cni?: undefined } | { v: number; cni: CniRequest; command?: undefined };
 export interface ControlResponse {
   code: number;
   stdout: string;
@@ -65,9 +68,9 @@ export async function serveControl(socketPath: string, handle: (req: ControlRequ
       buf = '';
       let req: ControlRequest;
       try {
-        const o = JSON.parse(line) as { v?: unknown; command?: unknown };
+        const o = JSON.parse(line) as { v?: unknown; command?: unknown; cni?: unknown };
         if (o.v !== CONTROL_VERSION) throw new Error(`v must be ${CONTROL_VERSION} (this agent speaks version ${CONTROL_VERSION} of the control API)`);
-        req = { v: CONTROL_VERSION, command: commandFromJson(o.command) };
+        req = o.cni !== undefined ? { v: CONTROL_VERSION, cni: cniFromJson(o.cni) } : { v: CONTROL_VERSION, command: commandFromJson(o.command) };
       } catch (e) {
         conn.end(JSON.stringify({ code: 1, stdout: '', stderr: `Error: bad request: ${(e as Error).message}\n` }) + '\n');
         return;
@@ -91,6 +94,15 @@ export async function serveControl(socketPath: string, handle: (req: ControlRequ
   }
   fs.chmodSync(socketPath, 0o600);
   return server;
+}
+
+function cniFromJson(x: unknown): CniRequest {
+  const o = x as { env?: unknown; config?: unknown };
+  if (typeof o !== 'object' || o === null || typeof o.config !== 'string' || typeof o.env !== 'object' || o.env === null)
+    throw new Error('cni must be { env: { CNI_COMMAND, ... }, config: "<the network configuration>" }');
+  const env = o.env as Record<string, unknown>;
+  for (const [k, v] of Object.entries(env)) if (!/^CNI_[A-Z]+$/.test(k) || typeof v !== 'string') throw new Error(`cni.env: "${k}" is not a CNI_* string`);
+  return { env: env as Record<string, string>, config: o.config };
 }
 
 /**

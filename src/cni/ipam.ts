@@ -11,7 +11,9 @@ export function execIpam(verb: 'ADD' | 'DEL' | 'CHECK', conf: NetConf, env: CniE
   if (type.includes('/')) throw new CniError(CNI_CODES.invalidConfig, `ipam type "${type}" must be a plugin name, not a path`);
   const file = env.path.map((d) => path.join(d, type)).find((f) => fs.existsSync(f));
   if (!file) throw new CniError(CNI_CODES.invalidConfig, `failed to find plugin "${type}" in path [${env.path.join(' ')}]`);
-  const r = spawnSync(file, [], { input: conf.raw, encoding: 'utf8', env: { ...process.env, CNI_COMMAND: verb }, timeout: 60_000 });
+  // The call's own CNI_* (in the agent, process.env is the agent's), the rest of this process's.
+  const cniEnv = { CNI_COMMAND: verb, CNI_CONTAINERID: env.containerId, CNI_NETNS: env.netns, CNI_IFNAME: env.ifname, CNI_ARGS: env.args, CNI_PATH: env.path.join(':') };
+  const r = spawnSync(file, [], { input: conf.raw, encoding: 'utf8', env: { ...process.env, ...cniEnv }, timeout: 60_000 });
   if (r.error) throw new CniError(CNI_CODES.io, `running IPAM plugin ${type}: ${r.error.message}`);
   let out: unknown;
   try {

@@ -11,18 +11,30 @@ import type { Command } from '../command/types.js';
 import { inNetns } from '../native.js';
 import { Rtnl } from '../net/rtnetlink.js';
 import { addAddress, addRoute, addresses, parseCidr, routes } from '../net/ipconfig.js';
-import { SUPPORTED_VERSIONS, type CniEnv, type NetConf } from './conf.js';
+import { SUPPORTED_VERSIONS, parseNetConf, readEnv, type CniEnv, type NetConf } from './conf.js';
 import { CniError, CNI_CODES } from './errors.js';
 import { execIpam } from './ipam.js';
 import { checkVersion, fromIpam, printable, type Result } from './result.js';
 
-/** Where ADD records an attachment (GC's memory), per network: <dir>/<network>/<containerID>_<ifname>. */
-export const ATTACHMENTS_DIR = process.env.MACVLAN_BPF_CNI_STATE ?? '/run/macvlan-bpf/cni';
+/**
+ * Where ADD records an attachment (GC's memory), per network: <dir>/<network>/<containerID>_<ifname>
+ * ($MACVLAN_BPF_CNI_STATE of the process that runs the plugin: the agent's, when it does).
+ */
+export function attachmentsDir(): string {
+  return process.env.MACVLAN_BPF_CNI_STATE ?? '/run/macvlan-bpf/cni';
+}
+
+/**
+ * How the plugin runs a control-plane command: through the agent or directly (command/run.ts) when it
+ * runs as its own process; on the agent's own instance when the agent runs the plugin for a client.
+ */
+export type Executor = (cmd: Command, out: CollectedOutput) => Promise<number>;
+export const standalone: Executor = (cmd, out) => runCommand(cmd, out);
 
 /** Runs one control-plane command; a refusal becomes a CNI error carrying its message. */
-async function command(cmd: Command, code: number = CNI_CODES.internal): Promise<string[]> {
+async function command(exec: Executor, cmd: Command, code: number = CNI_CODES.internal): Promise<string[]> {
   const out = new CollectedOutput();
-  const rc = await runCommand(cmd, out);
+  const rc = await exec(cmd, out);
   if (rc !== 0) throw new CniError(code, out.stderr.join('').replace(/^Error: /, '').trim() || `${cmd.kind} failed (exit ${rc})`);
   return out.stdout;
 }
@@ -56,7 +68,7 @@ function masterOf(conf: NetConf): { name: string; mtu: number } {
 
 function recordFile(conf: NetConf, env: CniEnv): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
-  return path.join(ATTACHMENTS_DIR, safe(conf.name || 'unnamed'), `${safe(env.containerId)}_${safe(env.ifname)}`);
+  return path.join(attachmentsDir(), safe(conf.name || 'unnamed'), `${safe(env.containerId)}_${safe(env.ifname)}`);
 }
 
 /** Addresses, link up, routes: ipam.ConfigureIface's steps (and arp_notify/ndisc_notify, as the plugin sets them). */
@@ -82,13 +94,13 @@ function configure(nsPath: string, ifname: string, r: Result): void {
   });
 }
 
-export async function add(conf: NetConf, env: CniEnv): Promise<object> {
+export async function add(conf: NetConf, env: CniEnv, exec: Executor = standalone): Promise<object> {
   checkVersion(conf.cniVersion);
   const ns = netnsName(env.netns);
   const master = masterOf(conf);
-  if (conf.isolation) await command({ kind: 'port-set', parent: master.name, isolation: conf.isolation }, CNI_CODES.invalidConfig);
-  await command({ kind: 'link-add', parent: master.name, name: env.ifname, netns: ns, mode: conf.mode, ...(conf.mac ? { address: conf.mac } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}) }, CNI_CODES.invalidConfig);
-  const undo = () => command({ kind: 'link-del', dev: env.ifname, netns: ns }).catch(() => undefined);
+  if (conf.isolation) await command(exec, { kind: 'port-set', parent: master.name, isolation: conf.isolation }, CNI_CODES.invalidConfig);
+  await command(exec, { kind: 'link-add', parent: master.name, name: env.ifname, netns: ns, mode: conf.mode, ...(conf.mac ? { address: conf.mac } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}) }, CNI_CODES.invalidConfig);
+  const undo = () => command(exec, { kind: 'link-del', dev: env.ifname, netns: ns }).catch(() => undefined);
   try {
     const mac = Rtnl.once(env.netns, (r) => r.link(env.ifname)?.address ?? '');
     const result: Result = { interfaces: [{ name: env.ifname, mac, sandbox: env.netns }], ips: [], routes: [], dns: conf.dns };
@@ -98,14 +110,14 @@ export async function add(conf: NetConf, env: CniEnv): Promise<object> {
         if (ipam.ips.length === 0) throw new CniError(CNI_CODES.internal, 'IPAM plugin returned missing IP config');
         result.ips = ipam.ips.map((ip) => ({ ...ip, interface: 0 }));
         result.routes = ipam.routes;
-        await command({ kind: 'link-set', dev: env.ifname, netns: ns, up: true });
+        await command(exec, { kind: 'link-set', dev: env.ifname, netns: ns, up: true });
         configure(env.netns, env.ifname, result);
       } catch (e) {
         try { execIpam('DEL', conf, env); } catch { /* the first error is the one to report */ }
         throw e;
       }
     } else {
-      await command({ kind: 'link-set', dev: env.ifname, netns: ns, up: true });
+      await command(exec, { kind: 'link-set', dev: env.ifname, netns: ns, up: true });
     }
     const file = recordFile(conf, env);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -118,7 +130,7 @@ export async function add(conf: NetConf, env: CniEnv): Promise<object> {
 }
 
 /** Idempotent: a second DEL, or one after the netns is gone, succeeds. */
-export async function del(conf: NetConf, env: CniEnv): Promise<void> {
+export async function del(conf: NetConf, env: CniEnv, exec: Executor = standalone): Promise<void> {
   if (conf.ipam.type) execIpam('DEL', conf, env);
   fs.rmSync(recordFile(conf, env), { force: true });
   if (!env.netns || !fs.existsSync(env.netns)) return; // the child went with its netns (reconcile purges it)
@@ -129,12 +141,12 @@ export async function del(conf: NetConf, env: CniEnv): Promise<void> {
     return;
   }
   const out = new CollectedOutput();
-  const rc = await runCommand({ kind: 'link-del', dev: env.ifname, netns: ns }, out);
+  const rc = await exec({ kind: 'link-del', dev: env.ifname, netns: ns }, out);
   const msg = out.stderr.join('');
   if (rc !== 0 && !/Cannot find device/.test(msg)) throw new CniError(CNI_CODES.internal, msg.replace(/^Error: /, '').trim());
 }
 
-export async function check(conf: NetConf, env: CniEnv): Promise<void> {
+export async function check(conf: NetConf, env: CniEnv, exec: Executor = standalone): Promise<void> {
   checkVersion(conf.cniVersion);
   const master = masterOf(conf);
   if (conf.ipam.type) execIpam('CHECK', conf, env);
@@ -143,7 +155,7 @@ export async function check(conf: NetConf, env: CniEnv): Promise<void> {
   const intf = (prev.interfaces ?? []).find((i) => i.name === env.ifname && i.sandbox === env.netns);
   if (!intf) throw new CniError(CNI_CODES.internal, `sandbox in prevResult doesn't match configured netns: ${env.netns}`);
   const ns = netnsName(env.netns);
-  const shown = JSON.parse((await command({ kind: 'link-show', dev: env.ifname, netns: ns, json: true })).join('')) as { address: string; link: string; linkinfo: { info_data: { mode: string } } }[];
+  const shown = JSON.parse((await command(exec, { kind: 'link-show', dev: env.ifname, netns: ns, json: true })).join('')) as { address: string; link: string; linkinfo: { info_data: { mode: string } } }[];
   const c = shown[0];
   if (!c) throw new CniError(CNI_CODES.internal, `container Interface name in prevResult: ${env.ifname} not found`);
   if (c.link !== master.name) throw new CniError(CNI_CODES.internal, `container interface ${env.ifname} hangs off ${c.link}, not the master ${master.name}`);
@@ -173,15 +185,15 @@ export function status(conf: NetConf): void {
 }
 
 /** Removes the children of attachments the runtime no longer lists (recorded by ADD). */
-export async function gc(conf: NetConf): Promise<void> {
+export async function gc(conf: NetConf, exec: Executor = standalone): Promise<void> {
   checkVersion(conf.cniVersion);
   const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
-  const dir = path.join(ATTACHMENTS_DIR, (conf.name || 'unnamed').replace(/[^A-Za-z0-9_.-]/g, '_'));
+  const dir = path.join(attachmentsDir(), (conf.name || 'unnamed').replace(/[^A-Za-z0-9_.-]/g, '_'));
   if (!fs.existsSync(dir)) return;
   for (const f of fs.readdirSync(dir)) {
     const rec = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { netns: string; ifname: string; containerID: string };
     if (valid.has(`${rec.containerID}\0${rec.ifname}`)) continue;
-    await del({ ...conf, ipam: {} }, { command: 'DEL', containerId: rec.containerID, netns: rec.netns, ifname: rec.ifname, args: '', path: [] });
+    await del({ ...conf, ipam: {} }, { command: 'DEL', containerId: rec.containerID, netns: rec.netns, ifname: rec.ifname, args: '', path: [] }, exec);
   }
 }
 
@@ -189,3 +201,43 @@ export function version(conf: NetConf | undefined): object {
   return { cniVersion: conf?.cniVersion && (SUPPORTED_VERSIONS as readonly string[]).includes(conf.cniVersion) ? conf.cniVersion : '1.1.0', supportedVersions: SUPPORTED_VERSIONS };
 }
 
+
+/** Runs one CNI call: the verb's result JSON (or nothing), or a CniError. */
+export async function runVerb(env: CniEnv, stdin: string, exec: Executor = standalone): Promise<object | undefined> {
+  if (env.command === 'VERSION') {
+    let conf: NetConf | undefined;
+    try {
+      conf = parseNetConf(stdin || '{}', env);
+    } catch { /* VERSION needs no valid configuration */ }
+    return version(conf);
+  }
+  const conf = parseNetConf(stdin, env);
+  switch (env.command) {
+    case 'ADD':
+      return add(conf, env, exec);
+    case 'DEL':
+      return void (await del(conf, env, exec));
+    case 'CHECK':
+      return void (await check(conf, env, exec));
+    case 'STATUS':
+      return void status(conf);
+    case 'GC':
+      return void (await gc(conf, exec));
+  }
+}
+
+/** The CNI call's output: the result, or the error as the spec prints it; and the exit status. */
+export async function cniCall(env: NodeJS.ProcessEnv | Record<string, string>, stdin: string, exec: Executor = standalone): Promise<{ code: number; stdout: string }> {
+  let cniVersion = '1.1.0';
+  try {
+    try {
+      const v = (JSON.parse(stdin || '{}') as { cniVersion?: unknown }).cniVersion;
+      if (typeof v === 'string') cniVersion = v;
+    } catch { /* parseNetConf says what is wrong */ }
+    const out = await runVerb(readEnv(env), stdin, exec);
+    return { code: 0, stdout: out ? JSON.stringify(out, null, 4) + '\n' : '' };
+  } catch (e) {
+    const err = e instanceof CniError ? e : new CniError(CNI_CODES.internal, (e as Error).message);
+    return { code: 1, stdout: JSON.stringify(err.toJson(cniVersion), null, 4) + '\n' };
+  }
+}

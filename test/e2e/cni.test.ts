@@ -4,7 +4,7 @@
 // and CNI_* environment go to both, and the results must match field by field (the sandbox path aside,
 // each side's pod being its own netns). Then frames: two pods in bridge mode and the external host ping
 // each other through macvlan-bpf; and what only we have (STATUS, GC, CHECK of our own children).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { buildWire } from '../../src/lab/builder.js';
 import { projectRoot } from '../../src/native.js';
+
+async function waitUntil(ok: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 const REFERENCE = '/usr/lib/cni/macvlan';
 const OURS = path.join(projectRoot, 'bin', 'macvlan-bpf-cni');
@@ -27,15 +35,16 @@ type Side = 'ref' | 'bpf';
 const hosts: Record<Side, string> = { ref: '', bpf: '' };
 const exts: Record<Side, string> = { ref: '', bpf: '' };
 
-interface Call { code: number; out: Record<string, unknown> }
+interface Call { code: number; out: Record<string, unknown>; stderr: string }
 
 /** Runs one side's plugin in its host netns with the CNI_* environment and the config on stdin. */
-function cni(side: Side, verb: string, conf: object, env: { id?: string; netns?: string; ifname?: string; args?: string } = {}): Call {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${hosts[side]}`, side === 'ref' ? REFERENCE : OURS], {
+function cni(side: Side, verb: string, conf: object, env: { id?: string; netns?: string; ifname?: string; args?: string; PATH?: string } = {}): Call {
+  const r = spawnSync('/usr/bin/nsenter', [`--net=/run/netns/${hosts[side]}`, side === 'ref' ? REFERENCE : OURS], {
     input: JSON.stringify(conf),
     encoding: 'utf8',
     env: {
       ...process.env,
+      ...(env.PATH ? { PATH: env.PATH } : {}),
       MACVLAN_BPF_PIN_ROOT: pins,
       MACVLAN_BPF_CNI_STATE: path.join(tmp, 'state'),
       CNI_COMMAND: verb,
@@ -46,7 +55,7 @@ function cni(side: Side, verb: string, conf: object, env: { id?: string; netns?:
       CNI_ARGS: env.args ?? '',
     },
   });
-  return { code: r.status ?? -1, out: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {} };
+  return { code: r.status ?? -1, out: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {}, stderr: r.stderr };
 }
 
 /** A pod: a netns of its own, on the side's host. */
@@ -179,6 +188,32 @@ describe('macvlan-bpf-cni against the reference macvlan plugin', () => {
     expect(ping(pods[0]!, '10.80.0.32'), 'pod → pod').toBe(0);
     expect(ping(pods[1]!, '10.80.0.1'), 'pod → external host').toBe(0);
     expect(ping(exts.bpf, '10.80.0.31'), 'external host → pod').toBe(0);
+  });
+
+  it('with an agent, the plugin hands the call to it (no Node.js needed where the runtime runs it): the same result', async () => {
+    const log = path.join(tmp, 'agent.log');
+    const agent = spawn('nsenter', [`--net=/run/netns/${hosts.bpf}`, process.execPath, path.join(projectRoot, 'dist', 'cli', 'main.js'), 'agent', '--listen', 'off'], {
+      env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins, MACVLAN_BPF_CNI_STATE: path.join(tmp, 'state') }, stdio: ['ignore', fs.openSync(log, 'w'), fs.openSync(log, 'a')],
+    });
+    try {
+      await waitUntil(() => fs.readFileSync(log, 'utf8').includes('ready (pid'));
+      const noNode = '/usr/sbin:/usr/bin:/sbin:/bin'.split(':').filter((d) => !fs.existsSync(path.join(d, 'node'))).join(':') || '/nonexistent';
+      const pods = { ref: pod('ref', 'g'), bpf: pod('bpf', 'g') };
+      const ref = cni('ref', 'ADD', conf('ref', { ipam: HOST_LOCAL, dns: DNS }), { id: 'g', netns: pods.ref, args: 'IgnoreUnknown=1;MAC=02:00:00:00:80:0c' });
+      const bpf = cni('bpf', 'ADD', conf('bpf', { ipam: HOST_LOCAL, dns: DNS }), { id: 'g', netns: pods.bpf, args: 'IgnoreUnknown=1;MAC=02:00:00:00:80:0c', PATH: noNode });
+      expect(ref.code, JSON.stringify(ref.out)).toBe(0);
+      expect(bpf.code, JSON.stringify(bpf.out) + bpf.stderr).toBe(0);
+      expect(neutral(bpf.out)).toEqual(neutral(ref.out));
+      expect(cni('bpf', 'DEL', conf('bpf', { ipam: HOST_LOCAL, dns: DNS }), { id: 'g', netns: pods.bpf, PATH: noNode }).code).toBe(0);
+      expect(run('ip', ['-n', pods.bpf, '-br', 'link']).includes('eth0')).toBe(false);
+    } finally {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+    }
+    // Without it, and without Node.js on the PATH, the client says what is missing, as a CNI error.
+    const r = cni('bpf', 'VERSION', {}, { PATH: '/nonexistent' });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatchObject({ code: 5, msg: expect.stringMatching(/no macvlan-bpf agent listens, and Node.js \(node\) cannot be run/) });
   });
 
   it('STATUS says ready; GC removes the children of attachments the runtime no longer lists', () => {
