@@ -208,8 +208,9 @@ export class Agent {
   }
 
   /** Every child netns needs an nsid here, or its events never reach us (NETLINK_LISTEN_ALL_NSID). */
-  private ensureNsids(): void {
-    const names = new Set(this.m.children().map((c) => c.netns).filter(Boolean));
+  private ensureNsids(only?: string): void {
+    // One new child's netns (link add), or every child's (apply, a resync).
+    const names = new Set(only !== undefined ? [only].filter(Boolean) : this.m.children().map((c) => c.netns).filter(Boolean));
     const rt = Rtnl.open();
     try {
       for (const ns of names) {
@@ -314,7 +315,8 @@ export class Agent {
       this.queueResync('after a failed command');
     }
     // New children may live in namespaces without an nsid here yet.
-    if (cmd.kind === 'apply' || cmd.kind === 'link-add') this.ensureNsids();
+    if (cmd.kind === 'apply') this.ensureNsids();
+    else if (cmd.kind === 'link-add') this.ensureNsids(cmd.netns ?? '');
     this.promoteSoon();
     return { code, stdout: out.stdout.join(''), stderr: out.stderr.join('') };
   }

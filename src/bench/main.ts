@@ -11,8 +11,9 @@ import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sampl
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
+import { benchCni, cniTable } from './cni.js';
 
-const PARTS = ['paths', 'kinds', 'taps', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
+const PARTS = ['paths', 'kinds', 'taps', 'cni', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
 const spread = (xs: number[], unit: (x: number) => string) =>
   xs.length > 1 ? `${unit(median(xs))} (${unit(Math.min(...xs))}–${unit(Math.max(...xs))})` : unit(xs[0] ?? 0);
@@ -109,6 +110,14 @@ export async function runBench(args: string[]): Promise<number> {
     console.log(`\nmacvtap children, frames per second through a tap queue, median of ${reps} (${when})\n`);
     console.log(tapsTable(s));
     for (const x of s) if (x.delivered === 0) failures.push(`taps ${x.datapath}, ${x.path}, ${x.size} B: nothing delivered`);
+  }
+  if (want('cni')) {
+    const pods = smoke ? 5 : 100;
+    log(`cni: ${pods} pods' ADD and DEL, the reference macvlan plugin and macvlan-bpf's (through the agent, and without one)`);
+    const rows = await benchCni({ pods, log });
+    console.log(`\nCNI: pod ADD and DEL latency, host-local IPAM (${when})\n`);
+    console.log(cniTable(rows, pods));
+    for (const r of rows) if (r.failures) failures.push(`cni ${r.side} ${r.verb}: ${r.failures} of ${pods} failed`);
   }
   if (want('cost')) {
     log('cost: each program through BPF_PROG_TEST_RUN');

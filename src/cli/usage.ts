@@ -21,7 +21,7 @@ export const USAGE = `Usage: macvlan-bpf [ -j ] [ -n NETNS ] OBJECT COMMAND
   macvlan-bpf stats [ --per-cpu ] [ --watch [ SECS ] ] [ --top N ] [ dev NAME ]
   macvlan-bpf agent [ --config FILE ] [ --prune ] [ --listen HOST:PORT | off ]
   macvlan-bpf lab [ --keep ]
-  macvlan-bpf bench [ --smoke ] [ --only=paths|kinds|taps|cost|fanout|agent|counters|scale ]
+  macvlan-bpf bench [ --smoke ] [ --only=paths|kinds|taps|cni|cost|fanout|agent|counters|scale ]
 
   -j          JSON output (like ip -j)
   -d          details: link show adds the macvlan settings: nodst, source mode's list, the broadcast

@@ -13,7 +13,7 @@ import { Rtnl } from '../net/rtnetlink.js';
 import { addAddress, addRoute, addresses, parseCidr, routes } from '../net/ipconfig.js';
 import { SUPPORTED_VERSIONS, parseNetConf, readEnv, type CniEnv, type NetConf } from './conf.js';
 import { CniError, CNI_CODES } from './errors.js';
-import { execIpam } from './ipam.js';
+import { execIpam, execIpamAsync } from './ipam.js';
 import { checkVersion, fromIpam, printable, type Result } from './result.js';
 
 /**
@@ -98,33 +98,42 @@ export async function add(conf: NetConf, env: CniEnv, exec: Executor = standalon
   checkVersion(conf.cniVersion);
   const ns = netnsName(env.netns);
   const master = masterOf(conf);
-  if (conf.isolation) await command(exec, { kind: 'port-set', parent: master.name, isolation: conf.isolation }, CNI_CODES.invalidConfig);
-  await command(exec, { kind: 'link-add', parent: master.name, name: env.ifname, netns: ns, mode: conf.mode, ...(conf.mac ? { address: conf.mac } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}) }, CNI_CODES.invalidConfig);
-  const undo = () => command(exec, { kind: 'link-del', dev: env.ifname, netns: ns }).catch(() => undefined);
+  // The IPAM plugin runs while the child is made (the two do not depend on each other): an ADD waits
+  // for the longer of them, not their sum. Whatever fails after it allocated gives the address back.
+  const ipamRun = conf.ipam.type ? execIpamAsync('ADD', conf, env) : undefined;
+  ipamRun?.catch(() => undefined); // awaited below; a refusal before that must not go unhandled
+  const releaseIpam = async () => {
+    if (!ipamRun) return;
+    try {
+      await ipamRun;
+      execIpam('DEL', conf, env);
+    } catch { /* it allocated nothing, or the first error is the one to report */ }
+  };
+  try {
+    if (conf.isolation) await command(exec, { kind: 'port-set', parent: master.name, isolation: conf.isolation }, CNI_CODES.invalidConfig);
+    await command(exec, { kind: 'link-add', parent: master.name, name: env.ifname, netns: ns, mode: conf.mode, ...(conf.mac ? { address: conf.mac } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}) }, CNI_CODES.invalidConfig);
+  } catch (e) {
+    await releaseIpam();
+    throw e;
+  }
   try {
     const mac = Rtnl.once(env.netns, (r) => r.link(env.ifname)?.address ?? '');
     const result: Result = { interfaces: [{ name: env.ifname, mac, sandbox: env.netns }], ips: [], routes: [], dns: conf.dns };
-    if (conf.ipam.type) {
-      const ipam = fromIpam(execIpam('ADD', conf, env));
-      try {
-        if (ipam.ips.length === 0) throw new CniError(CNI_CODES.internal, 'IPAM plugin returned missing IP config');
-        result.ips = ipam.ips.map((ip) => ({ ...ip, interface: 0 }));
-        result.routes = ipam.routes;
-        await command(exec, { kind: 'link-set', dev: env.ifname, netns: ns, up: true });
-        configure(env.netns, env.ifname, result);
-      } catch (e) {
-        try { execIpam('DEL', conf, env); } catch { /* the first error is the one to report */ }
-        throw e;
-      }
-    } else {
-      await command(exec, { kind: 'link-set', dev: env.ifname, netns: ns, up: true });
+    if (ipamRun) {
+      const ipam = fromIpam(await ipamRun);
+      if (ipam.ips.length === 0) throw new CniError(CNI_CODES.internal, 'IPAM plugin returned missing IP config');
+      result.ips = ipam.ips.map((ip) => ({ ...ip, interface: 0 }));
+      result.routes = ipam.routes;
     }
+    await command(exec, { kind: 'link-set', dev: env.ifname, netns: ns, up: true });
+    if (ipamRun) configure(env.netns, env.ifname, result);
     const file = recordFile(conf, env);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify({ netns: env.netns, ifname: env.ifname, containerID: env.containerId }));
     return printable(result, conf.cniVersion);
   } catch (e) {
-    await undo();
+    await releaseIpam();
+    await command(exec, { kind: 'link-del', dev: env.ifname, netns: ns }).catch(() => undefined);
     throw e;
   }
 }

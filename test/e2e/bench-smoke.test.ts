@@ -7,6 +7,7 @@ import { requireRoot } from '../helpers/sandbox.js';
 import { projectRoot } from '../../src/native.js';
 import { DATAPATHS, PATHS, TCP_PATHS } from '../../src/bench/paths.js';
 import { TAP_DATAPATHS, TAP_PATHS } from '../../src/bench/taps.js';
+import { CNI_SIDES } from '../../src/bench/cni.js';
 
 const esc = (s: string) => s.replace(/[()]/g, '\\$&');
 
@@ -23,6 +24,8 @@ describe('bench --smoke', () => {
       expect(out, t).toContain(t);
     // macvtap children: every path and size, each datapath's cell a rate.
     for (const p of TAP_PATHS) expect(out.match(new RegExp(`^\\| ${p} \\| (64|1500) B \\|( [0-9.]+ [kM]?pps[^|]* \\|){${TAP_DATAPATHS.length}}`, 'gm'))?.length, p).toBe(2);
+    // CNI: every side's ADD and DEL ran, none failed (bench exits 1 on a failure too).
+    for (const side of CNI_SIDES) expect(out).toMatch(new RegExp(`^\\| ${esc(side)} \\| [0-9.]+ ms \\| [0-9.]+ ms \\| [0-9.]+ ms \\| [0-9.]+ ms \\|`, 'm'));
     expect(out).not.toMatch(/\| 0 ?pps/);
   }, 300_000);
 });
