@@ -1,7 +1,8 @@
 // The network configuration on stdin and the CNI_* environment: the reference macvlan plugin's keys
 // (master, mode, mtu, mac, linkInContainer, ipam, dns, runtimeConfig.mac, CNI_ARGS MAC=) and ours
-// (isolation). A MAC comes from runtimeConfig, else CNI_ARGS, else the configuration, as there.
+// (isolation, kind). A MAC comes from runtimeConfig, else CNI_ARGS, else the configuration, as there.
 import { CniError, CNI_CODES } from './errors.js';
+import { KIND_CHOICES, type KindChoice } from '../control/validate.js';
 
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export type Verb = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
@@ -28,6 +29,8 @@ export interface NetConf {
   ipam: { type?: string } & Record<string, unknown>;
   dns?: unknown;
   isolation?: 'strict' | 'kernel';
+  /** The child's device (ours): veth, netkit or auto, as `link add … kind`. */
+  kind?: KindChoice;
   prevResult?: unknown;
   /** GC: the attachments the runtime still has. */
   validAttachments?: { containerID: string; ifname: string }[];
@@ -88,6 +91,9 @@ export function parseNetConf(text: string, env: CniEnv): NetConf {
   if (typeof mtu !== 'number' || !Number.isInteger(mtu)) throw new CniError(CNI_CODES.invalidConfig, `"mtu" must be an integer, not ${JSON.stringify(mtu)}`);
   const isolation = str('isolation');
   if (isolation !== undefined && isolation !== 'strict' && isolation !== 'kernel') throw new CniError(CNI_CODES.invalidConfig, `"isolation" is "${isolation}": use strict or kernel`);
+  const kind = str('kind');
+  if (kind === 'macvtap') throw new CniError(CNI_CODES.invalidConfig, '"kind": "macvtap" cannot serve a pod: a macvtap child\'s tap lives beside its parent in the host network namespace (a VM on the node reads it: macvlan-bpf link add … type macvtap); use veth, netkit or auto');
+  if (kind !== undefined && !(KIND_CHOICES as readonly string[]).includes(kind)) throw new CniError(CNI_CODES.invalidConfig, `"kind" is "${kind}": use veth, netkit (Linux 6.7+) or auto`);
   const ipam = (o.ipam ?? {}) as NetConf['ipam'];
   if (typeof ipam !== 'object' || ipam === null) throw new CniError(CNI_CODES.invalidConfig, '"ipam" must be an object ({} for an interface without addresses)');
   const rc = (o.runtimeConfig ?? {}) as { mac?: unknown };
@@ -108,6 +114,7 @@ export function parseNetConf(text: string, env: CniEnv): NetConf {
     ipam,
     dns: o.dns,
     ...(isolation ? { isolation: isolation as 'strict' | 'kernel' } : {}),
+    ...(kind ? { kind: kind as KindChoice } : {}),
     ...(o.prevResult !== undefined ? { prevResult: o.prevResult } : {}),
     ...(Array.isArray(attachments) ? { validAttachments: attachments as NetConf['validAttachments'] } : {}),
     raw: text,

@@ -111,7 +111,7 @@ export async function add(conf: NetConf, env: CniEnv, exec: Executor = standalon
   };
   try {
     if (conf.isolation) await command(exec, { kind: 'port-set', parent: master.name, isolation: conf.isolation }, CNI_CODES.invalidConfig);
-    await command(exec, { kind: 'link-add', parent: master.name, name: env.ifname, netns: ns, mode: conf.mode, ...(conf.mac ? { address: conf.mac } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}) }, CNI_CODES.invalidConfig);
+    await command(exec, { kind: 'link-add', parent: master.name, name: env.ifname, netns: ns, mode: conf.mode, ...(conf.mac ? { address: conf.mac } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}), ...(conf.kind ? { childKind: conf.kind } : {}) }, CNI_CODES.invalidConfig);
   } catch (e) {
     await releaseIpam();
     throw e;

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { buildWire } from '../../src/lab/builder.js';
 import { projectRoot } from '../../src/native.js';
+import { kernelHasNetkit } from '../helpers/kernel.js';
 
 async function waitUntil(ok: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -214,6 +215,17 @@ describe('macvlan-bpf-cni against the reference macvlan plugin', () => {
     const r = cni('bpf', 'VERSION', {}, { PATH: '/nonexistent' });
     expect(r.code).toBe(1);
     expect(r.out).toMatchObject({ code: 5, msg: expect.stringMatching(/no macvlan-bpf agent listens, and Node.js \(node\) cannot be run/) });
+  });
+
+  it('our own keys: kind (auto: netkit where the kernel has it, veth here), and "macvtap" refused with the reason', () => {
+    const ns = pod('bpf', 'k');
+    const r = cni('bpf', 'ADD', conf('bpf', { kind: 'auto', ipam: {} }), { id: 'k', netns: ns });
+    expect(r.code, JSON.stringify(r.out)).toBe(0);
+    const shown = JSON.parse(run('nsenter', [`--net=/run/netns/${hosts.bpf}`, path.join(projectRoot, 'bin', 'macvlan-bpf'), '-j', 'link', 'show', 'eth0', '-n', ns], { MACVLAN_BPF_PIN_ROOT: pins })) as { child_kind: string }[];
+    expect(shown[0]!.child_kind).toBe(kernelHasNetkit() ? 'netkit' : 'veth');
+    expect(cni('bpf', 'DEL', conf('bpf', { kind: 'auto', ipam: {} }), { id: 'k', netns: ns }).code).toBe(0);
+    const m = cni('bpf', 'ADD', conf('bpf', { kind: 'macvtap', ipam: {} }), { id: 'k', netns: ns });
+    expect(m.out).toMatchObject({ code: 7, msg: expect.stringMatching(/macvtap child's tap lives beside its parent/) });
   });
 
   it('STATUS says ready; GC removes the children of attachments the runtime no longer lists', () => {
