@@ -14,6 +14,7 @@
 
 #include <vector>
 
+#include "burst.h"
 #include "errors.h"
 #include "netns.h"
 
@@ -101,8 +102,7 @@ Napi::Value PacketSocket::SendBurst(const Napi::CallbackInfo &info) {
     m.msg_hdr.msg_iovlen = 1;
   }
   uint64_t sent = 0, retries = 0;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  BurstTimer timer;
   while (sent < count) {
     unsigned n = static_cast<unsigned>(std::min<uint64_t>(batch, count - sent));
     int r = sendmmsg(fd_, msgs.data(), n, 0);
@@ -116,12 +116,7 @@ Napi::Value PacketSocket::SendBurst(const Napi::CallbackInfo &info) {
     }
     sent += static_cast<uint64_t>(r);
   }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("sent", static_cast<double>(sent));
-  o.Set("retries", static_cast<double>(retries));
-  o.Set("ns", static_cast<double>((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)));
-  return o;
+  return timer.Result(env, sent, retries);
 }
 
 Napi::Value PacketSocket::Send(const Napi::CallbackInfo &info) {

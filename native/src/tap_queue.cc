@@ -7,12 +7,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <vector>
 
+#include "burst.h"
 #include "errors.h"
 #include "netns.h"
 
@@ -115,8 +115,7 @@ Napi::Value TapQueue::SendBurst(const Napi::CallbackInfo &info) {
   auto b = info[0].As<Napi::Buffer<uint8_t>>();
   uint64_t count = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
   uint64_t sent = 0, retries = 0;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  BurstTimer timer;
   while (sent < count) {
     if (write(fd_, b.Data(), b.Length()) < 0) {
       if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
@@ -128,12 +127,7 @@ Napi::Value TapQueue::SendBurst(const Napi::CallbackInfo &info) {
     }
     sent++;
   }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("sent", static_cast<double>(sent));
-  o.Set("retries", static_cast<double>(retries));
-  o.Set("ns", static_cast<double>((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)));
-  return o;
+  return timer.Result(env, sent, retries);
 }
 
 // countStart(): a thread reads this queue and counts its frames until countStop() (or close), so the
