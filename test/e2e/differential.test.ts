@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { IN_GUEST, scaled } from '../helpers/scale.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { differential, multicastDifferential } from '../helpers/differential.js';
-import { kernelHasNetkit } from '../helpers/kernel.js';
+import { kernelAtLeast, kernelHasNetkit } from '../helpers/kernel.js';
 import { JOINED_GROUP, diffCells, measure, unicastCases } from '../../src/lab/matrix.js';
 import { MIXED_CHILDREN, type ChildSpec } from '../../src/lab/topology.js';
 
@@ -82,7 +82,10 @@ describe('macvlan-bpf (isolation kernel) delivers exactly what kernel macvlan de
     ],
     'macvtap passthru': [{ name: 't1', mode: 'passthru', mac: '02:00:00:00:08:01', ...T }],
   };
-  for (const [name, children] of Object.entries(TAPS)) {
+  // The guests: the mixed scenario with the switch, in the 6.1 guest only (where the macvtap tests run;
+  // the 6.12 guest is the matrix's long pole), as tun and macvtap are the same code in both.
+  const tapScenarios = Object.entries(TAPS).filter(([n]) => scaled(true, n === 'macvtap mixed' && !kernelAtLeast(6, 12)));
+  for (const [name, children] of tapScenarios) {
     for (const reflector of scaled([false, true], [true])) {
       it(`${name}, reflector ${reflector ? 'ON' : 'OFF'}: unicast, broadcast and multicast`, async () => {
         const r = await differential(sb, { children, reflector, isolation: 'kernel' });
