@@ -3,7 +3,6 @@
 // (exit 1); a well-formed but invalid value (a mode, an isolation) is the ConfigError the control
 // plane would give (exit 2).
 import path from 'node:path';
-import { ConfigError } from '../control/errors.js';
 import { parseFastpath, parseIsolation, parseKindChoice, parseMode, type KindChoice } from '../control/validate.js';
 import type { Command } from '../command/types.js';
 import { ArgReader, UsageError, matchKeyword } from './args.js';

@@ -26,7 +26,7 @@ const VHOST = '/dev/vhost-net';
 
 export function parseTapArgs(args: string[]): TapArgs {
   const op = args[0];
-  if (op !== 'exec' && op !== 'args') throw new UsageError(`tap ${op ?? ''}: use tap exec CHILD [--queues N] -- COMMAND..., or tap args CHILD [--queues N]`.replace('tap :', 'tap:'));
+  if (op !== 'exec' && op !== 'args') throw new UsageError(`${op ? `"tap ${op}" is not a tap command` : 'tap needs a command'}: use tap exec CHILD [--queues N] -- COMMAND..., or tap args CHILD [--queues N]`);
   const child = args[1];
   if (!child || child.startsWith('-')) throw new UsageError(`tap ${op} needs the macvtap child's name`);
   const out: TapArgs = { op, child, command: [] };

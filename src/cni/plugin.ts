@@ -41,8 +41,8 @@ async function command(exec: Executor, cmd: Command, code: number = CNI_CODES.in
 
 /** The named netns a CNI_NETNS path is (containerd and CRI-O make them under /var/run/netns). */
 function netnsName(p: string): string {
-  const real = fs.existsSync(p) ? fs.realpathSync(p) : p;
-  const m = /^\/(?:var\/)?run\/netns\/([^/]+)$/.exec(real) ?? /^\/(?:var\/)?run\/netns\/([^/]+)$/.exec(p);
+  const named = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
+  const m = named.exec(fs.existsSync(p) ? fs.realpathSync(p) : p) ?? named.exec(p);
   if (!m) throw new CniError(CNI_CODES.invalidEnv, `CNI_NETNS ${p} is not a named network namespace: macvlan-bpf needs one under /run/netns (or /var/run/netns), as containerd and CRI-O make them`);
   return m[1]!;
 }

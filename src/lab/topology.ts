@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { addon, inNetns, projectRoot } from '../native.js';
+import { addon, projectRoot } from '../native.js';
 import { TapEndpoint, type FrameEndpoint } from './tap-endpoint.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import { decodeChild, encodeMcKey, type Mode } from '../datapath/abi.js';
@@ -13,7 +13,7 @@ import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
 import type { Endpoint, Injection, ModelPort } from '../model.js';
 import type { Mac } from '../mac.js';
 import { run, type Sandbox } from './sandbox.js';
-import { EXT_MAC, PARENT_DEV, PARENT_MAC, WIRE_DEV, addBpfChildren, addKernelChildren, buildWire, type ChildDef, type ParentKind } from './builder.js';
+import { PARENT_DEV, PARENT_MAC, WIRE_DEV, addBpfChildren, addKernelChildren, buildWire, type ChildDef, type ParentKind } from './builder.js';
 import { waitFor } from './wait.js';
 
 export { EXT_MAC, PARENT_MAC } from './builder.js';

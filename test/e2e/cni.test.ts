@@ -11,16 +11,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { buildWire } from '../../src/lab/builder.js';
+import { waitFor } from '../../src/lab/wait.js';
 import { projectRoot } from '../../src/native.js';
 import { kernelHasNetkit } from '../helpers/kernel.js';
 
-async function waitUntil(ok: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const REFERENCE = '/usr/lib/cni/macvlan';
 const OURS = path.join(projectRoot, 'bin', 'macvlan-bpf-cni');
@@ -197,7 +191,7 @@ describe('macvlan-bpf-cni against the reference macvlan plugin', () => {
       env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins, MACVLAN_BPF_CNI_STATE: path.join(tmp, 'state') }, stdio: ['ignore', fs.openSync(log, 'w'), fs.openSync(log, 'a')],
     });
     try {
-      await waitUntil(() => fs.readFileSync(log, 'utf8').includes('ready (pid'));
+      waitFor(() => fs.readFileSync(log, 'utf8').includes('ready (pid'), 'the agent to listen');
       const noNode = '/usr/sbin:/usr/bin:/sbin:/bin'.split(':').filter((d) => !fs.existsSync(path.join(d, 'node'))).join(':') || '/nonexistent';
       const pods = { ref: pod('ref', 'g'), bpf: pod('bpf', 'g') };
       const ref = cni('ref', 'ADD', conf('ref', { ipam: HOST_LOCAL, dns: DNS }), { id: 'g', netns: pods.ref, args: 'IgnoreUnknown=1;MAC=02:00:00:00:80:0c' });

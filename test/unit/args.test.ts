@@ -78,3 +78,20 @@ describe('macvtap children on the command line and the control socket', () => {
     expect(() => commandFromJson({ kind: 'link-add', parent: 'p0', name: 'm', type: 'tap' })).toThrow(/field "type" must be a linkType/);
   });
 });
+
+describe('tap exec and tap args on the command line', () => {
+  it('parses the child, the queue count and the command; {fds} and {vhostfds} become the fd numbers', async () => {
+    const { parseTapArgs, substitute } = await import('../../src/cli/tap.js');
+    expect(parseTapArgs(['exec', 'vm0', '--queues', '2', '--', 'qemu', '-netdev', 'tap,fds={fds}'])).toEqual({ op: 'exec', child: 'vm0', queues: 2, command: ['qemu', '-netdev', 'tap,fds={fds}'] });
+    expect(parseTapArgs(['args', 'vm0'])).toEqual({ op: 'args', child: 'vm0', command: [] });
+    expect(substitute('tap,fds={fds},vhostfds={vhostfds},fd={fd}', [3, 4], [5, 6])).toBe('tap,fds=3:4,vhostfds=5:6,fd=3');
+  });
+  it('refuses what it cannot run, naming the fix', async () => {
+    const { parseTapArgs } = await import('../../src/cli/tap.js');
+    expect(() => parseTapArgs(['frob', 'vm0'])).toThrow(/"tap frob" is not a tap command: use tap exec CHILD/);
+    expect(() => parseTapArgs([])).toThrow(/tap needs a command/);
+    expect(() => parseTapArgs(['exec'])).toThrow(/needs the macvtap child's name/);
+    expect(() => parseTapArgs(['exec', 'vm0', '--queues', '0', '--', 'x'])).toThrow(/queues 0 is not a queue count: give 1 to 256/);
+    expect(() => parseTapArgs(['args', 'vm0', '--', 'x'])).toThrow(/unexpected "--"/);
+  });
+});

@@ -6,7 +6,7 @@ import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, inNetns, isSystemError } from '../../native.js';
 import { netnsPath, type LinkInfo } from '../../net/links.js';
 import { kernelError } from '../errors.js';
-import { followParent, ifStillThere, makePair, removePair } from './pair.js';
+import { followParent, makePair, removePair } from './pair.js';
 import { tcTransmit } from './tc-transmit.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
 
