@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Sandbox, run } from '../lab/sandbox.js';
 import { addBpfChildren, addKernelChildren, buildWire } from '../lab/builder.js';
-import { TapEndpoint } from '../lab/tap-endpoint.js';
+import { TapEndpoint, waitTapActive } from '../lab/tap-endpoint.js';
 import type { Mac } from '../mac.js';
 import { Receiver, liveGenerate, measureRate, udpFrame } from './traffic.js';
 import { EXT_IP, EXT_MAC } from './paths.js';
@@ -53,6 +53,7 @@ class TapTopology {
     // open), so what is measured is how fast frames get through to the reader, not which drops first.
     run('ip', ['-n', this.host, 'link', 'set', 't0', 'txqueuelen', String(QUEUE_LEN)]);
     this.tap = datapath === 'kernel macvtap' ? TapEndpoint.kernel(this.host, 't0') : TapEndpoint.ours(this.host, 't0');
+    if (datapath !== 'kernel macvtap') waitTapActive(this.host, 't0'); // see waitTapActive
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { addon, projectRoot } from '../native.js';
-import { TapEndpoint, type FrameEndpoint } from './tap-endpoint.js';
+import { TapEndpoint, waitTapActive, type FrameEndpoint } from './tap-endpoint.js';
 import { Datapath as BpfDatapath } from '../datapath/datapath.js';
 import { decodeChild, encodeMcKey, type Mode } from '../datapath/abi.js';
 import { ETH_P_8021Q, ETH_P_PAUSE, ETH_P_TEST, frameId } from '../frames.js';
@@ -135,6 +135,7 @@ export class Topology {
       const ns = this.childNs.get(c.name)!;
       this.sockets.set(c.name, [c.tap ? (spec.datapath === 'kernel' ? TapEndpoint.kernel(ns, c.name) : TapEndpoint.ours(ns, c.name)) : new a.PacketSocket({ ifname: c.name, netns: `/run/netns/${ns}` })]);
     }
+    for (const c of spec.children) if (c.tap && spec.datapath === 'bpf') waitTapActive(this.childNs.get(c.name)!, c.name);
   }
 
   /** Runs the CLI in the host netns (it goes to the agent when one runs). */
@@ -301,3 +302,4 @@ function pidAlive(pid: number): boolean {
     return false;
   }
 }
+

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, run } from '../helpers/sandbox.js';
 import { Topology, EXT_MAC, waitFor, type ChildSpec } from '../../src/lab/topology.js';
 import { addon, projectRoot, type TapQueue } from '../../src/native.js';
+import { waitTapActive } from '../../src/lab/tap-endpoint.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { tapAlias } from '../../src/control/names.js';
 import { kernelAtLeast } from '../helpers/kernel.js';
@@ -69,6 +70,7 @@ describe('macvtap children: tap devices a reader opens', () => {
   const openQueue = () => {
     const q = new (addon().TapQueue)({ ifname: TAP, netns: `/run/netns/${t.host}` });
     queues.push(q);
+    waitTapActive(t.host, TAP);
     return q;
   };
   const closeQueues = () => {
