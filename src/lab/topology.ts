@@ -158,7 +158,9 @@ export class Topology {
     // SIGKILL leaves its socket file, so the file's presence says nothing, and a caller would race.
     const ready = `ready (pid ${proc.pid},`;
     try {
-      waitFor(() => this.agentLog.includes(ready) || proc.exitCode !== null, 'the agent to listen');
+      // Generous: in an emulated guest under load, node's start and the programs' load and verification
+      // took over 10 s once (the 6.12 guest, while the host ran other tests); a hung agent still fails.
+      waitFor(() => this.agentLog.includes(ready) || proc.exitCode !== null, 'the agent to listen', 60_000);
     } catch (e) {
       throw new Error(`${(e as Error).message}; its log:\n${this.agentLog.slice(-2000)}`);
     }
