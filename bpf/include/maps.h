@@ -84,6 +84,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_mc SEC(".maps");
 
+/* Members of each joined group by (parent, group), for floods that need not walk (see mvb_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mvb_mac_key);
+	__type(value, struct mvb_group_val);
+	__uint(max_entries, MVB_MAX_CHILDREN * 8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_groups SEC(".maps");
+
 /* Children that sent an IGMP or MLD message (a join or a leave announces itself so) since the agent last
  * looked: it re-reads their groups at once instead of at its next sweep. */
 struct {

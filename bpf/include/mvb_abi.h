@@ -82,6 +82,10 @@ struct mvb_port {
 	__u8 clsact_created;    /* we created the parent's clsact qdisc and must remove it */
 	__u32 nchildren;
 	__u32 nflood;           /* entries 0..nflood-1 of mvb_flood are this port's UP children */
+	__u32 nflood_mode[4];   /* of those, how many in each mode (private, vepa, bridge, passthru): what a
+				 * flood that skips the walk (mvb_groups) counts as withheld, as the walk would */
+	__u32 nflood_all;       /* of those, how many get every group (no MVB_FLOOD_MC_EXACT): while any
+				 * does, a group frame walks the whole list */
 };
 
 /* The flood list: a dense array per parent of its UP children, so a multicast frame is copied by
@@ -108,6 +112,18 @@ struct mvb_mc_key {
 	__u32 host_ifindex;
 	__u8 mac[6];
 	__u16 pad;
+};
+
+/* mvb_groups, by (parent, group) in an mvb_mac_key: the children of the parent whose exact filter holds
+ * the group (mvb_mc), UP or DOWN, so a group frame is copied to its members instead of walking the
+ * whole flood list with a lookup per entry (the walk made a new child's IPv6 reports, solicitations
+ * and DAD cost O(N) each, O(N^2) for N new children: issue 18). Up to MVB_GROUP_LIST_MAX members are
+ * listed; n above it says "many: walk the list". No entry: nobody joined it. */
+#define MVB_GROUP_LIST_MAX 8 /* a power of two: the datapath masks its index with it */
+
+struct mvb_group_val {
+	__u32 n;
+	__u32 host[MVB_GROUP_LIST_MAX];
 };
 
 /* Source mode (the kernel's port->vlan_source_hash): by (parent, remote source MAC), the host ends of

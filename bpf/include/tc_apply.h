@@ -36,6 +36,10 @@ struct mvb_flood_ctx {
 	__u32 failed;
 	struct mvb_mc_key mc; /* mc.mac: the group when the exact filter applies (group = 1) */
 	__u32 group;
+	/* The member path (below): the group's listed members, and how many of them the mode reaches. */
+	__u32 nmembers;
+	__u32 reached;
+	__u32 member[MVB_GROUP_LIST_MAX];
 };
 
 /* A refused copy, counted on the spot (rare; keeps the loop's state to two counters, see below). */
@@ -89,6 +93,93 @@ static long mvb_flood_one(__u32 i, void *data)
 	return 0;
 }
 
+/* The member path: a group few children joined (mvb_groups), on a port whose every flood entry filters
+ * exactly. Copies go to its listed members the sender's mode reaches; every other entry is counted as
+ * the walk would count it (withheld by the mode, or unjoined), from the port's per-mode counts. One
+ * member step: */
+static long mvb_member_one(__u32 i, void *data)
+{
+	struct mvb_flood_ctx *fc = data;
+	struct mvb_child *c;
+	__u32 host;
+	long r;
+
+	if (i >= fc->nmembers)
+		return 1;
+	host = fc->member[mvb_index(i, MVB_GROUP_LIST_MAX - 1)];
+	if (host == fc->exclude)
+		return 0;
+	c = bpf_map_lookup_elem(&mvb_children, &host);
+	/* UP and not source mode: what puts a child in the flood list. */
+	if (!c || c->parent_ifindex != fc->parent || !(c->flags & MVB_CHILD_UP) || c->mode == MVB_MODE_SOURCE || !(c->mode & fc->mask))
+		return 0;
+	fc->reached++;
+	r = bpf_clone_redirect(fc->skb, host, 0);
+	if (r == 0) {
+		fc->copies++;
+		mvb_count_flood_copy(host, fc->len);
+	} else {
+		fc->failed++;
+		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
+	}
+	return 0;
+}
+
+/* The flood entries the sender's mode reaches, the sender aside (it is in the list when UP and not
+ * source mode). */
+static __always_inline __u32 mvb_flood_reached(const struct mvb_port *port, __u32 mask, __u32 exclude)
+{
+	struct mvb_child *s;
+	__u32 n = 0;
+
+	if (mask & MVB_MODE_PRIVATE)
+		n += port->nflood_mode[0];
+	if (mask & MVB_MODE_VEPA)
+		n += port->nflood_mode[1];
+	if (mask & MVB_MODE_BRIDGE)
+		n += port->nflood_mode[2];
+	if (mask & MVB_MODE_PASSTHRU)
+		n += port->nflood_mode[3];
+	if (exclude) {
+		s = bpf_map_lookup_elem(&mvb_children, &exclude);
+		if (s && (s->flags & MVB_CHILD_UP) && s->mode != MVB_MODE_SOURCE && (s->mode & mask) && n)
+			n--;
+	}
+	return n;
+}
+
+/* Copies a group frame to its members when that needs no walk; returns 0 (and makes no copy) when the
+ * walk is needed: some entry gets every group, or many joined the group. */
+static __always_inline int mvb_tc_flood_members(struct mvb_flood_ctx *fc, const struct mvb_port *port, const __u8 *group)
+{
+	struct mvb_mac_key key = { .parent_ifindex = fc->parent };
+	struct mvb_group_val *g;
+	__u32 reached, unjoined;
+
+	if (port->nflood_all)
+		return 0;
+	mvb_mac_copy(key.mac, group);
+	g = bpf_map_lookup_elem(&mvb_groups, &key);
+	if (g) {
+		if (g->n > MVB_GROUP_LIST_MAX)
+			return 0;
+		fc->nmembers = g->n;
+		__builtin_memcpy(fc->member, g->host, sizeof(fc->member));
+	}
+	if (fc->nmembers && fc->mask)
+		bpf_loop(MVB_GROUP_LIST_MAX, mvb_member_one, fc, 0);
+	reached = fc->mask ? mvb_flood_reached(port, fc->mask, fc->exclude) : 0;
+	unjoined = reached > fc->reached ? reached - fc->reached : 0;
+	if (unjoined) {
+		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &fc->parent);
+
+		if (s)
+			s->drops[MVB_DROP_MC_UNJOINED] += unjoined;
+	}
+	fc->failed += unjoined; /* withheld, as the walk counts them (the mode-filter count is derived) */
+	return 1;
+}
+
 /* Copies the frame to the port's eligible UP children, synchronously (deliberate difference 2: no
  * broadcast work-queue). bpf_loop keeps the verifier's cost independent of the number of children.
  * Returns the copies made; failures are counted, never silent. */
@@ -108,9 +199,11 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 		fc.group = 1;
 		mvb_mac_copy(fc.mc.mac, v->dst);
 	}
-	fc.start = n > 1 ? bpf_get_prandom_u32() % n : 0;
-	if (fc.mask && n)
-		bpf_loop(n, mvb_flood_one, &fc, 0);
+	if (!(v->group && port && mvb_tc_flood_members(&fc, port, v->dst))) {
+		fc.start = n > 1 ? bpf_get_prandom_u32() % n : 0;
+		if (fc.mask && n)
+			bpf_loop(n, mvb_flood_one, &fc, 0);
+	}
 	/* Copies the sender's mode withheld (l.314-320): derived here rather than counted in the loop,
 	 * which keeps the callback's state small enough for the verifier to converge. */
 	filtered = n - fc.copies - fc.failed - (fc.exclude ? 1 : 0);

@@ -83,6 +83,11 @@ export class ChildState {
     return entered;
   }
 
+  /** The group lists agree with the children's filters (read once per process, see McFilter). */
+  loadMulticast(): void {
+    this.mc.ensureLoaded();
+  }
+
   /** UP: into the MAC table and the flood list; the parent's filter (or promiscuity) follows. */
   insertUp(c: ChildRecord): void {
     if (c.flags & CHILD_GRO_SET && !(c.flags & CHILD_XDP_ARMED)) {

@@ -3,10 +3,35 @@
 // walks to copy a broadcast or multicast frame. Every change keeps the invariant the datapath relies
 // on: an index below nflood always names a live entry.
 import type { Datapath } from '../datapath/datapath.js';
-import { CHILD_MC_EXACT, type ChildRecord, type FloodEntry } from '../datapath/abi.js';
+import { CHILD_MC_EXACT, FLOOD_MODES, type ChildRecord, type FloodEntry, type PortRecord } from '../datapath/abi.js';
 
 /** A child's flood entry: its mode, and whether the exact multicast filter applies to it. */
 const entryOf = (c: ChildRecord): FloodEntry => ({ hostIfindex: c.hostIfindex, mode: c.mode, ...(c.flags & CHILD_MC_EXACT ? { mcExact: true } : {}) });
+
+/**
+ * The port's per-mode and every-group counts (mvb_port.nflood_mode, nflood_all) with `gone` out and
+ * `came` in: the datapath's member path counts withheld copies from them, and walks while any entry
+ * gets every group.
+ */
+export function recount(port: PortRecord, gone: FloodEntry | null, came: FloodEntry | null): Pick<PortRecord, 'nfloodMode' | 'nfloodAll'> {
+  const nfloodMode = [...port.nfloodMode];
+  let nfloodAll = port.nfloodAll;
+  for (const [e, d] of [[gone, -1], [came, 1]] as const) {
+    if (!e) continue;
+    const i = FLOOD_MODES.indexOf(e.mode);
+    if (i >= 0) nfloodMode[i] = Math.max(0, (nfloodMode[i] ?? 0) + d);
+    if (!e.mcExact) nfloodAll = Math.max(0, nfloodAll + d);
+  }
+  return { nfloodMode, nfloodAll };
+}
+
+/** The counts of a whole list. */
+function countsOf(entries: FloodEntry[]): Pick<PortRecord, 'nfloodMode' | 'nfloodAll'> {
+  return {
+    nfloodMode: FLOOD_MODES.map((m) => entries.filter((e) => e.mode === m).length),
+    nfloodAll: entries.filter((e) => !e.mcExact).length,
+  };
+}
 
 export class FloodList {
   /** Positions by parent and host ifindex: an agent would otherwise scan the list on every up/down. */
@@ -32,8 +57,9 @@ export class FloodList {
     const port = this.dp.getPort(c.parentIfindex);
     if (!port) return;
     if (this.pos(c.parentIfindex, c.hostIfindex, port.nflood) >= 0) return;
-    this.dp.putFlood(c.parentIfindex, port.nflood, entryOf(c));
-    this.dp.putPort(c.parentIfindex, { ...port, nflood: port.nflood + 1 });
+    const e = entryOf(c);
+    this.dp.putFlood(c.parentIfindex, port.nflood, e);
+    this.dp.putPort(c.parentIfindex, { ...port, nflood: port.nflood + 1, ...recount(port, null, e) });
     this.positions.get(c.parentIfindex)?.set(c.hostIfindex, port.nflood);
   }
 
@@ -46,7 +72,8 @@ export class FloodList {
     if (at < 0) return;
     const last = port.nflood - 1;
     const moved = this.dp.getFlood(c.parentIfindex, last);
-    this.dp.putPort(c.parentIfindex, { ...port, nflood: last });
+    const gone = at === last ? moved : this.dp.getFlood(c.parentIfindex, at);
+    this.dp.putPort(c.parentIfindex, { ...port, nflood: last, ...recount(port, gone, null) });
     if (at !== last && moved) this.dp.putFlood(c.parentIfindex, at, moved);
     this.dp.deleteFlood(c.parentIfindex, last);
     const index = this.positions.get(c.parentIfindex);
@@ -60,8 +87,15 @@ export class FloodList {
     if (c.mode === 'source') return this.remove(c);
     const port = this.dp.getPort(c.parentIfindex);
     const at = port ? this.pos(c.parentIfindex, c.hostIfindex, port.nflood) : -1;
-    if (at < 0) this.add(c);
-    else this.dp.putFlood(c.parentIfindex, at, entryOf(c));
+    if (at < 0) return this.add(c);
+    const was = this.dp.getFlood(c.parentIfindex, at);
+    const e = entryOf(c);
+    const counts = { ...port!, ...recount(port!, was, e) };
+    // A child that now gets every group counts before its entry says so, one that now filters after:
+    // while the count says some entry gets every group, the datapath walks and reads each entry's flag.
+    if (!e.mcExact) this.dp.putPort(c.parentIfindex, counts);
+    this.dp.putFlood(c.parentIfindex, at, e);
+    if (e.mcExact) this.dp.putPort(c.parentIfindex, counts);
   }
 
   /** Rewrites a parent's list from its UP children when the map disagrees (reconcile). */
@@ -80,11 +114,13 @@ export class FloodList {
       const c = e && byHost.get(e.hostIfindex);
       return !c || !!e.mcExact === ((c.flags & CHILD_MC_EXACT) !== 0);
     });
-    if (exactRight && strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
-    this.dp.putPort(parentIfindex, { ...port, nflood: 0 });
+    const counts = countsOf(up.map(entryOf));
+    const countsRight = counts.nfloodAll === port.nfloodAll && counts.nfloodMode.every((n, i) => port.nfloodMode[i] === n);
+    if (exactRight && countsRight && strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
+    this.dp.putPort(parentIfindex, { ...port, nflood: 0, nfloodAll: up.length });
     up.forEach((c, i) => this.dp.putFlood(parentIfindex, i, entryOf(c)));
     for (const i of have.keys()) if (i >= up.length) this.dp.deleteFlood(parentIfindex, i);
-    this.dp.putPort(parentIfindex, { ...port, nflood: up.length });
+    this.dp.putPort(parentIfindex, { ...port, nflood: up.length, ...counts });
   }
 
   /** The port is gone: every entry of it goes. */

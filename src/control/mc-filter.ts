@@ -11,6 +11,7 @@ import { parseMac, type Mac } from '../mac.js';
 import { inNetns } from '../native.js';
 import { NETNS_DIR, type LinkTable } from '../net/links.js';
 import type { FloodList } from './flood.js';
+import { GroupMembers } from './mc-groups.js';
 import { kindOf } from './kinds/index.js';
 import type { Registry } from './registry.js';
 
@@ -41,13 +42,17 @@ export class McFilter {
   private readonly all = new Set<string>();
   /** An agent keeps the lists: new children start with an exact filter (see seed). */
   watching = false;
+  /** Each group's members by parent, for floods that need not walk (mc-groups.ts). */
+  private readonly groups: GroupMembers;
 
   constructor(
     private readonly dp: Datapath,
     private readonly registry: Registry,
     private readonly flood: FloodList,
     private readonly links: LinkTable,
-  ) {}
+  ) {
+    this.groups = new GroupMembers(dp);
+  }
 
   /**
    * Reads the children's multicast lists (one read per netns) and makes their filters say them; an
@@ -57,7 +62,7 @@ export class McFilter {
   sync(children: ChildRecord[]): string[] {
     const byNs = new Map<string, ChildRecord[]>();
     for (const c of children) byNs.set(c.netns, [...(byNs.get(c.netns) ?? []), c]);
-    if (this.known.size === 0) this.load();
+    this.ensureLoaded();
     const changed: string[] = [];
     for (const [ns, list] of byNs) {
       let lists: Map<string, Set<Mac>>;
@@ -86,20 +91,21 @@ export class McFilter {
    * in before the flag goes on and out after it is off, so a frame never meets a half-made filter.
    */
   set(c: ChildRecord, groups: Set<Mac> | null): boolean {
+    this.ensureLoaded();
     const have = this.known.get(c.hostIfindex) ?? new Set<Mac>();
     const exact = (c.flags & CHILD_MC_EXACT) !== 0;
     if (groups === null) {
       if (!exact && have.size === 0) return false;
       if (exact) this.flag(c, false);
-      for (const g of have) this.dp.deleteMcGroup(c.hostIfindex, g);
+      for (const g of have) this.drop(c, g);
       this.known.delete(c.hostIfindex);
       return exact;
     }
     const want = new Set([...groups, ...ALWAYS].filter((g) => g !== BROADCAST));
     let changed = !exact;
-    for (const g of want) if (!have.has(g)) { this.dp.addMcGroup(c.hostIfindex, g); changed = true; }
+    for (const g of want) if (!have.has(g)) { this.add(c, g); changed = true; }
     if (!exact) this.flag(c, true);
-    for (const g of have) if (!want.has(g)) { this.dp.deleteMcGroup(c.hostIfindex, g); changed = true; }
+    for (const g of have) if (!want.has(g)) { this.drop(c, g); changed = true; }
     this.known.set(c.hostIfindex, want);
     return changed;
   }
@@ -122,15 +128,15 @@ export class McFilter {
   /** The groups a child's filter holds, or null when it gets every group. */
   groupsOf(c: ChildRecord): Mac[] | null {
     if (!(c.flags & CHILD_MC_EXACT)) return null;
-    if (this.known.size === 0) this.load();
+    this.ensureLoaded();
     return [...(this.known.get(c.hostIfindex) ?? [])].sort();
   }
 
   /** The child is gone: its entries go. */
   forget(c: ChildRecord): void {
     if (!(c.flags & CHILD_MC_EXACT) && !this.known.has(c.hostIfindex)) return;
-    if (this.known.size === 0) this.load();
-    for (const g of this.known.get(c.hostIfindex) ?? []) this.dp.deleteMcGroup(c.hostIfindex, g);
+    this.ensureLoaded();
+    for (const g of this.known.get(c.hostIfindex) ?? []) this.drop(c, g);
     this.known.delete(c.hostIfindex);
   }
 
@@ -142,16 +148,38 @@ export class McFilter {
     this.load();
     for (const [h, groups] of this.known) for (const g of groups) this.dp.deleteMcGroup(h, g);
     this.known.clear();
+    this.groups.rebuild(this.known, () => undefined);
   }
 
-  /** The map as it is (after a restart, or entries of children deleted meanwhile). */
+  /** The map as it is (after a restart, or entries of children deleted meanwhile), and the group
+   * lists made to agree with it. */
   private load(): void {
     this.known.clear();
-    const live = new Set(this.registry.all().map((c) => c.hostIfindex));
+    const parents = new Map(this.registry.all().map((c) => [c.hostIfindex, c.parentIfindex]));
     for (const [h, groups] of this.dp.mcGroups()) {
-      if (live.has(h)) this.known.set(h, groups);
+      if (parents.has(h)) this.known.set(h, groups);
       else for (const g of groups) this.dp.deleteMcGroup(h, g);
     }
+    this.groups.rebuild(this.known, (h) => parents.get(h));
+    this.loaded = true;
+  }
+
+  private loaded = false;
+  /** Once per process: the per-child entries and the group lists are read (and made to agree) before
+   * either is changed, or the flood counts that let the datapath trust the lists are rewritten. */
+  ensureLoaded(): void {
+    if (!this.loaded) this.load();
+  }
+
+  /** A group into the child's filter: its group list first, then its entry (the walk's). */
+  private add(c: ChildRecord, g: Mac): void {
+    this.groups.join(c, g);
+    this.dp.addMcGroup(c.hostIfindex, g);
+  }
+
+  private drop(c: ChildRecord, g: Mac): void {
+    this.dp.deleteMcGroup(c.hostIfindex, g);
+    this.groups.leave(c, g);
   }
 
   private flag(c: ChildRecord, on: boolean): void {

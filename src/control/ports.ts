@@ -1,7 +1,7 @@
 // Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
-import { PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_SETTINGS, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
+import { NO_FLOOD, PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_SETTINGS, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
 import { DEFAULT_BC_CUTOFF, type Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
@@ -19,7 +19,7 @@ const OWN_FDB_KINDS = ['bridge', 'vxlan'];
 
 export function newPort(parent: LinkInfo): PortRecord {
   const flags = OWN_FDB_KINDS.includes(parent.linkinfo?.info_kind ?? '') ? PORT_UC_PROMISC : 0;
-  return { flags, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, nflood: 0 };
+  return { flags, passthruHost: 0, mac: parent.address as Mac, promiscSet: false, clsactCreated: false, nchildren: 0, ...NO_FLOOD };
 }
 
 export class Ports {
@@ -86,7 +86,7 @@ export class Ports {
     this.flood.drop(parentIfindex);
     // A port's settings (isolation, fast path, child kind) outlive its children, as the user set them.
     if (port.flags & PORT_SETTINGS && parentExists) {
-      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, nflood: 0, flags: port.flags & (PORT_SETTINGS | PORT_UC_PROMISC), passthruHost: 0 });
+      this.dp.putPort(parentIfindex, { ...port, clsactCreated: false, promiscSet: false, nchildren: 0, ...NO_FLOOD, flags: port.flags & (PORT_SETTINGS | PORT_UC_PROMISC), passthruHost: 0 });
     } else {
       this.forget(parentIfindex);
     }

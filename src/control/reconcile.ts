@@ -59,6 +59,8 @@ export class Reconciler {
   reconcile(): ReconcileReport {
     const report = emptyReport();
     this.registry.refresh();
+    // Before the flood counts are made right below: they let the datapath trust the group lists.
+    this.state.loadMulticast();
     const here = new Map(this.links.list().map((l) => [l.ifindex, l]));
     const nsLinks = new Map<string, Map<string, LinkInfo> | null>();
     const linksIn = (ns: string) => {

@@ -86,7 +86,8 @@ export const SIZES = {
   macKey: 12,
   macVal: 8,
   child: 96,
-  port: 24,
+  port: 44,
+  groupVal: 4 + 4 * 8,
   floodKey: 8,
   floodVal: 8,
   sourceVal: 4 + 4 * 16,
@@ -198,7 +199,15 @@ export interface PortRecord {
   clsactCreated: boolean;
   nchildren: number;
   nflood: number;
+  /** Of the nflood entries, how many in each mode: private, vepa, bridge, passthru (FLOOD_MODES). */
+  nfloodMode: readonly number[];
+  /** Of the nflood entries, how many get every group (no exact filter). */
+  nfloodAll: number;
 }
+/** The modes whose flood entries a port counts, in mvb_port.nflood_mode's order. */
+export const FLOOD_MODES: readonly Mode[] = ['private', 'vepa', 'bridge', 'passthru'];
+/** A port's flood counts when its list is empty. */
+export const NO_FLOOD = { nflood: 0, nfloodMode: [0, 0, 0, 0], nfloodAll: 0 } as const;
 export function encodePort(p: PortRecord): Buffer {
   const b = Buffer.alloc(SIZES.port);
   b.writeUInt32LE(p.flags, 0);
@@ -208,6 +217,8 @@ export function encodePort(p: PortRecord): Buffer {
   b.writeUInt8(p.clsactCreated ? 1 : 0, 15);
   b.writeUInt32LE(p.nchildren, 16);
   b.writeUInt32LE(p.nflood, 20);
+  FLOOD_MODES.forEach((_m, i) => b.writeUInt32LE(p.nfloodMode[i] ?? 0, 24 + 4 * i));
+  b.writeUInt32LE(p.nfloodAll, 40);
   return b;
 }
 export function decodePort(b: Buffer): PortRecord {
@@ -219,7 +230,23 @@ export function decodePort(b: Buffer): PortRecord {
     clsactCreated: b.readUInt8(15) !== 0,
     nchildren: b.readUInt32LE(16),
     nflood: b.readUInt32LE(20),
+    nfloodMode: FLOOD_MODES.map((_m, i) => b.readUInt32LE(24 + 4 * i)),
+    nfloodAll: b.readUInt32LE(40),
   };
+}
+
+/** mvb_groups' value: the members of a group (by host ifindex), listed when at most GROUP_LIST_MAX. */
+export const GROUP_LIST_MAX = 8;
+export function encodeGroupVal(hosts: readonly number[]): Buffer {
+  const b = Buffer.alloc(SIZES.groupVal);
+  b.writeUInt32LE(hosts.length, 0);
+  if (hosts.length <= GROUP_LIST_MAX) hosts.forEach((h, i) => b.writeUInt32LE(h, 4 + 4 * i));
+  return b;
+}
+/** The listed members, or the count alone (hosts empty) when there are too many to list. */
+export function decodeGroupVal(b: Buffer): { n: number; hosts: number[] } {
+  const n = b.readUInt32LE(0);
+  return { n, hosts: n <= GROUP_LIST_MAX ? [...Array(n).keys()].map((i) => b.readUInt32LE(4 + 4 * i)) : [] };
 }
 
 export interface ChildStats {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
   SIZES, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
-  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey,
+  encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey, encodeGroupVal, decodeGroupVal,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
 import type { Mac } from '../mac.js';
@@ -33,13 +33,99 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
 type MapName = (typeof MAP_NAMES)[number];
 
 export class DatapathError extends Error {}
+
+/** Each pinned map's key and value sizes in this build (abi.ts mirrors mvb_abi.h). */
+const LAYOUT: Partial<Record<MapName, [number, number]>> = {
+  mvb_macs: [SIZES.macKey, SIZES.macVal],
+  mvb_children: [4, SIZES.child],
+  mvb_ports: [4, SIZES.port],
+  mvb_flood: [SIZES.floodKey, SIZES.floodVal],
+  mvb_sources: [SIZES.macKey, SIZES.sourceVal],
+  mvb_groups: [SIZES.macKey, SIZES.groupVal],
+  mvb_child_stats: [4, SIZES.childStats],
+  mvb_parent_stats: [4, SIZES.parentStats],
+};
+
+/**
+ * Maps whose values this build made longer, with how an old value becomes a new one. mvb_ports grew
+ * the flood counts (issue 18): until reconcile recounts them, every entry counts as getting every
+ * group, so the datapath walks as the old build did.
+ */
+const GROWN: Partial<Record<MapName, (old: Buffer) => Buffer>> = {
+  mvb_ports: (old) => {
+    const b = Buffer.alloc(SIZES.port);
+    old.copy(b, 0, 0, Math.min(old.length, 24));
+    b.writeUInt32LE(b.readUInt32LE(20), 40); // nflood_all = nflood
+    return b;
+  },
+};
+
+/**
+ * Compares the pinned maps with this build's layout before a build takes an instance over. A map whose
+ * values grew (GROWN) is moved aside to be copied into the new map after the load (see migrate); any
+ * other difference is refused, naming the map and what to do, before anything is loaded. A map this
+ * build adds is made at load; one it no longer has is left alone. Returns the maps moved aside.
+ */
+function checkPinnedLayout(pinRoot: string): MapName[] {
+  const a = addon();
+  const moved: MapName[] = [];
+  const plan: MapName[] = [];
+  for (const [name, [key, value]] of Object.entries(LAYOUT) as [MapName, [number, number]][]) {
+    const pin = path.join(pinRoot, name);
+    if (!fs.existsSync(pin)) continue;
+    const m = new a.BpfMap({ pin });
+    let info: { keySize: number; valueSize: number };
+    try {
+      info = m.info();
+    } finally {
+      m.close();
+    }
+    if (info.keySize === key && info.valueSize === value) continue;
+    if (info.keySize === key && info.valueSize < value && GROWN[name]) {
+      plan.push(name);
+      continue;
+    }
+    throw new DatapathError(`the instance pinned at ${pinRoot} was made by a build whose maps have another layout (${name}: ${info.keySize}-byte keys and ${info.valueSize}-byte values, this build's ${key} and ${value}), which this build cannot convert: delete its children (link del, or apply --prune with an empty file) with the build that made them, then run this one; or stop its agent and remove ${pinRoot} (forwarding stops until the children are made again)`);
+  }
+  for (const name of plan) {
+    fs.renameSync(path.join(pinRoot, name), path.join(pinRoot, `${name}_old`));
+    moved.push(name);
+  }
+  return moved;
+}
+
+/** Copies the entries of the maps moved aside into the new ones (converted), then drops the old pins.
+ * The old programs, still attached until the caller re-attaches, keep using the old maps meanwhile. */
+function migrate(pinRoot: string, moved: MapName[]): void {
+  const a = addon();
+  for (const name of moved) {
+    const old = new a.BpfMap({ pin: path.join(pinRoot, `${name}_old`) });
+    const neu = new a.BpfMap({ pin: path.join(pinRoot, name) });
+    try {
+      for (const [k, v] of entries(old)) neu.update(k, GROWN[name]!(v));
+    } finally {
+      old.close();
+      neu.close();
+    }
+    fs.unlinkSync(path.join(pinRoot, `${name}_old`));
+  }
+}
+
+/** Puts the maps moved aside back (the new build failed to load). */
+function unmove(pinRoot: string, moved: MapName[]): void {
+  for (const name of moved) {
+    const pin = path.join(pinRoot, name);
+    if (fs.existsSync(pin)) fs.unlinkSync(pin);
+    fs.renameSync(path.join(pinRoot, `${name}_old`), pin);
+  }
+}
 
 /** Mounts bpffs at /sys/fs/bpf when a fresh machine has none. */
 export function ensureBpffs(): void {
@@ -126,7 +212,14 @@ export class Datapath {
     } else if (!fs.existsSync(path.join(pinRoot, build))) {
       // Another build is pinned: load this one against the same pinned maps (nothing is lost) and
       // swap the program pins; the caller re-attaches with replace, which is atomic per hook.
-      Datapath.load(pinRoot);
+      const moved = checkPinnedLayout(pinRoot);
+      try {
+        Datapath.load(pinRoot);
+      } catch (e) {
+        unmove(pinRoot, moved);
+        throw e;
+      }
+      migrate(pinRoot, moved);
       upgraded = true;
     }
     fs.mkdirSync(path.join(pinRoot, marker), { recursive: true });
@@ -312,6 +405,15 @@ export class Datapath {
   }
   deleteMcGroup(hostIfindex: number, group: Mac): void {
     this.maps.mvb_mc.delete(encodeMcKey(hostIfindex, group));
+  }
+  /** A joined group's members on a parent (mvb_groups); none: the entry goes. */
+  setGroupMembers(parentIfindex: number, group: Mac, hosts: readonly number[]): void {
+    if (hosts.length === 0) this.maps.mvb_groups.delete(encodeMacKey(parentIfindex, group));
+    else this.maps.mvb_groups.update(encodeMacKey(parentIfindex, group), encodeGroupVal(hosts));
+  }
+  /** Every group entry: (parent, group) -> members (listed, or the count alone). */
+  groupEntries(): { parentIfindex: number; mac: Mac; n: number; hosts: number[] }[] {
+    return entries(this.maps.mvb_groups).map(([k, v]) => ({ ...decodeMacKey(k), ...decodeGroupVal(v) }));
   }
   /** Children that sent IGMP or MLD since the last call; the marks are taken. */
   takeMcDirty(): number[] {

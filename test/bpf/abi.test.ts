@@ -1,4 +1,8 @@
 // The TS mirror of bpf/include/mvb_abi.h must match the layouts the kernel knows from BTF.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
 import { Datapath } from '../../src/datapath/datapath.js';
@@ -18,6 +22,7 @@ describe('datapath ABI', () => {
       expect(info('mvb_ports').valueSize).toBe(SIZES.port);
       expect([info('mvb_flood').keySize, info('mvb_flood').valueSize]).toEqual([SIZES.floodKey, SIZES.floodVal]);
       expect([info('mvb_sources').keySize, info('mvb_sources').valueSize]).toEqual([SIZES.macKey, SIZES.sourceVal]);
+      expect([info('mvb_groups').keySize, info('mvb_groups').valueSize]).toEqual([SIZES.macKey, SIZES.groupVal]);
       expect(info('mvb_child_stats').valueSize).toBe(SIZES.childStats);
       expect(info('mvb_parent_stats').valueSize).toBe(SIZES.parentStats);
       // Per-CPU buffers are sized in C: round_up(value, 8) x possible CPUs.
@@ -84,5 +89,67 @@ describe('datapath ABI', () => {
     } finally {
       dp.close();
     }
+  });
+
+  // An instance pinned by an older build (maps of another layout) taken over by this one: a map whose
+  // values grew is copied across, converted; any other difference is refused before anything changes.
+  describe('taking over an instance pinned by a build with another map layout', () => {
+    /** Pins map `name` (u32 keys, `value`-byte values) under pinRoot, as an older build's object would. */
+    const pinOld = (pinRoot: string, name: string, value: number): void => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mvb-oldabi-'));
+      try {
+        const src = path.join(dir, 'old.bpf.c');
+        fs.writeFileSync(src, [
+          '#include <linux/bpf.h>',
+          '#include <bpf/bpf_helpers.h>',
+          `struct v { unsigned char b[${value}]; };`,
+          `struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, struct v); __uint(max_entries, 16); __uint(pinning, LIBBPF_PIN_BY_NAME); } ${name} SEC(".maps");`,
+          'SEC("tc") int old_prog(struct __sk_buff *skb) { __u32 k = 0; return bpf_map_lookup_elem(&' + name + ', &k) ? 1 : 0; }',
+          'char _license[] SEC("license") = "GPL";',
+        ].join('\n'));
+        execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', path.join(dir, 'old.bpf.o')]);
+        fs.unlinkSync(path.join(pinRoot, name));
+        new (addon().BpfObject)(path.join(dir, 'old.bpf.o'), pinRoot).close();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    /** Makes the pinned instance look like another build's (as a rebuilt package would find it). */
+    const otherBuild = (pinRoot: string) => {
+      for (const f of fs.readdirSync(pinRoot)) if (f.startsWith('build-')) fs.rmdirSync(path.join(pinRoot, f));
+    };
+
+    it('mvb_ports with the old 24-byte values: its entries are copied across, counted as getting every group', () => {
+      const root = sb.pinRoot('oldports');
+      Datapath.open(root).close();
+      pinOld(root, 'mvb_ports', 24);
+      const old = new (addon().BpfMap)({ pin: path.join(root, 'mvb_ports') });
+      const v = Buffer.alloc(24);
+      v.writeUInt32LE(2, 0); // flags
+      v.writeUInt32LE(5, 16); // nchildren
+      v.writeUInt32LE(3, 20); // nflood
+      old.update(Buffer.from([7, 0, 0, 0]), v);
+      old.close();
+      otherBuild(root);
+      const dp = Datapath.open(root);
+      try {
+        expect(dp.maps.mvb_ports.info().valueSize).toBe(SIZES.port);
+        const p = dp.getPort(7)!;
+        expect(p).toMatchObject({ flags: 2, nchildren: 5, nflood: 3, nfloodAll: 3 });
+        expect(fs.existsSync(path.join(root, 'mvb_ports_old')), 'the old pin is gone').toBe(false);
+      } finally {
+        dp.close();
+      }
+    });
+
+    it('a layout it cannot convert is refused, naming the map and what to do, and nothing is changed', () => {
+      const root = sb.pinRoot('oldflood');
+      Datapath.open(root).close();
+      pinOld(root, 'mvb_flood', 4);
+      otherBuild(root);
+      const before = fs.readdirSync(root).sort();
+      expect(() => Datapath.open(root)).toThrow(/mvb_flood: 4-byte keys and 4-byte values, this build's 8 and 8.*delete its children/);
+      expect(fs.readdirSync(root).sort()).toEqual(before);
+    });
   });
 });

@@ -320,6 +320,45 @@ describe('exact multicast filter verdicts (BPF_PROG_TEST_RUN)', () => {
     if (row.frame.dst === MJ && row.at === 'parent:p0' && row.frame.src === EXT) expect(unjoined() - before).toBe(BigInt(7 - flood.copies));
     if (row.frame.dst === 'ff:ff:ff:ff:ff:ff') expect(unjoined() - before).toBe(0n);
   });
+  // A group few children joined is copied to the members its list names (mvb_groups), with no walk over
+  // the flood list; the walk (each entry's mvb_mc lookup) serves a port where some child gets every group.
+  it('the group lists name each group\'s members; the port counts its flood entries by mode', () => {
+    const p0 = ifindex.get('p0')!;
+    const lists = inNetns(`/run/netns/${host}`, () => m.dp.groupEntries()).filter((e) => e.parentIfindex === p0);
+    expect(lists.find((e) => e.mac === MJ)?.hosts.sort()).toEqual([ifindex.get('v1')!, ifindex.get('b2')!].sort());
+    expect(lists.find((e) => e.mac === '01:00:5e:00:00:01')?.n, 'the all-hosts group: every child of p0').toBeGreaterThanOrEqual(7);
+    const port = inNetns(`/run/netns/${host}`, () => m.dp.getPort(p0))!;
+    expect(port.nfloodAll, 'every UP child filters exactly').toBe(0);
+    expect(port.nfloodMode.reduce((a, b) => a + b, 0)).toBe(port.nflood);
+  });
+  it('a group with a member list is copied to the listed members alone; a child that gets every group makes it walk', () => {
+    const p0 = ifindex.get('p0')!;
+    const set = (hosts: number[]) => inNetns(`/run/netns/${host}`, () => m.dp.setGroupMembers(p0, MJ, hosts));
+    const row = (copies: number) => checkRow({ desc: '', at: 'parent:p0', frame: { src: EXT, dst: MJ }, expect: { flood: 'stack', copies } });
+    try {
+      // The list alone decides: v1 listed, b2 not (its walk entry, mvb_mc, still says joined).
+      set([ifindex.get('v1')!]);
+      const before = unjoined();
+      row(1);
+      expect(unjoined() - before, 'every other UP child the mode reaches: counted as the walk counts').toBe(6n);
+      // A listed member that is DOWN (b3) or of another parent (kp1) gets nothing.
+      set([ifindex.get('v1')!, ifindex.get('b3')!, ifindex.get('kp1')!]);
+      row(1);
+      // A child that gets every group (ALLMULTI): the walk, which reads mvb_mc (v1 and b2) and p1's flag.
+      ip('link', 'set', 'p1', 'allmulticast', 'on');
+      try {
+        inNetns(`/run/netns/${host}`, () => m.syncMulticast());
+        expect(inNetns(`/run/netns/${host}`, () => m.dp.getPort(p0))!.nfloodAll).toBe(1);
+        row(3);
+      } finally {
+        ip('link', 'set', 'p1', 'allmulticast', 'off');
+        inNetns(`/run/netns/${host}`, () => m.syncMulticast());
+      }
+    } finally {
+      set([ifindex.get('v1')!, ifindex.get('b2')!]);
+    }
+    row(2);
+  });
   it('an ALLMULTI child gets every group again, and without an agent (off) every child does', () => {
     ip('link', 'set', 'p1', 'allmulticast', 'on');
     try {

@@ -23,7 +23,7 @@ describe('abi codecs', () => {
     expect(decodeMacKey(encodeMacKey(3, '02:aa:bb:cc:dd:ee'))).toEqual({ parentIfindex: 3, mac: '02:aa:bb:cc:dd:ee' });
     expect(decodeMacVal(encodeMacVal({ hostIfindex: 12, mode: 'private', flags: 1 }))).toEqual({ hostIfindex: 12, mode: 'private', flags: 1, kind: 'veth' });
     expect(decodeMacVal(encodeMacVal({ hostIfindex: 13, mode: 'bridge', flags: 3, kind: 'netkit' }))).toEqual({ hostIfindex: 13, mode: 'bridge', flags: 3, kind: 'netkit' });
-    const p = { flags: 2, passthruHost: 0, mac: '02:0a:00:00:00:01', promiscSet: true, clsactCreated: false, nchildren: 4, nflood: 3 };
+    const p = { flags: 2, passthruHost: 0, mac: '02:0a:00:00:00:01', promiscSet: true, clsactCreated: false, nchildren: 4, nflood: 3, nfloodMode: [0, 1, 2, 0], nfloodAll: 1 };
     expect(decodePort(encodePort(p))).toEqual(p);
   });
   it('sums per-CPU parent stats slot by slot', () => {
