@@ -2,7 +2,7 @@
 // parent's unicast filter, or promiscuity for passthru), re-keying when its MAC changes, and its
 // removal with everything it owned. Every step is ordered so the datapath never redirects into a
 // device that is closing or reads a half-written entry.
-import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_ALLMULTI_SET, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
+import { CHILD_GRO_SET, CHILD_MAC_BUSY, CHILD_UP, CHILD_XDP_ARMED, PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_PASSTHRU, PORT_UC_PROMISC, type ChildRecord, type PortRecord } from '../datapath/abi.js';
 import { DEFAULT_BC_QUEUE_LEN, type Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { ifnameOf, type LinkTable } from '../net/links.js';
@@ -90,7 +90,8 @@ export class ChildState {
 
   /** UP: into the MAC table and the flood list; the parent's filter (or promiscuity) follows. */
   insertUp(c: ChildRecord): void {
-    if (c.flags & CHILD_GRO_SET && !(c.flags & CHILD_XDP_ARMED)) {
+    // Arming matters to XDP redirects only: a child with GRO for life on a tc port is armed when XDP comes.
+    if (c.flags & CHILD_GRO_SET && !(c.flags & CHILD_XDP_ARMED) && (this.dp.getPort(c.parentIfindex)?.flags ?? 0) & PORT_FASTPATH_XDP) {
       kindOf(c.kind).armXdp({ dp: this.dp, links: this.links }, c);
       c.flags |= CHILD_XDP_ARMED;
     }

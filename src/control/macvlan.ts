@@ -298,7 +298,7 @@ export class Macvlan {
         rec.flags = (rec.flags & ~kinds[0]!.deliveryFlags(netns)) | kind.deliveryFlags(netns);
         rec.hostIfindex = kind.make(ctx, make, undo);
       }
-      if (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true)) rec.flags |= CHILD_GRO_SET;
+      if (kind.groForLife(netns) || (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true))) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
       undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
       if (req.bcqueuelen !== undefined) {
@@ -541,6 +541,14 @@ export class Macvlan {
     try {
       if (want) {
         for (const c of children) {
+          if (c.flags & CHILD_GRO_SET) {
+            // GRO on for life (kinds/veth.ts), set while the child was down: an UP one is armed now.
+            if (c.flags & CHILD_UP && !(c.flags & CHILD_XDP_ARMED)) {
+              kindOf(c.kind).armXdp(this.ctx, c);
+              c.flags |= CHILD_XDP_ARMED;
+            }
+            continue;
+          }
           if (!kindOf(c.kind).acceptXdp(this.ctx, c, true)) continue;
           // Set while UP, GRO arms the host end at once (kinds/veth.ts); a DOWN child is armed when it comes up.
           c.flags |= CHILD_GRO_SET | (c.flags & CHILD_UP ? CHILD_XDP_ARMED : 0);
@@ -557,6 +565,7 @@ export class Macvlan {
       } else {
         this.dp.detachXdp(parent.ifindex);
         for (const c of children) {
+          if (kindOf(c.kind).groForLife(c.netns)) continue; // its GRO (and the arming) stays
           if (c.flags & CHILD_GRO_SET) kindOf(c.kind).acceptXdp(this.ctx, c, false);
           c.flags &= ~(CHILD_GRO_SET | CHILD_XDP_ARMED);
         }

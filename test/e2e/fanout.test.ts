@@ -1,9 +1,10 @@
 // Fan-out: 1,024 children on one parent. A broadcast from outside is copied to every child in one
-// softirq, and the veths queue those copies on this CPU's backlog, which holds
-// net.core.netdev_max_backlog (1,000) frames: past it a copy is refused, and counted as copy-refused
-// (issue 18: no copy lost silently), spread over the children (the walk starts at a random child), so
-// none starves. Under the backlog's size (a bridge child's broadcast to its 340 bridge siblings) every
-// child gets exactly one copy. The per-CPU counters say exactly what each child received.
+// softirq. Through this CPU's backlog (net.core.netdev_max_backlog, 1,000 frames) copies past the
+// 1,000th were refused (issue 18); a child in its own netns now takes its copies through its veth's
+// NAPI ring (GRO on at the child end, TSO off at the host end: kinds/veth.ts), so every copy arrives. A
+// refused copy would still be counted as copy-refused, spread over the children (the walk starts at a
+// random child). A bridge child's broadcast reaches its 340 bridge siblings once each. The per-CPU
+// counters say exactly what each child received.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
@@ -79,7 +80,7 @@ async function broadcast(send: PacketSocket, src: string, base: number): Promise
 }
 
 describe(`broadcast fan-out to ${N} children`, () => {
-  it('from outside: every copy delivered or counted as copy-refused, spread over all children; the counters agree', async () => {
+  it('from outside: every copy delivered, past the backlog\'s 1,000 (each child\'s NAPI ring); the counters agree', async () => {
     const a = addon();
     const tx = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` });
     const stack = new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol: ETH_P_TEST });
@@ -94,8 +95,9 @@ describe(`broadcast fan-out to ${N} children`, () => {
       const failed = Number(after.drops['redirect-fail'] - before.drops['redirect-fail']);
       expect(delivered + full + failed, 'delivered + counted = sent').toBe(N * FRAMES);
       const backlog = Number(fs.readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8'));
-      if (N < backlog) expect(full).toBe(0);
-      expect(got.filter((g) => g < FRAMES / 2), 'no child starves: losses are spread').toEqual([]);
+      expect(N, 'more children than the backlog holds').toBeGreaterThan(backlog);
+      expect(full + failed, 'copies refused (copy-refused, redirect-fail)').toBe(0);
+      expect(got.filter((g) => g !== FRAMES), 'children without every broadcast').toEqual([]);
     } finally {
       tx.close();
       stack.close();

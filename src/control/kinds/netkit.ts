@@ -64,6 +64,10 @@ export const netkit: ChildKind = {
     return false;
   },
 
+  groForLife(): boolean {
+    return false;
+  },
+
   armXdp(): void {},
 
   hostIsChild: false,

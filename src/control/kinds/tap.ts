@@ -85,6 +85,10 @@ export const tap: ChildKind = {
     return false;
   },
 
+  groForLife(): boolean {
+    return false;
+  },
+
   armXdp(): void {},
 
   hostIsChild: true,

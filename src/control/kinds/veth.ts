@@ -16,9 +16,21 @@ export const veth: ChildKind = {
   make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number {
     return makePair(req, undo, ctx, {
       create: (spec) => ctx.links.rtnl.createVeth(spec),
-      attach: (host) => void ctx.dp.attach('child', host, { mode: ctx.txHookMode }),
+      attach: (host) => {
+        if (veth.groForLife(req.netns)) floodThroughNapi(req);
+        ctx.dp.attach('child', host, { mode: ctx.txHookMode });
+      },
       forget: (host) => ctx.dp.hooks.forget(host),
     });
+  },
+
+  /**
+   * A child in a netns of its own takes its flood copies through its NAPI ring rather than this CPU's
+   * backlog (see floodThroughNapi); a child beside its parent gets unicast through the host end's
+   * transmit, where TSO off would cut its TCP in software, so it keeps the backlog.
+   */
+  groForLife(netns: string): boolean {
+    return netns !== '';
   },
 
   remove(ctx: KindContext, c: ChildRecord): void {
@@ -81,3 +93,22 @@ export const veth: ChildKind = {
     followParent(ctx, host, parent);
   },
 };
+
+/**
+ * Flood copies into the child through its veth's NAPI ring (256 frames per child) instead of this CPU's
+ * backlog, which holds net.core.netdev_max_backlog (1,000) frames until the flood's softirq ends: past
+ * it, copies of one broadcast to more children were refused (97.8 % delivered at 1,024; issue 18). veth
+ * queues an skb on the receiving end's NAPI when that end has GRO on (NAPI is its GRO) and the sending
+ * end has no TSO. So GRO goes on at the child end, as every kernel macvlan child has it (GRO is on by
+ * default for every device but veth), and TSO off at the host end, which only flood copies cross:
+ * unicast enters the child's netns by bpf_redirect_peer, past the host end's transmit.
+ */
+function floodThroughNapi(req: MakeRequest): void {
+  const a = addon();
+  try {
+    a.ethtoolSet(req.hostName, 'tso', false);
+    inNetns(netnsPath(req.netns), () => a.ethtoolSet(req.name, 'gro', true));
+  } catch (e) {
+    throw kernelError(e, `setting ${req.name}'s GRO on and its host side's TSO off (flood copies through NAPI)`);
+  }
+}
