@@ -286,7 +286,7 @@ export class Macvlan {
         name: req.name,
         netns,
       };
-      const make = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues };
+      const make = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues, siblings: siblings.length };
       try {
         rec.hostIfindex = kind.make(ctx, make, undo);
       } catch (e) {
@@ -298,7 +298,7 @@ export class Macvlan {
         rec.flags = (rec.flags & ~kinds[0]!.deliveryFlags(netns)) | kind.deliveryFlags(netns);
         rec.hostIfindex = kind.make(ctx, make, undo);
       }
-      if (kind.groForLife(netns) || (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true))) rec.flags |= CHILD_GRO_SET;
+      if (kind.groForLife(ctx, rec) || (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true))) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
       undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
       if (req.bcqueuelen !== undefined) {
@@ -565,7 +565,7 @@ export class Macvlan {
       } else {
         this.dp.detachXdp(parent.ifindex);
         for (const c of children) {
-          if (kindOf(c.kind).groForLife(c.netns)) continue; // its GRO (and the arming) stays
+          if (kindOf(c.kind).groForLife(this.ctx, c)) continue; // its GRO (and the arming) stays
           if (c.flags & CHILD_GRO_SET) kindOf(c.kind).acceptXdp(this.ctx, c, false);
           c.flags &= ~(CHILD_GRO_SET | CHILD_XDP_ARMED);
         }

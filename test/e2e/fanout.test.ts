@@ -1,7 +1,8 @@
 // Fan-out: 1,024 children on one parent. A broadcast from outside is copied to every child in one
 // softirq. Through this CPU's backlog (net.core.netdev_max_backlog, 1,000 frames) copies past the
-// 1,000th were refused (issue 18); a child in its own netns now takes its copies through its veth's
-// NAPI ring (GRO on at the child end, TSO off at the host end: kinds/veth.ts), so every copy arrives. A
+// 1,000th were refused (issue 18); the children past the parent's first 500 (half the backlog) now
+// take theirs through their veth's NAPI ring (GRO on at the child end, TSO off at the host end:
+// kinds/veth.ts), so every copy arrives. A
 // refused copy would still be counted as copy-refused, spread over the children (the walk starts at a
 // random child). A bridge child's broadcast reaches its 340 bridge siblings once each. The per-CPU
 // counters say exactly what each child received.
@@ -11,6 +12,8 @@ import { Sandbox } from '../helpers/sandbox.js';
 import { Macvlan } from '../../src/control/macvlan.js';
 import { addBpfChildren, buildWire } from '../../src/lab/builder.js';
 import { addon, inNetns, type PacketSocket } from '../../src/native.js';
+import { napiFloodFrom } from '../../src/control/kinds/veth.js';
+import { ifnameOf } from '../../src/net/links.js';
 import { buildFrame, ETH_P_TEST, frameId } from '../../src/frames.js';
 import { decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
 
@@ -80,6 +83,16 @@ async function broadcast(send: PacketSocket, src: string, base: number): Promise
 }
 
 describe(`broadcast fan-out to ${N} children`, () => {
+  it('the children past half the backlog take their copies through NAPI (GRO on, the host end\'s TSO off); the first ones do not', () => {
+    const from = napiFloodFrom();
+    expect(from).toBe(Math.floor(Number(fs.readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8')) / 2));
+    const a = addon();
+    const gro = (i: number) => inNetns(`/run/netns/${kids}`, () => a.ethtoolGet(name(i), 'gro'));
+    const tso = (i: number) => inNetns(`/run/netns/${host}`, () => a.ethtoolGet(ifnameOf(hostIfindex[i]!), 'tso'));
+    for (const i of [0, from - 1]) expect([gro(i), tso(i)], `f${i}: GRO, host TSO`).toEqual([false, true]);
+    for (const i of [from, N - 1]) expect([gro(i), tso(i)], `f${i}: GRO, host TSO`).toEqual([true, false]);
+  });
+
   it('from outside: every copy delivered, past the backlog\'s 1,000 (each child\'s NAPI ring); the counters agree', async () => {
     const a = addon();
     const tx = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` });

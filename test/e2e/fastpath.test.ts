@@ -135,13 +135,37 @@ describe('XDP fast path: the hook, the children, the frames', () => {
     }
   });
 
-  it('back to tc: the XDP link goes, GRO stays (a child in its own netns has it for life); a parent without native XDP is refused and nothing changes', () => {
+  // Children past the parent's first few hundred are born with GRO on for life (their flood copies go
+  // through NAPI: kinds/veth.ts, fanout.test.ts); MACVLAN_BPF_NAPI_FLOOD_FROM=0 makes every child one.
+  it('children born with GRO for life: XDP arms them when it comes (unicast arrives), and their GRO stays when it goes', async () => {
+    process.env.MACVLAN_BPF_NAPI_FLOOD_FROM = '0';
+    let t: Topology;
+    try {
+      t = Topology.build(sb, { datapath: 'bpf', children: MIXED_CHILDREN.slice(0, 2), reflector: false }, 'n');
+    } finally {
+      delete process.env.MACVLAN_BPF_NAPI_FLOOD_FROM;
+    }
+    try {
+      const kids = MIXED_CHILDREN.slice(0, 2);
+      for (const c of kids) expect(gro(t.childNs.get(c.name)!, c.name), `GRO on at ${c.name} from birth`).toBe(true);
+      t.cli(['port', 'set', 'p0', 'fastpath', 'xdp']);
+      for (const [i, c] of kids.entries()) t.send({ from: 'wire' }, buildFrame({ src: EXT_MAC, dst: c.mac, id: 700 + i }));
+      const seen = await t.collect();
+      for (const [i, c] of kids.entries()) expect(seen.get(700 + i)?.get(c.name), `${c.name} got its frame with the XDP fast path on`).toBe(1);
+      t.cli(['port', 'set', 'p0', 'fastpath', 'tc']);
+      for (const c of kids) expect(gro(t.childNs.get(c.name)!, c.name), `GRO still on at ${c.name}`).toBe(true);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('back to tc: the XDP link goes, GRO goes off again; a parent without native XDP is refused and nothing changes', () => {
     const t = Topology.build(sb, { datapath: 'bpf', children: MIXED_CHILDREN.slice(0, 2), reflector: false, fastpath: 'xdp' }, 'g');
     try {
       t.cli(['port', 'set', 'p0', 'fastpath', 'tc']);
       expect(xdpOf(t.host, 'p0')?.prog, 'no XDP program on p0').toBeUndefined();
       expect(fs.readdirSync(path.join(t.pinRoot, 'links')).filter((f) => f.startsWith('xdp-'))).toEqual([]);
-      for (const c of MIXED_CHILDREN.slice(0, 2)) expect(gro(t.childNs.get(c.name)!, c.name), `GRO still on at ${c.name}`).toBe(true);
+      for (const c of MIXED_CHILDREN.slice(0, 2)) expect(gro(t.childNs.get(c.name)!, c.name), `GRO off again at ${c.name}`).toBe(false);
       expect(t.cli(['port', 'show', 'p0'])).toMatch(/fastpath tc/);
     } finally {
       t.close();
@@ -156,7 +180,7 @@ describe('XDP fast path: the hook, the children, the frames', () => {
       }
       expect(err).toMatch(/br0 has no native XDP .*keep its fast path tc/);
       expect(b.cli(['port', 'show', 'br0'])).toMatch(/fastpath tc/);
-      for (const c of MIXED_CHILDREN.slice(0, 2)) expect(gro(b.childNs.get(c.name)!, c.name), `GRO as it was born, on, at ${c.name}`).toBe(true);
+      for (const c of MIXED_CHILDREN.slice(0, 2)) expect(gro(b.childNs.get(c.name)!, c.name), `GRO untouched at ${c.name}`).toBe(false);
       expect(xdpOf(b.host, 'br0')?.prog).toBeUndefined();
     } finally {
       b.close();

@@ -32,6 +32,8 @@ export interface MakeRequest {
   group?: number;
   /** tap children: the queues its readers open (more than one: a multiqueue tap). */
   queues?: number;
+  /** How many children the parent has already (a veth kind's flood delivery depends on it). */
+  siblings: number;
 }
 
 export interface ChildKind {
@@ -67,11 +69,11 @@ export interface ChildKind {
    */
   acceptXdp(ctx: KindContext, c: ChildRecord, on: boolean): boolean;
   /**
-   * Whether make() left GRO on at the child end of a child in `netns` for the child's life (a veth child
-   * in a netns of its own: flood copies then reach it through its NAPI ring, not the per-CPU backlog;
+   * Whether make() left GRO on at the child end for the child's life (a veth child past the parent's
+   * first few hundred: its flood copies reach it through its NAPI ring, not the per-CPU backlog;
    * kinds/veth.ts). Such a child accepts XDP redirects once armed, and keeps GRO when XDP goes.
    */
-  groForLife(netns: string): boolean;
+  groForLife(ctx: KindContext, c: ChildRecord): boolean;
   /**
    * Called while the child is UP, before its MAC goes into the table, for a child that accepts XDP
    * redirects but was not UP when it started to: whatever must happen with the device up happens here.

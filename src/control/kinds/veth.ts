@@ -2,9 +2,10 @@
 // stays beside the parent, and the child program on its ingress decides everything the child sends.
 // Frames for the child enter it with bpf_redirect_peer (straight into the child's netns), or a plain
 // redirect when both ends share a netns (the peer shortcut refuses that).
+import fs from 'node:fs';
 import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, inNetns, isSystemError } from '../../native.js';
-import { netnsPath, type LinkInfo } from '../../net/links.js';
+import { ifnameOf, netnsPath, type LinkInfo } from '../../net/links.js';
 import { kernelError } from '../errors.js';
 import { followParent, makePair, removePair } from './pair.js';
 import { tcTransmit } from './tc-transmit.js';
@@ -17,20 +18,21 @@ export const veth: ChildKind = {
     return makePair(req, undo, ctx, {
       create: (spec) => ctx.links.rtnl.createVeth(spec),
       attach: (host) => {
-        if (veth.groForLife(req.netns)) floodThroughNapi(req);
+        if (req.netns && req.siblings >= napiFloodFrom()) floodThroughNapi(req);
         ctx.dp.attach('child', host, { mode: ctx.txHookMode });
       },
       forget: (host) => ctx.dp.hooks.forget(host),
     });
   },
 
-  /**
-   * A child in a netns of its own takes its flood copies through its NAPI ring rather than this CPU's
-   * backlog (see floodThroughNapi); a child beside its parent gets unicast through the host end's
-   * transmit, where TSO off would cut its TCP in software, so it keeps the backlog.
-   */
-  groForLife(netns: string): boolean {
-    return netns !== '';
+  /** Made with floodThroughNapi: its host end has TSO off (the device says so, across restarts). */
+  groForLife(_ctx: KindContext, c: ChildRecord): boolean {
+    if (!c.netns) return false;
+    try {
+      return !addon().ethtoolGet(ifnameOf(c.hostIfindex), 'tso');
+    } catch {
+      return false; // gone meanwhile
+    }
   },
 
   remove(ctx: KindContext, c: ChildRecord): void {
@@ -95,13 +97,33 @@ export const veth: ChildKind = {
 };
 
 /**
+ * From which child on (counting the parent's children at its birth) flood copies go through the
+ * child's NAPI ring: half the per-CPU backlog (net.core.netdev_max_backlog), so the copies of one
+ * broadcast that go through the backlog leave room for the rest of the CPU's traffic.
+ * MACVLAN_BPF_NAPI_FLOOD_FROM overrides it (0: every child in a netns of its own).
+ */
+export function napiFloodFrom(): number {
+  const env = process.env.MACVLAN_BPF_NAPI_FLOOD_FROM;
+  if (env !== undefined && /^\d+$/.test(env)) return Number(env);
+  try {
+    return Math.floor(Number(fs.readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8')) / 2);
+  } catch {
+    return 500;
+  }
+}
+
+/**
  * Flood copies into the child through its veth's NAPI ring (256 frames per child) instead of this CPU's
  * backlog, which holds net.core.netdev_max_backlog (1,000) frames until the flood's softirq ends: past
  * it, copies of one broadcast to more children were refused (97.8 % delivered at 1,024; issue 18). veth
  * queues an skb on the receiving end's NAPI when that end has GRO on (NAPI is its GRO) and the sending
  * end has no TSO. So GRO goes on at the child end, as every kernel macvlan child has it (GRO is on by
  * default for every device but veth), and TSO off at the host end, which only flood copies cross:
- * unicast enters the child's netns by bpf_redirect_peer, past the host end's transmit.
+ * unicast enters the child's netns by bpf_redirect_peer, past the host end's transmit (a child beside
+ * its parent gets unicast through it, where TSO off would cut TCP in software: it keeps the backlog).
+ * A copy through NAPI costs more than one through the backlog (each child's ring is polled on its
+ * own), so only the children past napiFloodFrom() take this path: a flood's backlog share stays
+ * below the backlog's size, and a port of a few hundred children floods as fast as before.
  */
 function floodThroughNapi(req: MakeRequest): void {
   const a = addon();
