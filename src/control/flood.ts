@@ -116,7 +116,9 @@ export class FloodList {
     });
     const counts = countsOf(up.map(entryOf));
     const countsRight = counts.nfloodAll === port.nfloodAll && counts.nfloodMode.every((n, i) => port.nfloodMode[i] === n);
-    if (exactRight && countsRight && strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join()) return;
+    const listRight = exactRight && strays.length === 0 && current.length === want.length && [...current].sort().join() === [...want].sort().join();
+    if (listRight && countsRight) return;
+    if (listRight) return this.dp.putPort(parentIfindex, { ...port, ...counts }); // only the counts (a build that had none)
     this.dp.putPort(parentIfindex, { ...port, nflood: 0, nfloodAll: up.length });
     up.forEach((c, i) => this.dp.putFlood(parentIfindex, i, entryOf(c)));
     for (const i of have.keys()) if (i >= up.length) this.dp.deleteFlood(parentIfindex, i);

@@ -8,7 +8,8 @@ import { testRunTc, testRunXdp, TC_ACT_UNSPEC, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP
 import type { Macvlan } from '../../src/control/macvlan.js';
 import { inNetns } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
-import { DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
+import { FloodList } from '../../src/control/flood.js';
+import { CHILD_UP, DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
 import type { Mac } from '../../src/mac.js';
 
 const sb = new Sandbox('v');
@@ -330,6 +331,19 @@ describe('exact multicast filter verdicts (BPF_PROG_TEST_RUN)', () => {
     const port = inNetns(`/run/netns/${host}`, () => m.dp.getPort(p0))!;
     expect(port.nfloodAll, 'every UP child filters exactly').toBe(0);
     expect(port.nfloodMode.reduce((a, b) => a + b, 0)).toBe(port.nflood);
+  });
+  it('a rebuild puts wrong flood counts right (a build that had none) without rewriting the list', () => {
+    const p0 = ifindex.get('p0')!;
+    inNetns(`/run/netns/${host}`, () => {
+      const good = m.dp.getPort(p0)!;
+      const list = [...m.dp.floodEntries(p0)];
+      m.dp.putPort(p0, { ...good, nfloodMode: [0, 0, 0, 0], nfloodAll: good.nflood });
+      // What reconcile does for each port (reconcile.ts), on this fixture's UP children of p0.
+      new FloodList(m.dp).rebuild(p0, m.dp.listChildren().filter((c) => c.parentIfindex === p0 && c.flags & CHILD_UP));
+      const now = m.dp.getPort(p0)!;
+      expect([now.nfloodMode, now.nfloodAll]).toEqual([good.nfloodMode, good.nfloodAll]);
+      expect([...m.dp.floodEntries(p0)]).toEqual(list);
+    });
   });
   it('a group with a member list is copied to the listed members alone; a child that gets every group makes it walk', () => {
     const p0 = ifindex.get('p0')!;
