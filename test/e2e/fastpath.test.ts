@@ -16,6 +16,7 @@ import { addon } from '../../src/native.js';
 import { buildFrame, ETH_P_TEST } from '../../src/frames.js';
 import { waitFor } from '../../src/lab/wait.js';
 import { IN_GUEST, scaled } from '../helpers/scale.js';
+import { kernelAtLeast } from '../helpers/kernel.js';
 
 const sb = new Sandbox('x');
 afterAll(() => sb.cleanup());
@@ -137,7 +138,8 @@ describe('XDP fast path: the hook, the children, the frames', () => {
 
   // Children past the parent's first few hundred are born with GRO on for life (their flood copies go
   // through NAPI: kinds/veth.ts, fanout.test.ts); MACVLAN_BPF_NAPI_FLOOD_FROM=0 makes every child one.
-  it('children born with GRO for life: XDP arms them when it comes (unicast arrives), and their GRO stays when it goes', async () => {
+  // On the host and the 6.1 guest (the oldest kernel; the 6.12 guest is the kernel matrix's long pole).
+  if (!IN_GUEST || !kernelAtLeast(6, 12)) it('children born with GRO for life: XDP arms them when it comes (unicast arrives), and their GRO stays when it goes', async () => {
     process.env.MACVLAN_BPF_NAPI_FLOOD_FROM = '0';
     let t: Topology;
     try {
