@@ -74,6 +74,14 @@ function exitAfterFlush(code: number): void {
   wait();
 }
 
+// A reader that goes away (`| head`) ends the command as SIGPIPE ends ip's: quietly, with status 141
+// (128 + SIGPIPE, what a shell reports for ip), not with a stack trace of the failed write. Node
+// ignores SIGPIPE, so the write fails with EPIPE instead.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(141);
+});
+
 main(process.argv.slice(2)).then(exitAfterFlush, (e) => {
   console.error(e instanceof Error ? e.stack : e);
   exitAfterFlush(1);

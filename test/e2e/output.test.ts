@@ -54,6 +54,14 @@ describe('output through a pipe', () => {
     expect(new Set(list.map((l) => l.ifname)).size).toBe(N);
   }, 120_000);
 
+  it('a reader that goes away (| head) ends the command quietly, status 141 as for ip (SIGPIPE)', async () => {
+    const r = await new Promise<{ out: string; err: string }>((resolve, reject) =>
+      execFile('bash', ['-c', `nsenter --net=/run/netns/${host} ${CLI} link show | head -c 100 > /dev/null; echo "\${PIPESTATUS[0]}"`],
+        { encoding: 'utf8', env: { ...process.env, MACVLAN_BPF_PIN_ROOT: pins } }, (e, out, err) => (e ? reject(e) : resolve({ out, err }))));
+    expect(r.err).toBe('');
+    expect(r.out.trim()).toBe('141');
+  }, 120_000);
+
   it('-j stats is whole JSON', async () => {
     const r = await piped(['-j', 'stats']);
     expect(r.code).toBe(0);
