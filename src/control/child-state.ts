@@ -28,7 +28,7 @@ export class ChildState {
   /** The kernel's macvlan_addr_busy(): the parent's MAC (except passthru) or an UP sibling's MAC. */
   checkMacFree(c: ChildRecord, mac: Mac): void {
     if (c.mode !== 'passthru') {
-      const parent = this.links.get(c.parentIfindex);
+      const parent = this.links.parent(c.parentIfindex);
       if (parent && parent.address === mac)
         throw new ConfigError('EADDRINUSE', `Address already in use: ${mac} is the parent ${parent.ifname}'s own MAC; give ${c.name} another address (link set ${c.name} address <mac>)`);
     }
@@ -47,7 +47,7 @@ export class ChildState {
   /** Who holds mac besides c, as macvlan_addr_busy() sees it: an UP sibling's name, the parent, or null. */
   macHolder(c: ChildRecord, mac: Mac): string | null {
     if (c.mode !== 'passthru') {
-      const parent = this.links.get(c.parentIfindex);
+      const parent = this.links.parent(c.parentIfindex);
       if (parent && parent.address === mac) return `the parent ${parent.ifname}`;
     }
     const owner = this.dp.getMac(c.parentIfindex, mac);
@@ -100,7 +100,8 @@ export class ChildState {
     this.registry.put(c);
     this.flood.add(c);
     const port = this.dp.getPort(c.parentIfindex);
-    const parent = this.links.get(c.parentIfindex);
+    // The parent's flags matter only while allmulti is not ours yet, or for a promiscuous filter.
+    const parent = port && (!(port.flags & PORT_ALLMULTI_SET) || this.promiscFilter(c, port)) ? this.links.parent(c.parentIfindex) : null;
     if (port && parent && !parent.flags.includes('ALLMULTI') && !(port.flags & PORT_ALLMULTI_SET)) {
       this.ports.setAllmulti(c.parentIfindex, true);
       this.dp.putPort(c.parentIfindex, { ...this.dp.getPort(c.parentIfindex)!, flags: port.flags | PORT_ALLMULTI_SET });

@@ -372,7 +372,7 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
         `${at.field}.${e.code === 'EEXIST' ? 'name' : e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' ? 'address' : /\bmtu\b/i.test(e.message) ? 'mtu' : /netns|namespace/.test(e.message) ? 'netns' : 'name'}`;
       step(at, addField, () => void m.add({ parent: c.parent, name: c.name, mode: c.mode, address: c.address, mtu: c.mtu, netns, spoofchk: c.spoofchk, bcqueuelen: c.bcqueuelen, childKind: c.kind,
         type: c.type, owner: c.owner, group: c.group, queues: c.queues,
-        nodst: c.nodst, ...(c.macaddr ? { macaddr: { op: 'set' as const, macs: c.macaddr } } : {}) }), () => m.del(c.name, c.netns));
+        nodst: c.nodst, up: c.state === 'up', ...(c.macaddr ? { macaddr: { op: 'set' as const, macs: c.macaddr } } : {}) }), () => m.del(c.name, c.netns));
       changes.push(`added ${label(c)} on ${c.parent}, mode ${c.mode}${c.spoofchk ? ', spoofchk on' : ''}${c.nodst ? ', nodst' : ''}${c.macaddr ? `, ${c.macaddr.length} source address(es)` : ''}`);
     } else {
       const was = { ...have };

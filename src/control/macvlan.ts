@@ -12,6 +12,7 @@ import { hostEndName } from './names.js';
 import { ConfigError, orKernelError } from './errors.js';
 import { FloodList } from './flood.js';
 import { defaultKindChoice, kindOf, kindsFor, noteNetkitMissing, type KindContext } from './kinds/index.js';
+import type { MakeRequest } from './kinds/types.js';
 import { Ports, newPort } from './ports.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { Registry } from './registry.js';
@@ -50,6 +51,11 @@ export interface AddChildRequest {
   owner?: string | number;
   group?: string | number;
   queues?: number;
+  /**
+   * In a batch (apply), the child is brought UP right after: a kind that can makes it UP from the
+   * start, and the following setUp makes no request of its own.
+   */
+  up?: boolean;
 }
 
 export interface ChildView {
@@ -143,6 +149,8 @@ export class Macvlan {
   }
 
   private inBatch = false;
+  /** Children of this batch made UP in the kernel from the start (add with up): setUp has no request to make. */
+  private readonly madeUp = new Set<number>();
 
   /** A user operation starts from the map as it is now (one read), not from what an earlier one saw. */
   private begin(): void {
@@ -154,10 +162,13 @@ export class Macvlan {
     if (this.inBatch) return fn();
     this.registry.refresh();
     this.inBatch = true;
+    this.links.holdParents();
     try {
       return fn();
     } finally {
       this.inBatch = false;
+      this.links.releaseParents();
+      this.madeUp.clear();
     }
   }
 
@@ -190,7 +201,7 @@ export class Macvlan {
   }
 
   private parentLinkOrThrow(name: string): LinkInfo {
-    const l = this.links.get(name);
+    const l = this.links.parent(name);
     if (!l) throw new ConfigError('ENODEV', `Cannot find device "${name}": the parent must be an existing interface in this network namespace`);
     return l;
   }
@@ -257,18 +268,18 @@ export class Macvlan {
       throw new ConfigError('EEXIST', `File exists: child "${req.name}"${netns ? ` in netns "${netns}"` : ''} already exists with other settings (parent ${this.ifname(existing.parentIfindex)}, mode ${existing.mode}); delete it first or use 'link set'`);
     }
 
-    const siblings = this.registry.ofParent(parent.ifindex);
-    if (port && port.flags & PORT_PASSTHRU && siblings.length > 0)
-      throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} has a passthru child (${siblings[0]!.name}); a passthru port takes exactly one child`);
-    if (mode === 'passthru' && siblings.length > 0)
-      throw new ConfigError('EINVAL', `Invalid argument: passthru needs a parent without children, and ${parent.ifname} has ${siblings.length} (${siblings.map((c) => c.name).join(', ')})`);
+    const nsiblings = this.registry.countOf(parent.ifindex); // the list itself only for a refusal
+    if (port && port.flags & PORT_PASSTHRU && nsiblings > 0)
+      throw new ConfigError('EINVAL', `Invalid argument: ${parent.ifname} has a passthru child (${this.registry.ofParent(parent.ifindex)[0]!.name}); a passthru port takes exactly one child`);
+    if (mode === 'passthru' && nsiblings > 0)
+      throw new ConfigError('EINVAL', `Invalid argument: passthru needs a parent without children, and ${parent.ifname} has ${nsiblings} (${this.registry.ofParent(parent.ifindex).map((c) => c.name).join(', ')})`);
     if (mode === 'passthru') address = parent.address as Mac; // eth_hw_addr_inherit: the request is ignored
 
     let kind = kinds[0]!;
     // In bulk (apply), a TC transmit hook starts as cls_bpf and is promoted to tcx afterwards.
     const ctx = this.inBatch ? this.txHooks.bulkContext() : this.ctx;
     const hostName = hostEndName(this.dp.pinRoot, netns, req.name);
-    if (this.links.get(hostName)) orKernelError(`removing ${hostName}, left by a crash`, () => this.links.rtnl.deleteLink(hostName));
+    if (this.links.exists(hostName)) orKernelError(`removing ${hostName}, left by a crash`, () => this.links.rtnl.deleteLink(hostName));
 
     const undo: (() => void)[] = [];
     try {
@@ -286,7 +297,10 @@ export class Macvlan {
         name: req.name,
         netns,
       };
-      const make = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues, siblings: siblings.length };
+      // Born UP (in a batch that brings it up next): its MAC must be free before it can send.
+      const bornUp = this.inBatch && req.up === true;
+      if (bornUp) this.state.checkMacFree(rec, rec.mac);
+      const make: MakeRequest = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues, siblings: nsiblings, up: bornUp };
       try {
         rec.hostIfindex = kind.make(ctx, make, undo);
       } catch (e) {
@@ -298,7 +312,7 @@ export class Macvlan {
         rec.flags = (rec.flags & ~kinds[0]!.deliveryFlags(netns)) | kind.deliveryFlags(netns);
         rec.hostIfindex = kind.make(ctx, make, undo);
       }
-      if (kind.groForLife(ctx, rec) || (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true))) rec.flags |= CHILD_GRO_SET;
+      if ((make.groForLife ?? kind.groForLife(ctx, rec)) || (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true))) rec.flags |= CHILD_GRO_SET;
       this.dp.resetChildStats(rec.hostIfindex);
       undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
       if (req.bcqueuelen !== undefined) {
@@ -316,6 +330,8 @@ export class Macvlan {
         undo.push(() => this.sources.forget(rec));
         this.sources.apply(rec, [...new Set(macaddr)]);
       }
+      kind.start(ctx, rec);
+      if (make.bornUp) this.madeUp.add(rec.hostIfindex);
       p.nchildren += 1;
       if (mode === 'passthru') {
         p.flags |= PORT_PASSTHRU;
@@ -362,7 +378,8 @@ export class Macvlan {
     const c = this.findChild(name, netns);
     if (up) {
       this.state.checkMacFree(c, c.mac);
-      orKernelError(`bringing ${c.name} up`, () => this.links.in(c.netns || undefined, (r) => r.setUp(c.name, true)));
+      if (!this.madeUp.delete(c.hostIfindex))
+        orKernelError(`bringing ${c.name} up`, () => this.links.in(c.netns || undefined, (r) => r.setUp(c.name, true)));
       this.state.insertUp(c);
     } else {
       this.state.removeUp(c); // out of the table first: nothing is redirected into a closing device
@@ -390,6 +407,7 @@ export class Macvlan {
     if (c.mode === 'passthru') {
       // The passthru child's MAC is the parent's: setting one sets both (l.772-775).
       const parentName = this.ifname(c.parentIfindex);
+      this.links.forgetParents();
       orKernelError(`setting ${parentName}'s address`, () => this.links.rtnl.setAddress(c.parentIfindex, mac));
       orKernelError(`setting ${c.name}'s address`, () => this.links.in(c.netns || undefined, (r) => r.setAddress(c.name, mac)));
       this.state.rekey(c, mac, false);

@@ -108,6 +108,7 @@ export class Ports {
    * every eligible child gets every group), so a parent that filters multicast in hardware passes all.
    */
   setAllmulti(parentIfindex: number, on: boolean): void {
+    this.links.forgetParents();
     try {
       this.links.rtnl.setAllmulti(parentIfindex, on);
     } catch (e) {
@@ -118,6 +119,7 @@ export class Ports {
 
   /** passthru: the parent's promiscuity, which we turn on and off only for ourselves (IFF_PROMISC). */
   setPromisc(parentIfindex: number, on: boolean): void {
+    this.links.forgetParents();
     try {
       this.links.rtnl.setPromisc(parentIfindex, on);
     } catch (e) {

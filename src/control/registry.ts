@@ -1,11 +1,16 @@
 // The registry of children (mvb_children) as one operation sees it: read once, in one batched call,
 // when the operation first asks, and kept equal to the map by writing through it. An `apply` of a
 // thousand children reads it once, not once per child. Point lookups by host ifindex always ask the map.
+// Lookups by name and the count of a parent's children use indexes kept beside the cache: 10,000
+// children made in one apply would otherwise scan (and copy) every sibling for every new child.
 import type { Datapath } from '../datapath/datapath.js';
 import type { ChildRecord } from '../datapath/abi.js';
 
 export class Registry {
   private cache: Map<number, ChildRecord> | null = null;
+  /** Host ifindexes by child name, and the number of children per parent, for what is in cache. */
+  private byName = new Map<string, Set<number>>();
+  private perParent = new Map<number, number>();
 
   constructor(private readonly dp: Datapath) {}
 
@@ -15,8 +20,40 @@ export class Registry {
   }
 
   private load(): Map<number, ChildRecord> {
-    if (!this.cache) this.cache = new Map(this.dp.listChildren().map((c) => [c.hostIfindex, c]));
+    if (!this.cache) {
+      this.cache = new Map();
+      this.byName.clear();
+      this.perParent.clear();
+      for (const c of this.dp.listChildren()) this.remember(c);
+    }
     return this.cache;
+  }
+
+  /** Puts c in the cache (an existing entry keeps its place: the cache stays oldest first). */
+  private remember(c: ChildRecord): void {
+    const old = this.cache!.get(c.hostIfindex);
+    if (old) this.unindex(old);
+    this.cache!.set(c.hostIfindex, { ...c });
+    let names = this.byName.get(c.name);
+    if (!names) this.byName.set(c.name, (names = new Set()));
+    names.add(c.hostIfindex);
+    this.perParent.set(c.parentIfindex, (this.perParent.get(c.parentIfindex) ?? 0) + 1);
+  }
+
+  private forget(hostIfindex: number): void {
+    const old = this.cache!.get(hostIfindex);
+    if (!old) return;
+    this.cache!.delete(hostIfindex);
+    this.unindex(old);
+  }
+
+  private unindex(old: ChildRecord): void {
+    const names = this.byName.get(old.name);
+    names?.delete(old.hostIfindex);
+    if (names?.size === 0) this.byName.delete(old.name);
+    const n = (this.perParent.get(old.parentIfindex) ?? 1) - 1;
+    if (n > 0) this.perParent.set(old.parentIfindex, n);
+    else this.perParent.delete(old.parentIfindex);
   }
 
   /** Every child, oldest first. */
@@ -26,7 +63,20 @@ export class Registry {
 
   /** Children named `name` (in `netns`, when given). */
   find(name: string, netns?: string): ChildRecord[] {
-    return this.where((c) => c.name === name && (netns === undefined || c.netns === netns));
+    const cache = this.load();
+    const out: ChildRecord[] = [];
+    for (const h of this.byName.get(name) ?? []) {
+      const c = cache.get(h)!;
+      if (netns === undefined || c.netns === netns) out.push({ ...c });
+    }
+    // Oldest first, as the list is.
+    return out.sort((x, y) => (x.createdNs < y.createdNs ? -1 : x.createdNs > y.createdNs ? 1 : 0));
+  }
+
+  /** How many children parentIfindex has (no copies made). */
+  countOf(parentIfindex: number): number {
+    this.load();
+    return this.perParent.get(parentIfindex) ?? 0;
   }
 
   ofParent(parentIfindex: number): ChildRecord[] {
@@ -43,19 +93,19 @@ export class Registry {
   get(hostIfindex: number): ChildRecord | null {
     const c = this.dp.getChild(hostIfindex);
     if (this.cache) {
-      if (c) this.cache.set(hostIfindex, { ...c });
-      else this.cache.delete(hostIfindex);
+      if (c) this.remember(c);
+      else this.forget(hostIfindex);
     }
     return c;
   }
 
   put(c: ChildRecord): void {
     this.dp.putChild(c);
-    this.cache?.set(c.hostIfindex, { ...c });
+    if (this.cache) this.remember(c);
   }
 
   delete(hostIfindex: number): void {
     this.dp.deleteChild(hostIfindex);
-    this.cache?.delete(hostIfindex);
+    if (this.cache) this.forget(hostIfindex);
   }
 }

@@ -20,6 +20,42 @@ export class LinkTable {
     return this.in(netns, (r) => r.link(name));
   }
 
+  /** Whether an interface of that name exists (an ioctl: no rtnl lock taken, unlike a link query). */
+  exists(name: string, netns?: string): boolean {
+    return addon().ifNameToIndex(name, netns ? netnsPath(netns) : undefined) !== 0;
+  }
+
+  private parents: Map<string | number, LinkInfo> | null = null;
+
+  /**
+   * A parent's link (this netns), as get(); while parents are held (one apply), read once and kept:
+   * each query takes the kernel's rtnl lock, and 10,000 children made in one apply asked for their
+   * parent three times each. Whoever changes a parent says so (forgetParents); changes by others meanwhile
+   * are seen by the next operation, and by the agent's events.
+   */
+  parent(name: string | number): LinkInfo | null {
+    const held = this.parents?.get(name);
+    if (held) return { ...held, flags: [...held.flags] };
+    const l = this.get(name);
+    if (l && this.parents) {
+      this.parents.set(l.ifindex, l);
+      this.parents.set(l.ifname, l);
+    }
+    return l ? { ...l, flags: [...l.flags] } : null;
+  }
+
+  holdParents(): void {
+    this.parents = new Map();
+  }
+
+  forgetParents(): void {
+    this.parents?.clear();
+  }
+
+  releaseParents(): void {
+    this.parents = null;
+  }
+
   /**
    * Runs fn with a request socket in the named netns ('' or undefined: the caller's). A socket into
    * another netns lives only for fn: a kept one would keep that netns alive after `ip netns del`.

@@ -176,7 +176,8 @@ export interface VethSpec {
   name: string;
   index?: number;
   mtu: number;
-  peer: { name: string; address?: string; mtu: number; netnsPath?: string };
+  /** up: the peer is UP from its creation (veth only; carrier comes when this end comes up). */
+  peer: { name: string; address?: string; mtu: number; netnsPath?: string; up?: boolean };
 }
 
 /** A netkit pair in L2 mode: the primary stays here, the peer goes to its netns. */
@@ -195,11 +196,11 @@ function byDev(dev: number | string, flags = 0, change = 0): [Buffer, Buffer[]] 
  * netns: close it when done, or an `ip netns del` would not destroy the namespace (and its links).
  */
 export class Rtnl {
-  private constructor(private readonly sock: NetlinkSocket) {}
+  private constructor(private readonly sock: NetlinkSocket, private readonly netnsPath: string) {}
 
   /** A socket in the netns at netnsPath (a path like /run/netns/X), or in the caller's with ''. */
   static open(netnsPath = ''): Rtnl {
-    return new Rtnl(new (addon().NetlinkSocket)({ netns: netnsPath || undefined }));
+    return new Rtnl(new (addon().NetlinkSocket)({ netns: netnsPath || undefined }), netnsPath);
   }
 
   /** Runs fn with a socket in that netns, closed afterwards. */
@@ -268,7 +269,36 @@ export class Rtnl {
    * new host end's ifindex is returned.
    */
   createVeth(v: VethSpec): number {
+    if (v.peer.up && !v.index) return this.createVethPeerUp(v);
     return this.createPair(v, 'veth', (peer) => [nested(VETH_INFO_PEER, peer)]);
+  }
+
+  /**
+   * The same pair with the peer UP from the start. veth opens a peer it makes before the two are tied
+   * (veth_open: ENOTCONN), so the request makes the peer as the main device, in its netns and UP, and
+   * this end as its veth peer, here and down. Carrier comes when this end comes up.
+   */
+  private createVethPeerUp(v: VethSpec): number {
+    const fds: number[] = [];
+    try {
+      const here = fs.openSync(this.netnsPath || '/proc/thread-self/ns/net', 'r');
+      fds.push(here);
+      const host = [ifinfomsg(), strAttr(IFLA_IFNAME, v.name), u32Attr(IFLA_MTU, v.mtu), u32Attr(IFLA_NET_NS_FD, here)];
+      const child = [strAttr(IFLA_IFNAME, v.peer.name), u32Attr(IFLA_MTU, v.peer.mtu)];
+      if (v.peer.address) child.push(attr(IFLA_ADDRESS, macToBytes(v.peer.address)));
+      if (v.peer.netnsPath) {
+        const there = fs.openSync(v.peer.netnsPath, 'r');
+        fds.push(there);
+        child.push(u32Attr(IFLA_NET_NS_FD, there));
+      }
+      const linkinfo = nested(IFLA_LINKINFO, [strAttr(IFLA_INFO_KIND, 'veth'), nested(IFLA_INFO_DATA, [nested(VETH_INFO_PEER, host)])]);
+      this.request(message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, IFF_UP, IFF_UP), [...child, linkinfo]));
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+    }
+    const made = addon().ifNameToIndex(v.name, this.netnsPath || undefined);
+    if (!made) throw Object.assign(new Error(`veth ${v.name} vanished right after it was made`), { code: 'ENODEV', errno: -19, syscall: 'netlink' });
+    return made;
   }
 
   /** A pair of devices of `kind` in one request; `data` wraps the peer's part in the kind's attributes. */
@@ -287,9 +317,10 @@ export class Rtnl {
     } finally {
       if (nsFd >= 0) fs.closeSync(nsFd);
     }
-    const made = this.link(v.name);
+    // Its ifindex by name: an ioctl, where a link query would wait for the rtnl lock once more.
+    const made = v.index || addon().ifNameToIndex(v.name, this.netnsPath || undefined);
     if (!made) throw Object.assign(new Error(`${kind} ${v.name} vanished right after it was made`), { code: 'ENODEV', errno: -19, syscall: 'netlink' });
-    return made.ifindex;
+    return made;
   }
 
   /**

@@ -9,7 +9,7 @@ import { isSystemError } from '../../native.js';
 import type { LinkInfo } from '../../net/links.js';
 import { NETKIT_DROP } from '../../net/rtnetlink.js';
 import { ConfigError } from '../errors.js';
-import { followParent, ifStillThere, makePair, removePair } from './pair.js';
+import { followParent, ifStillThere, makePair, removePair, startPair } from './pair.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
 
 /** The refusal on a kernel without netkit, naming the way out. */
@@ -30,6 +30,8 @@ export const netkit: ChildKind = {
       forget: (host) => ctx.dp.netkit.forget(host),
     });
   },
+
+  start: startPair,
 
   remove(ctx: KindContext, c: ChildRecord): void {
     removePair(ctx, c);

@@ -22,6 +22,8 @@ export interface PairOps {
   create(spec: VethSpec): number;
   /** The kernel's refusal of the pair, other than a name in use, as the kind words it (or rethrown). */
   refused?(e: unknown): void;
+  /** The kind's create() makes the peer UP when spec.peer.up asks (veth can, netkit cannot). */
+  bornUp?: boolean;
   /** Puts the child's transmit program on, and drops it again. */
   attach(hostIfindex: number): void;
   forget(hostIfindex: number): void;
@@ -36,8 +38,9 @@ export function makePair(req: MakeRequest, undo: (() => void)[], ctx: KindContex
       name: req.hostName,
       index: req.hostIfindex,
       mtu: req.parent.mtu,
-      peer: { name: req.name, address: req.address, mtu: req.mtu, netnsPath: req.netns ? netnsPath(req.netns) : undefined },
+      peer: { name: req.name, address: req.address, mtu: req.mtu, netnsPath: req.netns ? netnsPath(req.netns) : undefined, up: req.up },
     });
+    if (req.up && ops.bornUp) req.bornUp = true;
   } catch (e) {
     if (isSystemError(e) && e.code === 'EEXIST')
       throw new ConfigError('EEXIST', `File exists: an interface named "${req.name}" already exists in ${req.netns ? `netns "${req.netns}"` : 'this netns'}; choose another name`);
@@ -49,12 +52,16 @@ export function makePair(req: MakeRequest, undo: (() => void)[], ctx: KindContex
   setNetSysctl(`ipv6.conf.${req.hostName}.disable_ipv6`, '1');
   ops.attach(hostIfindex);
   undo.push(() => ops.forget(hostIfindex));
-  try {
-    rt.setUp(hostIfindex, true);
-  } catch (e) {
-    throw kernelError(e, `bringing up ${req.name}'s host side`);
-  }
   return hostIfindex;
+}
+
+/** A pair child's start: its host side comes up, and with it both ends' carrier. */
+export function startPair(ctx: KindContext, c: ChildRecord): void {
+  try {
+    ctx.links.rtnl.setUp(c.hostIfindex, true);
+  } catch (e) {
+    throw kernelError(e, `bringing up ${c.name}'s host side`);
+  }
 }
 
 /** Deleting either end takes the pair: the host side is the one in reach, unless it is gone already. */

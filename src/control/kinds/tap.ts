@@ -68,6 +68,9 @@ export const tap: ChildKind = {
     return ifindex;
   },
 
+  /** A tap's carrier is its reader's: nothing to bring up here. */
+  start(): void {},
+
   remove(ctx: KindContext, c: ChildRecord): void {
     ifStillThere(() => ctx.links.rtnl.deleteLink(c.hostIfindex));
     ctx.dp.hooks.forget(c.hostIfindex);

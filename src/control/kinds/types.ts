@@ -34,6 +34,15 @@ export interface MakeRequest {
   queues?: number;
   /** How many children the parent has already (a veth kind's flood delivery depends on it). */
   siblings: number;
+  /**
+   * The child is to be UP: a kind may make its device UP from the start (no request to bring it up
+   * later, and the kernel's IPv6 set-up of the device runs once, when carrier comes with start(),
+   * instead of at UP and again at carrier). make() sets bornUp when it did.
+   */
+  up?: boolean;
+  bornUp?: boolean;
+  /** Set by a make() that knows what groForLife() would say of the new child (no query needed). */
+  groForLife?: boolean;
 }
 
 export interface ChildKind {
@@ -44,6 +53,11 @@ export interface ChildKind {
    * failure of the caller leaves nothing behind; on its own failure it has undone its own steps.
    */
   make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number;
+  /**
+   * The last step of making a child, once it is in the registry: what gives the child carrier comes up
+   * (a pair's host end), so nothing it sends meets a datapath that does not know it yet.
+   */
+  start(ctx: KindContext, c: ChildRecord): void;
   /** Removes the child's devices (what is already gone is fine). */
   remove(ctx: KindContext, c: ChildRecord): void;
   /** The device whose hook carries the child's transmit decision. */

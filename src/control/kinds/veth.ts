@@ -7,7 +7,7 @@ import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, inNetns, isSystemError } from '../../native.js';
 import { ifnameOf, netnsPath, type LinkInfo } from '../../net/links.js';
 import { kernelError } from '../errors.js';
-import { followParent, makePair, removePair } from './pair.js';
+import { followParent, makePair, removePair, startPair } from './pair.js';
 import { tcTransmit } from './tc-transmit.js';
 import type { ChildKind, KindContext, MakeRequest } from './types.js';
 
@@ -17,13 +17,17 @@ export const veth: ChildKind = {
   make(ctx: KindContext, req: MakeRequest, undo: (() => void)[]): number {
     return makePair(req, undo, ctx, {
       create: (spec) => ctx.links.rtnl.createVeth(spec),
+      bornUp: true,
       attach: (host) => {
-        if (req.netns && req.siblings >= napiFloodFrom()) floodThroughNapi(req);
+        req.groForLife = !!req.netns && req.siblings >= napiFloodFrom();
+        if (req.groForLife) floodThroughNapi(req);
         ctx.dp.attach('child', host, { mode: ctx.txHookMode });
       },
       forget: (host) => ctx.dp.hooks.forget(host),
     });
   },
+
+  start: startPair,
 
   /** Made with floodThroughNapi: its host end has TSO off (the device says so, across restarts). */
   groForLife(_ctx: KindContext, c: ChildRecord): boolean {
