@@ -97,7 +97,11 @@ static __always_inline int mvb_decide_sources(__u32 parent, const struct mvb_fra
 {
 	struct mvb_src_scan s = { .key = { .parent_ifindex = parent } };
 	struct mvb_source_val *sv;
+	__u32 zero = 0;
+	__u32 *nsources = bpf_map_lookup_elem(&mvb_nsources, &zero);
 
+	if (nsources && *nsources == 0)
+		return 0; /* no source lists anywhere: the common case costs no hash */
 	mvb_mac_copy(s.key.mac, f->src);
 	sv = bpf_map_lookup_elem(&mvb_sources, &s.key);
 	if (!sv)

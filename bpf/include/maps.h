@@ -57,6 +57,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_sources SEC(".maps");
 
+/* How many mvb_sources entries there are, on every parent: while none, a frame needs no source lookup
+ * (a miss in mvb_sources cost every unicast frame a hash of its source; an array slot is read inline).
+ * The control plane counts an entry before adding it and after deleting it, so the count may be high
+ * for a moment, never low. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_nsources SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__type(key, __u32);

@@ -105,6 +105,7 @@ export class Reconciler {
     // source mode: the datapath skips them, but they would hold a place among the 16 per address.
     const sourceChild = new Set(children.filter((c) => c.mode === 'source').map((c) => c.hostIfindex));
     this.state.sources.prune((h) => sourceChild.has(h));
+    this.dp.recountSources(); // a count left high by a command that died between its two writes
     this.repairHooks(report);
     const ours = new Set([...children.map((c) => c.hostIfindex), ...this.dp.listPorts().map((p) => p.parentIfindex)]);
     for (const ifindex of this.dp.hooks.pinned()) if (!ours.has(ifindex)) this.dp.hooks.forget(ifindex);

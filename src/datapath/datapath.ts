@@ -33,7 +33,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -231,6 +231,7 @@ export class Datapath {
     ) as Record<ProgramRole, BpfProgram>;
     const dp = new Datapath(pinRoot, maps, programs);
     dp.upgraded = upgraded;
+    if (upgraded) dp.recountSources(); // a build without mvb_nsources left it at 0
     dp.reclaimed = reclaimed;
     // The hook mode the hooks were made in, as a `hooks-<mode>` marker: a change means taking them over.
     const hookMarker = `hooks-${dp.hooks.mode}`;
@@ -380,8 +381,33 @@ export class Datapath {
     return v ? decodeSourceVal(v) : [];
   }
   setSourceHosts(parentIfindex: number, mac: Mac, hosts: number[]): void {
-    if (hosts.length === 0) this.maps.mvb_sources.delete(encodeMacKey(parentIfindex, mac));
-    else this.maps.mvb_sources.update(encodeMacKey(parentIfindex, mac), encodeSourceVal(hosts));
+    const key = encodeMacKey(parentIfindex, mac);
+    const had = this.maps.mvb_sources.lookup(key) !== null;
+    // mvb_nsources: counted before an entry is added and after one is deleted, so never below the truth
+    // (the datapath skips source lookups while it reads 0).
+    if (hosts.length === 0) {
+      if (!had) return;
+      this.maps.mvb_sources.delete(key);
+      this.setSourceCount(Math.max(0, this.sourceCount() - 1));
+    } else {
+      if (!had) this.setSourceCount(this.sourceCount() + 1);
+      this.maps.mvb_sources.update(key, encodeSourceVal(hosts));
+    }
+  }
+  /** The datapath's count of source entries (mvb_nsources). */
+  sourceCount(): number {
+    return this.maps.mvb_nsources.lookup(u32Key(0))?.readUInt32LE(0) ?? 0;
+  }
+  private setSourceCount(n: number): void {
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(n);
+    this.maps.mvb_nsources.update(u32Key(0), v);
+  }
+  /** Sets the count from the entries themselves (an instance taken over from a build without it; reconcile). */
+  recountSources(): number {
+    const n = this.sourceEntries().length;
+    if (n !== this.sourceCount()) this.setSourceCount(n);
+    return n;
   }
   /** Every source entry: (parent, address) -> host ends (one batched read). */
   sourceEntries(): { parentIfindex: number; mac: Mac; hosts: number[] }[] {

@@ -156,4 +156,28 @@ if (!IN_GUEST) describe('source lists and nodst, side by side with kernel macvla
     expect(entries()).toBe(0);
     expect(oursShow(), 'the live lists are untouched').toEqual(before);
   });
+
+  it('the datapath counts the list entries (while none, frames skip the source lookup), and reconcile puts a wrong count right', () => {
+    const counts = () => inNetns(`/run/netns/${host}`, () => {
+      const dp = Datapath.open(pins);
+      try {
+        return { count: dp.sourceCount(), entries: dp.sourceEntries().length };
+      } finally {
+        dp.close();
+      }
+    });
+    const now = counts();
+    expect(now.entries).toBeGreaterThan(0);
+    expect(now.count).toBe(now.entries);
+    // A count left at 0 (a build without it, or a lost write) would hide every list from the datapath.
+    const m = new (addon().BpfMap)({ pin: path.join(pins, 'mvb_nsources') });
+    try {
+      m.update(Buffer.alloc(4), Buffer.alloc(4));
+    } finally {
+      m.close();
+    }
+    expect(counts().count).toBe(0);
+    expect(ours(['link', 'show']).code).toBe(0); // reconciles
+    expect(counts()).toEqual(now);
+  });
 });
