@@ -50,9 +50,10 @@ describe('kernel matrix: the privileged tests in QEMU guests', () => {
       // The 6.12 guest also runs the child kinds benchmark's smoke (netkit: this host's kernel has none).
       const bench = k === 'backports' ? '; rc=$?; node dist/cli/main.js bench --smoke --only=kinds > /mvb-out/kinds.txt 2>&1; exit $rc' : '';
       const cmd = `MVB_GUEST=1 node_modules/.bin/vitest run ${[...PRIVILEGED, ...ONLY[k]].join(' ')} --reporter=dot --reporter=json --outputFile.json=/mvb-out/report.json${bench}`;
-      // A guest's run has taken 949-1,135 s (6.1) and 1,095-1,260+ s (6.12) in clean-clone CI runs on this
-      // kind of machine, the same tests varying by 15 % from run to run: 26 minutes leaves room for that.
-      const r = await runInGuest(k, cmd, { prefix, timeoutMs: 26 * 60_000, cpus: CPUS[k] });
+      // A guest's run has taken 949-1,273 s (6.1) and 1,095-1,492 s (6.12) in clean-clone CI runs on this
+      // kind of machine, the same tests varying by 20-40 % from run to run: 30 minutes leaves room for
+      // that (the 6.12 guest's 1,492 s was 96 % of the 26 minutes it had) and stays far inside CI's 90.
+      const r = await runInGuest(k, cmd, { prefix, timeoutMs: 30 * 60_000, cpus: CPUS[k] });
       results.push(r);
       const kernel = /guest: kernel (\S+),/.exec(r.log)?.[1] ?? '';
       expect(kernel, `the guest did not start the test run; its console:\n${r.console.slice(-3000)}`).toMatch(EXPECT[k]);
@@ -67,7 +68,11 @@ describe('kernel matrix: the privileged tests in QEMU guests', () => {
       expect(failed, 'tests that failed in the guest').toEqual([]);
       expect(rep.numPendingTests, 'nothing may skip').toBe(0);
       expect(rep.numPassedTests).toBeGreaterThan(150);
-      expect(r.rc).toBe(0);
+      // Every test passed but the run failed (seen once, 6.12 guest, 289 passed): a file that failed to
+      // load or an error outside any test. Its output says which.
+      const failedFiles = (rep.testResults as { name: string; status?: string; message?: string }[])
+        .filter((f) => f.status === 'failed').map((f) => `${path.basename(f.name)}: ${(f.message ?? '').slice(0, 800)}`);
+      expect(r.rc, `the guest's test run exited ${r.rc}; files that failed outside a test:\n${failedFiles.join('\n')}\nits output:\n${r.log.slice(-4000)}`).toBe(0);
       if (k === 'backports') {
         const kinds = fs.existsSync(path.join(r.out, 'kinds.txt')) ? fs.readFileSync(path.join(r.out, 'kinds.txt'), 'utf8') : '';
         expect(kinds, 'bench --smoke --only=kinds in the guest').toMatch(/^\| external → child \| (\d[\d.]* ?[kM]?pps \| ){3}/m);
