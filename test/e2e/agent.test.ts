@@ -353,6 +353,10 @@ if (!IN_GUEST) describe('control socket, config file and lock', () => {
     expect(first.err).toBe('');
     expect(first.out).toMatch(/added c2/);
     expect(first.out).toMatch(/added c3/);
+    // The kernel's view: c2 was made UP from the start and has carrier; c3, asked down, was not made UP.
+    const flags = (n: string) => (JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show', n])) as { flags: string[] }[])[0]!.flags;
+    expect(flags('c2')).toEqual(expect.arrayContaining(['UP', 'LOWER_UP']));
+    expect(flags('c3')).not.toContain('UP');
     expect(cli(['apply', '-f', good]).out.trim()).toBe('no changes');
     const viaAgent = cli(['-j', 'link', 'show']);
     const direct = cli(['-j', 'link', 'show'], { MACVLAN_BPF_NO_AGENT: '1' });
