@@ -328,8 +328,9 @@ function applyChecked(m: Macvlan, cfg: Config, opts: { prune?: boolean }): strin
     const netns = x.netns || undefined;
     const bcqueuelen = m.bcQueueLen(x);
     const macaddr = x.mode === 'source' ? m.macaddrOf(x.name, netns) : [];
+    const access = m.tapAccess(x); // a tap's owner and group live only in the kernel: read before it goes
     return () => {
-      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen, ...kindRequest(x),
+      m.add({ parent, name: x.name, mode: x.mode, address: x.mac, mtu: x.mtu, netns, spoofchk: (x.flags & CHILD_SPOOFCHK) !== 0, bcqueuelen, ...kindRequest(x), ...access,
         nodst: (x.flags & CHILD_NODST) !== 0, ...(macaddr.length ? { macaddr: { op: 'set' as const, macs: macaddr } } : {}) });
       if (up) m.setUp(x.name, true, netns);
     };

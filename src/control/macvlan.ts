@@ -206,6 +206,12 @@ export class Macvlan {
     return l;
   }
 
+  /** A macvtap child's owner and group as the kernel holds them (none set, or another kind: {}). */
+  tapAccess(c: ChildRecord): { owner?: number; group?: number } {
+    if (c.kind !== 'tap') return {};
+    return this.links.get(c.name, c.netns || undefined)?.tun ?? {};
+  }
+
   /** What kernel device a child stands in for. */
   linkType(c: ChildRecord): LinkType {
     return kindOf(c.kind).linkKind;

@@ -15,6 +15,7 @@ const RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_NEWNSID = 88, RTM_GETNSID = 90;
 const RTM_NEWQDISC = 36, TCA_KIND = 1, TC_H_ROOT = 0xffffffff, NLM_F_REPLACE = 0x100;
 export const RTNLGRP_LINK = 1;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
+const IFLA_TUN_OWNER = 1, IFLA_TUN_GROUP = 2;
 const IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_PROMISCUITY = 30, IFLA_LINK_NETNSID = 37, IFLA_EXT_MASK = 29;
 const IFLA_NET_NS_FD = 28, VETH_INFO_PEER = 1, IFLA_IFALIAS = 20;
 // <linux/if_link.h> netkit (6.7): the peer's ifinfomsg and attributes, its mode and default policies.
@@ -51,6 +52,8 @@ export interface Link {
   /** The interface's alias (ip link set … alias), when it has one. */
   ifalias?: string;
   linkinfo?: { info_kind?: string };
+  /** A tun/tap device's owner and group (TUNSETOWNER, TUNSETGROUP), when set. */
+  tun?: { owner?: number; group?: number };
 }
 
 export interface NetlinkMessage {
@@ -167,6 +170,12 @@ export function parseLink(payload: Buffer): Link {
   if (li) {
     const kind = parseAttrs(li).get(IFLA_INFO_KIND);
     l.linkinfo = kind ? { info_kind: cstr(kind) } : {};
+    const data = parseAttrs(li).get(IFLA_INFO_DATA);
+    if (kind && cstr(kind) === 'tun' && data) {
+      const t = parseAttrs(data);
+      const owner = t.get(IFLA_TUN_OWNER), group = t.get(IFLA_TUN_GROUP);
+      l.tun = { ...(owner ? { owner: owner.readUInt32LE(0) } : {}), ...(group ? { group: group.readUInt32LE(0) } : {}) };
+    }
   }
   return l;
 }

@@ -345,6 +345,26 @@ describe('macvtap children: tap devices a reader opens', () => {
     t.cli(['link', 'del', 'mvt2']);
   });
 
+  if (!IN_GUEST) it('an apply undone after re-making a tap puts back the tap it deleted, owner and group included', () => {
+    const file = path.join(os.tmpdir(), `${sb.prefix}-tap-undo.yaml`);
+    const tap = (queues: number) => `children:\n  - { name: mvt3, parent: p0, type: macvtap, mode: bridge, address: "02:00:00:00:07:04", owner: nobody, group: nogroup, queues: ${queues} }\n`;
+    run('ip', ['-n', t.host, 'link', 'add', 'mvtclash', 'type', 'veth', 'peer', 'name', 'mvtclash2']);
+    try {
+      fs.writeFileSync(file, tap(2));
+      t.cli(['apply', '-f', file]);
+      expect(ipShow('mvt3').linkinfo.info_data).toMatchObject({ multi_queue: true, user: 'nobody', group: 'nogroup' });
+      // Another queue count re-makes mvt3; the next child's name is taken in the kernel: all undone.
+      fs.writeFileSync(file, tap(3) + '  - { name: mvtclash, parent: p0, mode: bridge }\n');
+      expect(() => t.cli(['apply', '-f', file])).toThrow(/already exists/);
+      expect(show().find((c) => c.ifname === 'mvt3')!.queues).toBe(2);
+      expect(ipShow('mvt3').linkinfo.info_data, 'the re-made tap has the owner and group it had').toMatchObject({ user: 'nobody', group: 'nogroup' });
+    } finally {
+      fs.rmSync(file, { force: true });
+      run('ip', ['-n', t.host, 'link', 'del', 'mvtclash']);
+      t.cli(['link', 'del', 'mvt3']);
+    }
+  });
+
   if (!IN_GUEST) it('a tap of ours in no registry (a command killed between making and recording it) is removed by the next command; another\'s stays', () => {
     const made = (name: string, alias: string) => {
       const q = new (addon().TapQueue)({ ifname: name, create: true, netns: `/run/netns/${t.host}` });
