@@ -13,6 +13,13 @@ static __always_inline int mvb_child_tx(struct __sk_buff *skb)
 	struct mvb_frame f;
 	struct mvb_verdict v = {};
 
+#if !MVB_AT_XMIT
+	/* A flood's continuation (tc_apply.h) comes into a host end's ingress: not the child's frame. */
+	int cont = mvb_tc_flood_continue(skb);
+
+	if (cont >= 0)
+		return cont;
+#endif
 	if (mvb_parse_eth((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &f) < 0) {
 		struct mvb_child *me = bpf_map_lookup_elem(&mvb_children, &(__u32){ skb->ifindex });
 

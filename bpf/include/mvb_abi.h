@@ -192,6 +192,39 @@ struct mvb_parent_stats {
 	__u64 drops[MVB_DROP__MAX];
 };
 
+/* A flood in chunks (issue 18). Every copy goes through the host end's veth transmit onto this CPU's
+ * backlog, which holds net.core.netdev_max_backlog (1,000) frames until the backlog is next drained, so
+ * one softirq must not queue a whole 1,024-child flood. A flood makes at most `chunk` copies, then
+ * queues a continuation behind them: one more clone of the frame, sent into the ingress of an UP
+ * child's host end (a veth or tap, whose hook is our child program) with skb->mark holding a tag. It
+ * reaches that hook only after the backlog has delivered the copies queued before it; the program
+ * finds the flood's state by the tag and makes the next chunk. Copies keep their order per child (the
+ * backlog is FIFO) and the backlog never holds more than a chunk of one flood. */
+#define MVB_FLOOD_CHUNK_DEFAULT 256
+#define MVB_CONT_MAGIC      0x4d000000 /* skb->mark of a continuation: 0x4d, slot (12 bits), sequence (12) */
+#define MVB_CONT_MAGIC_MASK 0xff000000
+#define MVB_CONT_PER_CPU    32 /* slots per CPU (a power of two): continuations in flight on one CPU */
+#define MVB_CONT_CPUS       128 /* CPUs with slots of their own (a power of two); more share them */
+#define MVB_CONT_SLOTS      (MVB_CONT_PER_CPU * MVB_CONT_CPUS)
+
+/* mvb_flood_cfg[0], written by the control plane. */
+struct mvb_flood_cfg {
+	__u32 chunk; /* copies per softirq round; 0: MVB_FLOOD_CHUNK_DEFAULT */
+	__u32 pad;
+};
+
+/* mvb_flood_cont: a flood's state while its continuation waits in the backlog. */
+struct mvb_flood_cont {
+	__u32 tag;     /* the continuation's skb->mark; 0: free */
+	__u32 parent;
+	__u32 mask;
+	__u32 exclude;
+	__u32 group;   /* the exact group filter applies (the group is the frame's destination) */
+	__u32 start;   /* the flood's first list index */
+	__u32 n;       /* list entries the flood walks */
+	__u32 next;    /* entries done */
+};
+
 /* The verdict is also written to skb->cb[0..3] so BPF_PROG_TEST_RUN can read what was decided: the
  * redirect target itself is invisible to a test run. */
 #define MVB_CB_ACTION 0

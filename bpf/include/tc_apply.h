@@ -32,8 +32,11 @@ struct mvb_flood_ctx {
 	__u32 len;
 	__u32 n;
 	__u32 start;
+	__u32 base;    /* entries before this one were walked by an earlier chunk */
+	__u32 visited; /* entries walked here */
 	__u32 copies;
 	__u32 failed;
+	__u32 skipped; /* the sender's own entry */
 	struct mvb_mc_key mc; /* mc.mac: the group when the exact filter applies (group = 1) */
 	__u32 group;
 	/* The member path (below): the group's listed members, and how many of them the mode reaches. */
@@ -61,7 +64,7 @@ static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 reason)
 static long mvb_flood_one(__u32 i, void *data)
 {
 	struct mvb_flood_ctx *fc = data;
-	__u32 idx = fc->start + i;
+	__u32 idx = fc->start + fc->base + i;
 	struct mvb_flood_key key = { .parent_ifindex = fc->parent };
 	struct mvb_flood_val *e;
 	long r;
@@ -70,7 +73,13 @@ static long mvb_flood_one(__u32 i, void *data)
 		idx -= fc->n;
 	key.idx = idx;
 	e = bpf_map_lookup_elem(&mvb_flood, &key);
-	if (!e || e->host_ifindex == fc->exclude || !(e->mode & fc->mask))
+	if (!e)
+		return 0;
+	if (e->host_ifindex == fc->exclude) {
+		fc->skipped++;
+		return 0;
+	}
+	if (!(e->mode & fc->mask))
 		return 0;
 	if (fc->group && (e->flags & MVB_FLOOD_MC_EXACT)) {
 		/* The exact filter: a group the child has not joined is withheld, counted on the spot and as
@@ -180,17 +189,124 @@ static __always_inline int mvb_tc_flood_members(struct mvb_flood_ctx *fc, const 
 	return 1;
 }
 
-/* Copies the frame to the port's eligible UP children, synchronously (deliberate difference 2: no
- * broadcast work-queue). bpf_loop keeps the verifier's cost independent of the number of children.
- * Returns the copies made; failures are counted, never silent. */
+/* The copies the sender's mode withheld: derived rather than counted in the loop, which keeps the
+ * callback's state small enough for the verifier to converge (l.314-320). */
+static __always_inline void mvb_flood_count_filtered(const struct mvb_flood_ctx *fc)
+{
+	__u32 filtered = fc->visited - fc->copies - fc->failed - fc->skipped;
+
+	if (!fc->mask || filtered > fc->visited)
+		filtered = 0;
+	if (filtered) {
+		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &fc->parent);
+
+		if (s)
+			s->drops[MVB_DROP_MODE_FILTER] += filtered;
+	}
+}
+
+/* Copies per softirq round (mvb_flood_cfg; see mvb_abi.h). */
+static __always_inline __u32 mvb_flood_chunk(void)
+{
+	struct mvb_flood_cfg *cfg = bpf_map_lookup_elem(&mvb_flood_cfg, &(__u32){ 0 });
+	__u32 chunk = cfg ? cfg->chunk : 0;
+
+	return chunk ? chunk : MVB_FLOOD_CHUNK_DEFAULT;
+}
+
+/* The continuation's carrier: the host end of one of the next flood entries whose ingress runs our
+ * child program (a veth's host end or a tap; a netkit child's hook is in its transmit), or 0. */
+static __always_inline __u32 mvb_flood_carrier(const struct mvb_flood_ctx *fc)
+{
+	struct mvb_flood_key key = { .parent_ifindex = fc->parent };
+	struct mvb_flood_val *e;
+	struct mvb_child *c;
+	__u32 k, idx;
+
+#pragma unroll
+	for (k = 0; k < 4; k++) {
+		if (fc->base + k >= fc->n)
+			return 0;
+		idx = fc->start + fc->base + k;
+		if (idx >= fc->n)
+			idx -= fc->n;
+		key.idx = idx;
+		e = bpf_map_lookup_elem(&mvb_flood, &key);
+		if (!e)
+			continue;
+		c = bpf_map_lookup_elem(&mvb_children, &e->host_ifindex);
+		if (c && c->kind != MVB_KIND_NETKIT && (c->flags & MVB_CHILD_UP))
+			return e->host_ifindex;
+	}
+	return 0;
+}
+
+/* Queues the rest of the flood (entries fc->base on) behind the copies made so far; 0 when it can't
+ * (no carrier, or the carrier refused the clone: the backlog is full), and the caller goes on inline. */
+static __always_inline int mvb_flood_defer(struct __sk_buff *skb, const struct mvb_flood_ctx *fc)
+{
+	__u32 *seq = bpf_map_lookup_elem(&mvb_flood_seq, &(__u32){ 0 });
+	struct mvb_flood_cont *c;
+	__u32 carrier, slot, tag, saved;
+	long r;
+
+	carrier = mvb_flood_carrier(fc);
+	if (!seq || !carrier)
+		return 0;
+	*seq += 1;
+	slot = (bpf_get_smp_processor_id() & (MVB_CONT_CPUS - 1)) * MVB_CONT_PER_CPU + (*seq & (MVB_CONT_PER_CPU - 1));
+	c = bpf_map_lookup_elem(&mvb_flood_cont, &slot);
+	if (!c)
+		return 0;
+	tag = MVB_CONT_MAGIC | (slot << 12) | (*seq & 0xfff);
+	c->parent = fc->parent;
+	c->mask = fc->mask;
+	c->exclude = fc->exclude;
+	c->group = fc->group;
+	c->start = fc->start;
+	c->n = fc->n;
+	c->next = fc->base;
+	c->tag = tag;
+	saved = skb->mark;
+	skb->mark = tag;
+	r = bpf_clone_redirect(skb, carrier, BPF_F_INGRESS);
+	skb->mark = saved;
+	if (r) {
+		c->tag = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/* Walks the flood list from entry fc->base to its end: a chunk now and the rest from a continuation,
+ * or all of it now when no continuation can be queued. */
+static __always_inline void mvb_flood_walk(struct __sk_buff *skb, struct mvb_flood_ctx *fc)
+{
+	__u32 chunk = mvb_flood_chunk();
+	__u32 left = fc->base < fc->n ? fc->n - fc->base : 0;
+
+	if (left > chunk) {
+		bpf_loop(chunk, mvb_flood_one, fc, 0);
+		fc->visited += chunk;
+		fc->base += chunk;
+		if (mvb_flood_defer(skb, fc))
+			return;
+		left -= chunk;
+	}
+	bpf_loop(left, mvb_flood_one, fc, 0);
+	fc->visited += left;
+}
+
+/* Copies the frame to the port's eligible UP children (deliberate difference 2: no broadcast
+ * work-queue; a flood longer than a chunk goes on in later softirq rounds, see mvb_abi.h). bpf_loop keeps
+ * the verifier's cost independent of the number of children. Returns the copies made here; failures
+ * are counted, never silent. */
 static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
 	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .mask = v->mask, .exclude = v->exclude, .len = skb->len };
 	__u32 parent = v->target;
 	struct mvb_port *port = bpf_map_lookup_elem(&mvb_ports, &parent);
 	__u32 n = port ? port->nflood : 0;
-
-	__u32 filtered;
 
 	if (n > MVB_MAX_CHILDREN)
 		n = MVB_MAX_CHILDREN;
@@ -199,23 +315,55 @@ static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mv
 		fc.group = 1;
 		mvb_mac_copy(fc.mc.mac, v->dst);
 	}
-	if (!(v->group && port && mvb_tc_flood_members(&fc, port, v->dst))) {
+	if (v->group && port && mvb_tc_flood_members(&fc, port, v->dst)) {
+		/* every entry accounted for: copied, unjoined, or withheld by the mode below */
+		fc.visited = n;
+		fc.skipped = fc.exclude ? 1 : 0;
+	} else {
 		fc.start = n > 1 ? bpf_get_prandom_u32() % n : 0;
 		if (fc.mask && n)
-			bpf_loop(n, mvb_flood_one, &fc, 0);
+			mvb_flood_walk(skb, &fc);
 	}
-	/* Copies the sender's mode withheld (l.314-320): derived here rather than counted in the loop,
-	 * which keeps the callback's state small enough for the verifier to converge. */
-	filtered = n - fc.copies - fc.failed - (fc.exclude ? 1 : 0);
-	if (!fc.mask || filtered > n)
-		filtered = 0;
-	if (filtered) {
-		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent);
-
-		if (s)
-			s->drops[MVB_DROP_MODE_FILTER] += filtered;
-	}
+	mvb_flood_count_filtered(&fc);
 	return fc.copies;
+}
+
+/* A continuation reached a child program's hook (see mvb_abi.h): the next chunk of its flood, and the
+ * clone ends here. -1 when skb->mark is no continuation of ours in flight: the frame is an ordinary one. */
+static __always_inline int mvb_tc_flood_continue(struct __sk_buff *skb)
+{
+	__u32 mark = skb->mark;
+	__u32 slot = (mark >> 12) & 0xfff;
+	struct mvb_flood_ctx fc = { .skb = skb };
+	struct mvb_flood_cont *c;
+
+	if ((mark & MVB_CONT_MAGIC_MASK) != MVB_CONT_MAGIC)
+		return -1;
+	c = bpf_map_lookup_elem(&mvb_flood_cont, &slot);
+	if (!c || !c->tag || c->tag != mark)
+		return -1;
+	fc.parent = c->parent;
+	fc.mask = c->mask;
+	fc.exclude = c->exclude;
+	fc.group = c->group;
+	fc.start = c->start;
+	fc.n = c->n < MVB_MAX_CHILDREN ? c->n : MVB_MAX_CHILDREN;
+	fc.base = c->next;
+	c->tag = 0;
+	skb->mark = 0;
+	fc.len = skb->len;
+	if (fc.group && bpf_skb_load_bytes(skb, 0, fc.mc.mac, sizeof(fc.mc.mac)) < 0)
+		return TC_ACT_STOLEN;
+	if (fc.mask)
+		mvb_flood_walk(skb, &fc);
+	mvb_flood_count_filtered(&fc);
+	skb->cb[MVB_CB_ACTION] = MVB_ACT_FLOOD;
+	skb->cb[MVB_CB_TARGET] = fc.parent;
+	skb->cb[MVB_CB_REASON] = 0;
+	skb->cb[MVB_CB_FLAGS] = 0;
+	skb->cb[MVB_CB_COPIES] = fc.copies;
+	/* Consumed, not dropped: the clone was ours and did its work. */
+	return TC_ACT_STOLEN;
 }
 
 /* Source-mode copies (see mvb_decide_sources), made before the frame itself goes on. Through the host

@@ -306,7 +306,7 @@ export class Macvlan {
       // Born UP (in a batch that brings it up next): its MAC must be free before it can send.
       const bornUp = this.inBatch && req.up === true;
       if (bornUp) this.state.checkMacFree(rec, rec.mac);
-      const make: MakeRequest = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues, siblings: nsiblings, up: bornUp };
+      const make: MakeRequest = { parent, name: req.name, netns, address: rec.mac, mtu: rec.mtu, hostName, hostIfindex: req.hostIfindex, owner: tap?.owner, group: tap?.group, queues: tap?.queues, up: bornUp };
       try {
         rec.hostIfindex = kind.make(ctx, make, undo);
       } catch (e) {

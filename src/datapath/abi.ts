@@ -93,7 +93,11 @@ export const SIZES = {
   sourceVal: 4 + 4 * 16,
   childStats: 40,
   parentStats: 32 + 8 * DROP_MAX,
+  floodCfg: 8,
 } as const;
+
+/** Copies per flood chunk when mvb_flood_cfg says 0 (MVB_FLOOD_CHUNK_DEFAULT). */
+export const FLOOD_CHUNK_DEFAULT = 256;
 
 /** skb->cb[] slots carrying the verdict, and cb's offset in struct __sk_buff. */
 export const CB = { action: 0, target: 1, reason: 2, flags: 3, copies: 4 } as const;

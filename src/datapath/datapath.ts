@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
-  SIZES, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
+  SIZES, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
   encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey, encodeGroupVal, decodeGroupVal,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
@@ -33,7 +33,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -51,6 +51,7 @@ const LAYOUT: Partial<Record<MapName, [number, number]>> = {
   mvb_groups: [SIZES.macKey, SIZES.groupVal],
   mvb_child_stats: [4, SIZES.childStats],
   mvb_parent_stats: [4, SIZES.parentStats],
+  mvb_flood_cfg: [4, SIZES.floodCfg],
 };
 
 /**
@@ -393,6 +394,18 @@ export class Datapath {
       if (!had) this.setSourceCount(this.sourceCount() + 1);
       this.maps.mvb_sources.update(key, encodeSourceVal(hosts));
     }
+  }
+  /** Copies a flood makes per softirq round before it queues the rest behind them (mvb_abi.h). */
+  floodChunk(): number {
+    return this.maps.mvb_flood_cfg.lookup(u32Key(0))?.readUInt32LE(0) || FLOOD_CHUNK_DEFAULT;
+  }
+  /** Sets it (0: the default). The backlog holds net.core.netdev_max_backlog frames per CPU: a chunk
+   * above about half of it leaves the copies of two floods in a row, or other traffic, no room. */
+  setFloodChunk(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > 65536) throw new DatapathError(`a flood chunk of ${n} copies is not a count from 1 to 65,536 (the most children a datapath holds) (0: the default, ${FLOOD_CHUNK_DEFAULT})`);
+    const v = Buffer.alloc(SIZES.floodCfg);
+    v.writeUInt32LE(n);
+    this.maps.mvb_flood_cfg.update(u32Key(0), v);
   }
   /** The datapath's count of source entries (mvb_nsources). */
   sourceCount(): number {

@@ -25,6 +25,7 @@ describe('datapath ABI', () => {
       expect([info('mvb_groups').keySize, info('mvb_groups').valueSize]).toEqual([SIZES.macKey, SIZES.groupVal]);
       expect(info('mvb_child_stats').valueSize).toBe(SIZES.childStats);
       expect(info('mvb_parent_stats').valueSize).toBe(SIZES.parentStats);
+      expect(info('mvb_flood_cfg').valueSize).toBe(SIZES.floodCfg);
       // Per-CPU buffers are sized in C: round_up(value, 8) x possible CPUs.
       const cs = info('mvb_child_stats');
       expect(cs.perCpu).toBe(true);

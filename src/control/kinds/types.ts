@@ -32,8 +32,6 @@ export interface MakeRequest {
   group?: number;
   /** tap children: the queues its readers open (more than one: a multiqueue tap). */
   queues?: number;
-  /** How many children the parent has already (a veth kind's flood delivery depends on it). */
-  siblings: number;
   /**
    * The child is to be UP: a kind may make its device UP from the start (no request to bring it up
    * later, and the kernel's IPv6 set-up of the device runs once, when carrier comes with start(),
@@ -83,9 +81,9 @@ export interface ChildKind {
    */
   acceptXdp(ctx: KindContext, c: ChildRecord, on: boolean): boolean;
   /**
-   * Whether make() left GRO on at the child end for the child's life (a veth child past the parent's
-   * first few hundred: its flood copies reach it through its NAPI ring, not the per-CPU backlog;
-   * kinds/veth.ts). Such a child accepts XDP redirects once armed, and keeps GRO when XDP goes.
+   * Whether the child has GRO on at its end for life (a veth child an older build made past its
+   * parent's 500th, for flood copies through its NAPI ring; kinds/veth.ts). Such a child accepts XDP
+   * redirects once armed, and keeps GRO when XDP goes.
    */
   groForLife(ctx: KindContext, c: ChildRecord): boolean;
   /**

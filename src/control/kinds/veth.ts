@@ -2,7 +2,6 @@
 // stays beside the parent, and the child program on its ingress decides everything the child sends.
 // Frames for the child enter it with bpf_redirect_peer (straight into the child's netns), or a plain
 // redirect when both ends share a netns (the peer shortcut refuses that).
-import fs from 'node:fs';
 import { CHILD_SAME_NETNS, type ChildRecord } from '../../datapath/abi.js';
 import { addon, inNetns, isSystemError } from '../../native.js';
 import { ifnameOf, netnsPath, type LinkInfo } from '../../net/links.js';
@@ -19,8 +18,7 @@ export const veth: ChildKind = {
       create: (spec) => ctx.links.rtnl.createVeth(spec),
       bornUp: true,
       attach: (host) => {
-        req.groForLife = !!req.netns && req.siblings >= napiFloodFrom();
-        if (req.groForLife) floodThroughNapi(req);
+        req.groForLife = false;
         ctx.dp.attach('child', host, { mode: ctx.txHookMode });
       },
       forget: (host) => ctx.dp.hooks.forget(host),
@@ -29,7 +27,9 @@ export const veth: ChildKind = {
 
   start: startPair,
 
-  /** Made with floodThroughNapi: its host end has TSO off (the device says so, across restarts). */
+  /** Made by a build before the chunked flood (2026-12-01) past its parent's 500th child: GRO on at
+   * the child end for life, its flood copies through NAPI, which needs the host end's TSO off (the
+   * device says so, across restarts). This build makes none, and leaves those as they are. */
   groForLife(_ctx: KindContext, c: ChildRecord): boolean {
     if (!c.netns) return false;
     try {
@@ -99,42 +99,3 @@ export const veth: ChildKind = {
     followParent(ctx, host, parent);
   },
 };
-
-/**
- * From which child on (counting the parent's children at its birth) flood copies go through the
- * child's NAPI ring: half the per-CPU backlog (net.core.netdev_max_backlog), so the copies of one
- * broadcast that go through the backlog leave room for the rest of the CPU's traffic.
- * MACVLAN_BPF_NAPI_FLOOD_FROM overrides it (0: every child in a netns of its own).
- */
-export function napiFloodFrom(): number {
-  const env = process.env.MACVLAN_BPF_NAPI_FLOOD_FROM;
-  if (env !== undefined && /^\d+$/.test(env)) return Number(env);
-  try {
-    return Math.floor(Number(fs.readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8')) / 2);
-  } catch {
-    return 500;
-  }
-}
-
-/**
- * Flood copies into the child through its veth's NAPI ring (256 frames per child) instead of this CPU's
- * backlog, which holds net.core.netdev_max_backlog (1,000) frames until the flood's softirq ends: past
- * it, copies of one broadcast to more children were refused (97.8 % delivered at 1,024; issue 18). veth
- * queues an skb on the receiving end's NAPI when that end has GRO on (NAPI is its GRO) and the sending
- * end has no TSO. So GRO goes on at the child end, as every kernel macvlan child has it (GRO is on by
- * default for every device but veth), and TSO off at the host end, which only flood copies cross:
- * unicast enters the child's netns by bpf_redirect_peer, past the host end's transmit (a child beside
- * its parent gets unicast through it, where TSO off would cut TCP in software: it keeps the backlog).
- * A copy through NAPI costs more than one through the backlog (each child's ring is polled on its
- * own), so only the children past napiFloodFrom() take this path: a flood's backlog share stays
- * below the backlog's size, and a port of a few hundred children floods as fast as before.
- */
-function floodThroughNapi(req: MakeRequest): void {
-  const a = addon();
-  try {
-    a.ethtoolSet(req.hostName, 'tso', false);
-    inNetns(netnsPath(req.netns), () => a.ethtoolSet(req.name, 'gro', true));
-  } catch (e) {
-    throw kernelError(e, `setting ${req.name}'s GRO on and its host side's TSO off (flood copies through NAPI)`);
-  }
-}
