@@ -136,8 +136,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_bc_cutoff SEC(".maps");
 
-/* Flooding in chunks (see mvb_abi.h): the chunk size, and each CPU's continuations in flight with a
- * per-CPU sequence for their tags. */
+/* Flooding at scale (see mvb_abi.h): settings, each CPU's accounting, and the deferred floods' state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -147,19 +146,19 @@ struct {
 } mvb_flood_cfg SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mvb_flood_cpu);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_flood_cpu SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct mvb_flood_cont);
 	__uint(max_entries, MVB_CONT_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_flood_cont SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} mvb_flood_seq SEC(".maps");
 
 #endif

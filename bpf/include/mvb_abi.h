@@ -192,37 +192,59 @@ struct mvb_parent_stats {
 	__u64 drops[MVB_DROP__MAX];
 };
 
-/* A flood in chunks (issue 18). Every copy goes through the host end's veth transmit onto this CPU's
- * backlog, which holds net.core.netdev_max_backlog (1,000) frames until the backlog is next drained, so
- * one softirq must not queue a whole 1,024-child flood. A flood makes at most `chunk` copies, then
- * queues a continuation behind them: one more clone of the frame, sent into the ingress of an UP
- * child's host end (a veth or tap, whose hook is our child program) with skb->mark holding a tag. It
- * reaches that hook only after the backlog has delivered the copies queued before it; the program
- * finds the flood's state by the tag and makes the next chunk. Copies keep their order per child (the
- * backlog is FIFO) and the backlog never holds more than a chunk of one flood. */
-#define MVB_FLOOD_CHUNK_DEFAULT 256
+/* Flooding at scale (issue 18; the code is flood.h). Every copy passes the child's veth onto this CPU's
+ * backlog, which holds net.core.netdev_max_backlog (1,000) frames and refuses more until it is drained.
+ * So a CPU keeps at most `budget` flood copies queued there at once:
+ * - a flood that fits, while no other waits, is copied at once (the common case: one lookup more);
+ * - a larger one, or any while another waits, is deferred: one clone of the frame, tagged in
+ *   skb->mark, goes into the ingress of a child's host end (a veth or tap: our child program runs
+ *   there), behind the copies queued so far. When the backlog reaches it they have left; the program
+ *   there makes the next `chunk` list entries' copies and queues the clone again behind them, until the
+ *   flood is done. Deferred floods advance in the order they came, by the same entries per round, so
+ *   each child still gets every flood's copy in order;
+ * - while deferred floods already hold the budget, a new flood is shed: its copies are counted as
+ *   copy-refused and not made (the kernel drops the frames past its broadcast queue instead).
+ * The state lives per CPU: a continuation is queued on, and comes back to, this CPU's backlog. */
+#define MVB_FLOOD_BUDGET_DEFAULT 512
+#define MVB_FLOOD_CHUNK_DEFAULT  128
+#define MVB_FLOOD_IDLE_NS   1000000ULL  /* no flood for 1 ms: whatever we queued has left the backlog */
+#define MVB_FLOOD_STALE_NS  20000000ULL /* a continuation not seen for 20 ms was lost (its carrier deleted
+					  * with it queued): the CPU's accounting starts again */
 #define MVB_CONT_MAGIC      0x4d000000 /* skb->mark of a continuation: 0x4d, slot (12 bits), sequence (12) */
 #define MVB_CONT_MAGIC_MASK 0xff000000
-#define MVB_CONT_PER_CPU    32 /* slots per CPU (a power of two): continuations in flight on one CPU */
+#define MVB_CONT_PER_CPU    32  /* slots per CPU (a power of two): deferred floods one CPU holds at most */
 #define MVB_CONT_CPUS       128 /* CPUs with slots of their own (a power of two); more share them */
 #define MVB_CONT_SLOTS      (MVB_CONT_PER_CPU * MVB_CONT_CPUS)
 
-/* mvb_flood_cfg[0], written by the control plane. */
+/* mvb_flood_cfg[0], written by the control plane; 0 means the default. */
 struct mvb_flood_cfg {
-	__u32 chunk; /* copies per softirq round; 0: MVB_FLOOD_CHUNK_DEFAULT */
-	__u32 pad;
+	__u32 budget; /* flood copies one CPU keeps on its backlog at once */
+	__u32 chunk;  /* list entries a deferred flood walks per round */
 };
 
-/* mvb_flood_cont: a flood's state while its continuation waits in the backlog. */
+/* mvb_flood_cpu[0], per CPU. */
+struct mvb_flood_cpu {
+	__u32 seq;       /* continuation tags */
+	__u32 waiting;   /* deferred floods not done */
+	__u32 wait_cost; /* the copies those make per round, at most */
+	__u32 pad;
+	__u64 queued;    /* copies and continuations this CPU put on its backlog */
+	__u64 drained;   /* of those, how many are known to have left it */
+	__u64 last_ns;   /* when a flood or continuation last ran */
+	__u64 progress_ns; /* when a deferred flood last advanced */
+};
+
+/* mvb_flood_cont, by slot: a deferred flood while its continuation waits in the backlog. */
 struct mvb_flood_cont {
 	__u32 tag;     /* the continuation's skb->mark; 0: free */
 	__u32 parent;
 	__u32 mask;
 	__u32 exclude;
 	__u32 group;   /* the exact group filter applies (the group is the frame's destination) */
-	__u32 start;   /* the flood's first list index */
 	__u32 n;       /* list entries the flood walks */
 	__u32 next;    /* entries done */
+	__u32 cost;    /* what it counts in wait_cost */
+	__u64 carried; /* mvb_flood_cpu.queued when it was queued: all that is before it */
 };
 
 /* The verdict is also written to skb->cb[0..3] so BPF_PROG_TEST_RUN can read what was decided: the

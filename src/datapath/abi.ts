@@ -96,8 +96,10 @@ export const SIZES = {
   floodCfg: 8,
 } as const;
 
-/** Copies per flood chunk when mvb_flood_cfg says 0 (MVB_FLOOD_CHUNK_DEFAULT). */
-export const FLOOD_CHUNK_DEFAULT = 256;
+/** mvb_flood_cfg's defaults (MVB_FLOOD_BUDGET_DEFAULT, MVB_FLOOD_CHUNK_DEFAULT): flood copies one CPU keeps
+ * on its backlog at once, and list entries a deferred flood walks per round. */
+export const FLOOD_BUDGET_DEFAULT = 512;
+export const FLOOD_CHUNK_DEFAULT = 128;
 
 /** skb->cb[] slots carrying the verdict, and cb's offset in struct __sk_buff. */
 export const CB = { action: 0, target: 1, reason: 2, flags: 3, copies: 4 } as const;

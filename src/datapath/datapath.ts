@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
-  SIZES, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
+  SIZES, FLOOD_BUDGET_DEFAULT, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
   encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey, encodeGroupVal, decodeGroupVal,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
@@ -395,16 +395,26 @@ export class Datapath {
       this.maps.mvb_sources.update(key, encodeSourceVal(hosts));
     }
   }
-  /** Copies a flood makes per softirq round before it queues the rest behind them (mvb_abi.h). */
-  floodChunk(): number {
-    return this.maps.mvb_flood_cfg.lookup(u32Key(0))?.readUInt32LE(0) || FLOOD_CHUNK_DEFAULT;
+  /** How floods keep within each CPU's backlog (mvb_abi.h, "Flooding at scale"): the most flood copies
+   * one CPU keeps queued there, and the list entries a deferred flood walks per round. */
+  floodSettings(): { budget: number; chunk: number } {
+    const v = this.maps.mvb_flood_cfg.lookup(u32Key(0));
+    return { budget: v?.readUInt32LE(0) || FLOOD_BUDGET_DEFAULT, chunk: v?.readUInt32LE(4) || FLOOD_CHUNK_DEFAULT };
   }
-  /** Sets it (0: the default). The backlog holds net.core.netdev_max_backlog frames per CPU: a chunk
-   * above about half of it leaves the copies of two floods in a row, or other traffic, no room. */
-  setFloodChunk(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > 65536) throw new DatapathError(`a flood chunk of ${n} copies is not a count from 1 to 65,536 (the most children a datapath holds) (0: the default, ${FLOOD_CHUNK_DEFAULT})`);
+  /** Sets them (0: the default). The backlog holds net.core.netdev_max_backlog frames per CPU (1,000
+   * by default), which the budget must stay well below: other traffic queues there too. */
+  setFloodSettings(s: { budget?: number; chunk?: number }): void {
+    const now = this.floodSettings();
+    const raw = this.maps.mvb_flood_cfg.lookup(u32Key(0));
+    const budget = s.budget ?? (raw?.readUInt32LE(0) ?? 0);
+    const chunk = s.chunk ?? (raw?.readUInt32LE(4) ?? 0);
+    for (const [what, n] of [['budget', budget], ['chunk', chunk]] as const)
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new DatapathError(`a flood ${what} of ${n} is not a count (0: the default)`);
+    if ((chunk || FLOOD_CHUNK_DEFAULT) > (budget || FLOOD_BUDGET_DEFAULT))
+      throw new DatapathError(`a flood chunk of ${chunk || FLOOD_CHUNK_DEFAULT} entries is more than the budget of ${budget || FLOOD_BUDGET_DEFAULT} copies: a deferred flood's round must fit in it (it was ${now.chunk} and ${now.budget})`);
     const v = Buffer.alloc(SIZES.floodCfg);
-    v.writeUInt32LE(n);
+    v.writeUInt32LE(budget, 0);
+    v.writeUInt32LE(chunk, 4);
     this.maps.mvb_flood_cfg.update(u32Key(0), v);
   }
   /** The datapath's count of source entries (mvb_nsources). */

@@ -1,11 +1,11 @@
 // Fan-out: 1,024 children on one parent. A broadcast from outside is copied to every child through
 // this CPU's backlog (each copy crosses the host end's veth), which holds net.core.netdev_max_backlog
 // (1,000) frames until it is drained: in one softirq, copies past the 1,000th were refused (issue 18).
-// A flood now makes a chunk of copies (256 by default), then queues a continuation behind them into a
-// child's host end, whose program makes the next chunk once the backlog has delivered the first
-// (tc_apply.h), so every copy arrives, in order, through the backlog. A refused copy would be counted
-// as copy-refused. A bridge child's broadcast reaches its 340 bridge siblings once each. The per-CPU
-// counters say exactly what each child received.
+// Now a flood larger than the budget (512 copies per CPU) is deferred: a tagged clone goes into a
+// child's host end behind what is queued, and the program there makes 128 entries' copies per round,
+// queueing itself again behind them (flood.h). So every copy arrives, in order. In a storm, floods past
+// the budget are shed and counted as copy-refused. A bridge child's broadcast reaches its 340 bridge
+// siblings once each. The per-CPU counters say exactly what each child received.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
@@ -69,12 +69,12 @@ function counters() {
   });
 }
 
-/** Sets the flood chunk (0: the default). */
-function setChunk(n: number): void {
+/** Sets the flood settings (0: the defaults). */
+function setFlood(budget: number, chunk: number): void {
   inNetns(`/run/netns/${host}`, () => {
     const m = Macvlan.open(pins, { reconcile: false });
     try {
-      m.dp.setFloodChunk(n);
+      m.dp.setFloodSettings({ budget, chunk });
     } finally {
       m.close();
     }
@@ -101,18 +101,18 @@ describe(`broadcast fan-out to ${N} children`, () => {
     for (const i of [0, 600, N - 1]) expect([gro(i), tso(i)], `f${i}: GRO, host TSO`).toEqual([false, true]);
   });
 
-  for (const chunk of [0, 100]) it(`from outside, ${chunk ? `chunks of ${chunk}` : 'the default chunk'}: every copy delivered, past the backlog's 1,000, in order; the counters agree`, async () => {
+  /** Sends FRAMES broadcasts from the external host, `gapMs` apart, and checks what arrived against the
+   * counters; returns how many copies were delivered and how many counted as refused. */
+  async function fromOutside(base: number, gapMs: number): Promise<{ delivered: number; refused: number }> {
     const a = addon();
     const tx = new a.PacketSocket({ ifname: 'e0', netns: `/run/netns/${ext}` });
     const stack = new a.PacketSocket({ ifname: 'p0', netns: `/run/netns/${host}`, protocol: ETH_P_TEST });
-    const base = 1000 + chunk * 10;
-    setChunk(chunk);
     try {
       const before = counters();
       for (const s of sockets) s.recv();
       for (let k = 0; k < FRAMES; k++) {
         tx.send(buildFrame({ src: '02:0e:00:00:00:01', dst: 'ff:ff:ff:ff:ff:ff', id: base + k }));
-        await new Promise((r) => setTimeout(r, 20));
+        if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
       }
       await new Promise((r) => setTimeout(r, 500));
       const ids = sockets.map((s) => s.recv().map((f) => frameId(f.data) ?? 0).filter((id) => id >= base && id < base + FRAMES));
@@ -121,20 +121,34 @@ describe(`broadcast fan-out to ${N} children`, () => {
       expect(stack.recv().filter((f) => (frameId(f.data) ?? 0) >= base).length, 'the parent\'s stack got each frame').toBe(FRAMES);
       expect(got.map((g, i) => g - Number(after.copies[i]! - before.copies[i]!)).filter((d) => d !== 0), 'each child\'s counter = what it received').toEqual([]);
       const delivered = got.reduce((x, y) => x + y, 0);
-      const full = Number(after.drops['copy-refused'] - before.drops['copy-refused']);
+      const refused = Number(after.drops['copy-refused'] - before.drops['copy-refused']);
       const failed = Number(after.drops['redirect-fail'] - before.drops['redirect-fail']);
-      expect(delivered + full + failed, 'delivered + counted = sent').toBe(N * FRAMES);
-      const backlog = Number(fs.readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8'));
-      expect(N, 'more children than the backlog holds').toBeGreaterThan(backlog);
-      expect(full + failed, 'copies refused (copy-refused, redirect-fail)').toBe(0);
-      expect(got.filter((g) => g !== FRAMES), 'children without every broadcast').toEqual([]);
+      expect(failed, 'redirect-fail').toBe(0);
+      expect(delivered + refused, 'delivered + counted = sent').toBe(N * FRAMES);
       expect(ids.map((l, i) => [i, l] as const).filter(([, l]) => l.some((id, k) => k > 0 && id <= l[k - 1]!)), 'children that got broadcasts out of order').toEqual([]);
       expect(Number(after.drops['mode-filter'] - before.drops['mode-filter']), 'nothing withheld by the mode').toBe(0);
+      return { delivered, refused };
     } finally {
-      setChunk(0);
       tx.close();
       stack.close();
     }
+  }
+
+  for (const [budget, chunk] of [[0, 0], [300, 100]] as const) it(`from outside, ${budget ? `a budget of ${budget} and rounds of ${chunk}` : 'the default budget and rounds'}: every copy delivered, past the backlog's 1,000, in order; the counters agree`, async () => {
+    const backlog = Number(fs.readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8'));
+    expect(N, 'more children than the backlog holds').toBeGreaterThan(backlog);
+    setFlood(budget, chunk);
+    try {
+      const r = await fromOutside(1000 + budget * 10, 20);
+      expect(r.refused, 'copies refused').toBe(0);
+    } finally {
+      setFlood(0, 0);
+    }
+  });
+
+  it('a storm from outside (back to back): floods past the budget are shed and counted as copy-refused, the rest delivered in order', async () => {
+    const r = await fromOutside(9000, 0);
+    expect(r.delivered, 'copies delivered').toBeGreaterThanOrEqual(N);
   });
 
   it('from a bridge child to its 340 bridge siblings (under the backlog\'s size): exactly one copy each', async () => {
