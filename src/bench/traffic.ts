@@ -117,6 +117,51 @@ export class Receiver {
   }
 }
 
+/** The same counting program on many interfaces of one netns (one load, one map): the fan-out's N
+ * children, where an object per child would cost N loads. */
+export class SharedReceiver {
+  private readonly obj: BpfObject;
+  private readonly map: BpfMap;
+  private readonly ifindexes: number[] = [];
+
+  constructor(readonly netns: string, ifnames: string[]) {
+    const a = addon();
+    this.obj = loadBench();
+    this.map = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_count') });
+    const prog = this.obj.programFd('mvb_bench_tc_count');
+    try {
+      inNetns(`/run/netns/${netns}`, () => {
+        for (const n of ifnames) {
+          const ifindex = a.ifNameToIndex(n);
+          a.tcAttach(ifindex, 'ingress', prog, TC_HANDLE, TC_PRIO, true);
+          this.ifindexes.push(ifindex);
+        }
+      });
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  packets(): number {
+    const raw = this.map.lookup(Buffer.alloc(4))!;
+    let n = 0;
+    for (let off = 0; off + 16 <= raw.length; off += 16) n += Number(raw.readBigUInt64LE(off));
+    return n;
+  }
+
+  close(): void {
+    const a = addon();
+    try {
+      inNetns(`/run/netns/${this.netns}`, () => {
+        for (const i of this.ifindexes) a.tcDetach(i, 'ingress', TC_HANDLE, TC_PRIO);
+      });
+    } catch { /* the interfaces are gone with their netns */ }
+    this.map.close();
+    this.obj.close();
+  }
+}
+
 /** Delivered frames per second at the receivers for one generator run (see measureUntilStill). */
 export function measureRate(receivers: Receiver[], generate: () => void): Promise<{ pps: number; delivered: number }> {
   return measureUntilStill(() => receivers.reduce((s, r) => s + r.packets(), 0), generate);
