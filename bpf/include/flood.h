@@ -203,15 +203,18 @@ static __always_inline void mvb_flood_walk(struct mvb_flood_ctx *fc, __u32 count
 	}
 }
 
-/* This CPU's flood accounting, brought up to date: after an idle millisecond nothing we queued is left
- * on the backlog; a deferred flood unseen for MVB_FLOOD_STALE_NS was lost with its carrier. */
+/* This CPU's flood accounting, brought up to date: a deferred flood unseen for MVB_FLOOD_STALE_NS was
+ * lost with its carrier. What was copied at once is known to have left the backlog only when a
+ * continuation queued after it comes back (an idle gap proves nothing: under load the backlog is
+ * drained by ksoftirqd, which can wait behind other work for milliseconds), so after `budget` copies
+ * at once the next flood is deferred, and its continuation tells. */
 static __always_inline struct mvb_flood_cpu *mvb_flood_cpu_now(__u64 now)
 {
 	struct mvb_flood_cpu *pc = bpf_map_lookup_elem(&mvb_flood_cpu, &(__u32){ 0 });
 
 	if (!pc)
 		return 0;
-	if (pc->waiting ? now - pc->progress_ns > MVB_FLOOD_STALE_NS : now - pc->last_ns > MVB_FLOOD_IDLE_NS) {
+	if (pc->waiting && now - pc->progress_ns > MVB_FLOOD_STALE_NS) {
 		pc->waiting = 0;
 		pc->wait_cost = 0;
 		pc->drained = pc->queued;

@@ -206,14 +206,13 @@ struct mvb_parent_stats {
  *   copy-refused and not made (the kernel drops the frames past its broadcast queue instead).
  * The state lives per CPU: a continuation is queued on, and comes back to, this CPU's backlog. */
 #define MVB_FLOOD_BUDGET_DEFAULT 512
-#define MVB_FLOOD_CHUNK_DEFAULT  128
-#define MVB_FLOOD_IDLE_NS   1000000ULL  /* no flood for 1 ms: whatever we queued has left the backlog */
+#define MVB_FLOOD_CHUNK_DEFAULT  8   /* MVB_FLOOD_BUDGET_DEFAULT / MVB_CONT_PER_CPU: every deferred flood's round fits */
 #define MVB_FLOOD_STALE_NS  20000000ULL /* a continuation not seen for 20 ms was lost (its carrier deleted
 					  * with it queued): the CPU's accounting starts again */
 #define MVB_CONT_MAGIC      0x4d000000 /* skb->mark of a continuation: 0x4d, slot (12 bits), sequence (12) */
 #define MVB_CONT_MAGIC_MASK 0xff000000
-#define MVB_CONT_PER_CPU    32  /* slots per CPU (a power of two): deferred floods one CPU holds at most */
-#define MVB_CONT_CPUS       128 /* CPUs with slots of their own (a power of two); more share them */
+#define MVB_CONT_PER_CPU    64  /* slots per CPU (a power of two): deferred floods one CPU holds at most */
+#define MVB_CONT_CPUS       64  /* CPUs with slots of their own (a power of two; slots fit the tag's 12 bits); more share them */
 #define MVB_CONT_SLOTS      (MVB_CONT_PER_CPU * MVB_CONT_CPUS)
 
 /* mvb_flood_cfg[0], written by the control plane; 0 means the default. */

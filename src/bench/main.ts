@@ -125,7 +125,7 @@ export async function runBench(args: string[]): Promise<number> {
     console.log(costTable(benchCost({ repeat: smoke ? 1000 : 1_000_000 })));
   }
   if (want('fanout')) {
-    const rows = await benchFanout({ sizes: smoke ? [1, 8] : [1, 8, 64, 256, 1024], reps: smoke ? 1 : 3, copies: smoke ? 2000 : 400_000, log });
+    const rows = await benchFanout({ sizes: smoke ? [1, 8] : [1, 8, 64, 256, 1024], reps: smoke ? 1 : 3, copies: smoke ? 2000 : 1_000_000, log });
     console.log(`\nBroadcast fan-out, external host → N vepa children (${when})\n`);
     console.log(fanoutTable(rows));
     for (const r of rows) if (r.delivered.some((d) => d === 0)) failures.push(`fan-out ${r.datapath} N=${r.n}: no copies`);

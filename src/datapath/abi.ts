@@ -99,7 +99,7 @@ export const SIZES = {
 /** mvb_flood_cfg's defaults (MVB_FLOOD_BUDGET_DEFAULT, MVB_FLOOD_CHUNK_DEFAULT): flood copies one CPU keeps
  * on its backlog at once, and list entries a deferred flood walks per round. */
 export const FLOOD_BUDGET_DEFAULT = 512;
-export const FLOOD_CHUNK_DEFAULT = 128;
+export const FLOOD_CHUNK_DEFAULT = 8;
 
 /** skb->cb[] slots carrying the verdict, and cb's offset in struct __sk_buff. */
 export const CB = { action: 0, target: 1, reason: 2, flags: 3, copies: 4 } as const;
