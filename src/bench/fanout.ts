@@ -52,8 +52,8 @@ async function measureOnce(sb: Sandbox, n: number, kind: 'bpf' | 'kernel', frame
           const repeat = Math.max(10, Math.floor(20000 / n));
           // Every copy at once (a budget above N: in a test run each copy's transmit ends with bottom
           // halves enabled, which delivers it, so the backlog never fills), as the program makes each
-          // round of a deferred flood; one continuation per round of 128 is not in it.
-          m.dp.setFloodSettings({ budget: n + 1, chunk: Math.min(n, 128) });
+          // round of a deferred flood; the continuation each round costs is not in it.
+          m.dp.setFloodSettings({ budget: n + 1, chunk: Math.min(n, 8) });
           const r = m.dp.programs.parent.testRun({ data: buildFrame({ src: EXT_MAC, dst: 'ff:ff:ff:ff:ff:ff' }), ctx, repeat });
           m.dp.setFloodSettings({ budget: 0, chunk: 0 });
           nsPerCopy = r.duration / n;

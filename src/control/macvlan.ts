@@ -282,7 +282,7 @@ export class Macvlan {
     if (mode === 'passthru') address = parent.address as Mac; // eth_hw_addr_inherit: the request is ignored
 
     let kind = kinds[0]!;
-    // In bulk (apply), a TC transmit hook starts as cls_bpf and is promoted to tcx afterwards.
+    // In bulk (apply), a TC transmit hook may start as cls_bpf, promoted to tcx afterwards (tx-hooks.ts).
     const ctx = this.inBatch ? this.txHooks.bulkContext() : this.ctx;
     const hostName = hostEndName(this.dp.pinRoot, netns, req.name);
     if (this.links.exists(hostName)) orKernelError(`removing ${hostName}, left by a crash`, () => this.links.rtnl.deleteLink(hostName));
@@ -345,7 +345,7 @@ export class Macvlan {
       }
       this.dp.putPort(parent.ifindex, p);
       this.mc.seed(rec);
-      if (this.inBatch) this.txHooks.madeInBulk(rec);
+      if (this.inBatch) this.txHooks.madeInBulk(rec, ctx);
       return rec;
     } catch (e) {
       for (const u of undo.reverse()) {

@@ -282,8 +282,9 @@ export class Datapath {
    * Puts the role's program on the device's ingress (or swaps it in, atomically, if one is there), in
    * the instance's hook mode unless told otherwise. ownsClsact: a clsact found there is ours.
    */
-  attach(role: TcRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode } = {}): { qdiscCreated: boolean; qdiscRemoved: boolean } {
-    return this.hooks.attach(ifindex, this.programs[role].fd, opts.ownsClsact ?? role === 'child', opts.mode);
+  /** fresh: the device was just made (no older hook of ours can be on it). */
+  attach(role: TcRole, ifindex: number, opts: { ownsClsact?: boolean; mode?: HookMode; fresh?: boolean } = {}): { qdiscCreated: boolean; qdiscRemoved: boolean } {
+    return this.hooks.attach(ifindex, this.programs[role].fd, opts.ownsClsact ?? role === 'child', opts.mode, opts.fresh);
   }
   /** The id of another instance's parent program on the device, or 0 (see IngressHooks.foreignProgram). */
   foreignParentProgram(ifindex: number): number {

@@ -2,9 +2,9 @@
 // this CPU's backlog (each copy crosses the host end's veth), which holds net.core.netdev_max_backlog
 // (1,000) frames until it is drained: in one softirq, copies past the 1,000th were refused (issue 18).
 // Now a flood larger than the budget (512 copies per CPU) is deferred: a tagged clone goes into a
-// child's host end behind what is queued, and the program there makes 128 entries' copies per round,
+// child's host end behind what is queued, and the program there makes 8 list entries' copies per round,
 // queueing itself again behind them (flood.h). So every copy arrives, in order. In a storm, floods past
-// the budget are shed and counted as copy-refused. A bridge child's broadcast reaches its 340 bridge
+// the 64 a CPU holds deferred are shed and counted as copy-refused. A bridge child's broadcast reaches its 340 bridge
 // siblings once each. The per-CPU counters say exactly what each child received.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

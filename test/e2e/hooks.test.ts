@@ -16,6 +16,7 @@ import { decodeChild } from '../../src/datapath/abi.js';
 import { buildFrame, frameId } from '../../src/frames.js';
 import { kernelAtLeast } from '../helpers/kernel.js';
 import { loadBench } from '../../src/bench/traffic.js';
+import { Macvlan } from '../../src/control/macvlan.js';
 
 const sb = new Sandbox('h');
 const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
@@ -216,6 +217,43 @@ describe('hooks', () => {
       expect(cli(pb, ['link', 'del', 'b1']).status).toBe(0);
     });
   }
+
+  // Children made in bulk (apply): a tcx link at once where the last one was quick to make, or a
+  // cls_bpf hook first, promoted afterwards, where links are slow (a synchronize_rcu() each under rtnl
+  // on some kernels). The measured time is set here to take each way on any kernel.
+  if (TCX) it('bulk-made children: tcx links at once where links are cheap; cls_bpf first, then promoted, where they are slow', () => {
+    setMode(undefined);
+    const host = sb.netns('bh');
+    const kids = sb.netns('bk');
+    const pins = sb.pinRoot('bulk');
+    run('ip', ['-n', host, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'e0']);
+    run('ip', ['-n', host, 'link', 'set', 'p0', 'up']);
+    inNetns(`/run/netns/${host}`, () => {
+      const m = Macvlan.open(pins);
+      try {
+        const add = (names: string[]) => m.batch(() => names.map((name) => m.add({ parent: 'p0', name, mode: 'bridge', netns: kids, up: true }).hostIfindex));
+        const as = (hosts: number[]) => hosts.map((h) => m.dp.hooks.attachedAs(h));
+        // Cheap (each child's own link is measured, so the time is set before each).
+        const quick = ['q1', 'q2', 'q3'].flatMap((n) => {
+          m.dp.hooks.tcxAttachMs = 0;
+          return add([n]);
+        });
+        expect(as(quick)).toEqual(['tcx', 'tcx', 'tcx']);
+        expect(m.pendingHooks).toBe(0);
+        m.dp.hooks.tcxAttachMs = 50; // slow
+        const slow = add(['s1', 's2', 's3']);
+        expect(as(slow)).toEqual(['cls_bpf', 'cls_bpf', 'cls_bpf']);
+        expect(m.pendingHooks).toBe(3);
+        expect(m.promoteHooks()).toBe(0);
+        expect(as([...quick, ...slow])).toEqual(Array(6).fill('tcx'));
+        expect(run('tc', ['-n', host, 'qdisc', 'show']).split('\n').filter((l) => l.includes('clsact')).length, 'no clsact left on a host end').toBe(0);
+      } finally {
+        m.close();
+      }
+    });
+    sb.dropNetns(host);
+    sb.dropNetns(kids);
+  });
 
   // A word check, the same on every kernel: the host's.
   if (!IN_GUEST) it('an unknown MACVLAN_BPF_TC_ATTACH is refused with the choices, and nothing changes', () => {

@@ -19,7 +19,7 @@ export const veth: ChildKind = {
       bornUp: true,
       attach: (host) => {
         req.groForLife = false;
-        ctx.dp.attach('child', host, { mode: ctx.txHookMode });
+        ctx.dp.attach('child', host, { mode: ctx.txHookMode, fresh: true });
       },
       forget: (host) => ctx.dp.hooks.forget(host),
     });
