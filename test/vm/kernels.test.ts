@@ -1,7 +1,8 @@
 // The kernel matrix: the privileged tests (BPF verdicts against the verifier of that kernel, the
-// differentials against its own kernel macvlan, the agent, counters, hooks, rtnetlink, TCP,
-// parents of every kind: a bridge, and the VLAN, bond and virtio-net NIC parents this host cannot make)
-// run inside QEMU guests on Debian 12's stock kernel (6.1: no tcx, so every hook is cls_bpf) and on
+// differentials against its own kernel macvlan, counters, hooks, rtnetlink in both; the agent, TCP,
+// netkit, the XDP fast path and parents of every kind, with the VLAN, bond and virtio-net NIC parents
+// this host cannot make, in one of them: the lists below) run inside QEMU guests on Debian 12's stock
+// kernel (6.1: no tcx, so every hook is cls_bpf) and on
 // bookworm-backports' (6.12: tcx), besides this host's kernel, where the rest of the suite runs.
 // Software emulation is about five times slower than the host, so the guests run the differentials'
 // mixed and passthru scenarios with the hairpinning switch and 50 churned children (MVB_GUEST=1,
@@ -14,17 +15,24 @@ import { GUEST_KERNELS, removeGuestOutput, runInGuest, type GuestKernel, type Gu
 import fs from 'node:fs';
 import path from 'node:path';
 
+// In both guests: what the kernel's version decides, and the kernel macvlan each compares with: the
+// verifier (test/bpf), the hooks (tcx or cls_bpf), rtnetlink, the differentials (against that kernel's
+// own macvlan), counters, protocols, source mode and the multicast filter, the configuration file.
 const PRIVILEGED = [
   'test/bpf/', 'test/e2e/config.test.ts', 'test/e2e/hooks.test.ts', 'test/e2e/rtnetlink.test.ts',
-  'test/e2e/agent.test.ts', 'test/e2e/counters.test.ts', 'test/e2e/differential.test.ts',
-  'test/e2e/tcp.test.ts', 'test/e2e/protocols.test.ts', 'test/e2e/fastpath.test.ts',
-  'test/e2e/parents.test.ts', 'test/e2e/source-mode.test.ts', 'test/e2e/mc-filter.test.ts', 'test/e2e/netkit.test.ts', 'test/guest/nic-parent.test.ts',
+  'test/e2e/counters.test.ts', 'test/e2e/differential.test.ts', 'test/e2e/protocols.test.ts',
+  'test/e2e/source-mode.test.ts', 'test/e2e/mc-filter.test.ts',
 ];
-// Besides those, per kernel: the VLAN and bond parents (TC on those devices, the same in both kernels)
-// and the macvtap tests (tun, vhost-net: Debian's kernels have it, this host's not) on the older one
-// only, where the netkit tests (6.12: netkit.test.ts and the netkit halves of the differential,
-// counters and TCP tests) do not run, to keep the two guests about equal in length.
-const ONLY: Record<GuestKernel, string[]> = { stock: ['test/guest/parents.test.ts', 'test/e2e/macvtap.test.ts'], backports: [] };
+// Besides those, each file in one guest only (the host's 6.18 runs them all), so the two are about
+// equal in length and both well inside their 30 minutes (each took 1,490 s and more than 1,800 s with
+// every file in both, on 2026-12-02's slower host): the older kernel takes the agent, the XDP fast
+// path, the VLAN and bond parents and the macvtap tests (tun, vhost-net: Debian's kernels have it,
+// this host's not); the newer takes netkit (netkit.test.ts and the netkit halves of the differential,
+// counters and TCP tests), TCP and the virtio-net NIC parent.
+const ONLY: Record<GuestKernel, string[]> = {
+  stock: ['test/e2e/agent.test.ts', 'test/e2e/fastpath.test.ts', 'test/e2e/parents.test.ts', 'test/guest/parents.test.ts', 'test/e2e/macvtap.test.ts'],
+  backports: ['test/e2e/netkit.test.ts', 'test/e2e/tcp.test.ts', 'test/guest/nic-parent.test.ts'],
+};
 const EXPECT: Record<GuestKernel, RegExp> = { stock: /^6\.1\./, backports: /^6\.12\./ };
 const prefix = `${process.env.MVB_TEST_RUN ?? 'mvbt'}vm`;
 const results: GuestResult[] = [];
@@ -72,7 +80,15 @@ describe('kernel matrix: the privileged tests in QEMU guests', () => {
       // load or an error outside any test. Its output says which.
       const failedFiles = (rep.testResults as { name: string; status?: string; message?: string }[])
         .filter((f) => f.status === 'failed').map((f) => `${path.basename(f.name)}: ${(f.message ?? '').slice(0, 800)}`);
-      expect(r.rc, `the guest's test run exited ${r.rc}; files that failed outside a test:\n${failedFiles.join('\n')}\nits output:\n${r.log.slice(-4000)}`).toBe(0);
+      // Under emulation the guest's vitest main process has been too slow, twice, to answer a worker's
+      // progress report within vitest's fixed 60 s ("[vitest-worker]: Timeout calling "onTaskUpdate"",
+      // an unhandled error that makes the run exit 1 with every test passed and reported). That alone
+      // is tolerated, named in the output; any other error is not.
+      const caught = Number(/Vitest caught (\d+) unhandled error/.exec(r.log)?.[1] ?? 0);
+      const rpcTimeouts = [...r.log.matchAll(/^Error: \[vitest-worker\]: Timeout calling "onTaskUpdate"/gm)].length;
+      const rpcOnly = r.rc !== 0 && failedFiles.length === 0 && caught > 0 && caught === rpcTimeouts;
+      if (rpcOnly) console.log(`kernel matrix: ${kernel}: exit ${r.rc} from ${caught} vitest progress-report timeout(s) only, every test passed: tolerated`);
+      else expect(r.rc, `the guest's test run exited ${r.rc}; files that failed outside a test:\n${failedFiles.join('\n')}\nits output:\n${r.log.slice(-4000)}`).toBe(0);
       if (k === 'backports') {
         const kinds = fs.existsSync(path.join(r.out, 'kinds.txt')) ? fs.readFileSync(path.join(r.out, 'kinds.txt'), 'utf8') : '';
         expect(kinds, 'bench --smoke --only=kinds in the guest').toMatch(/^\| external → child \| (\d[\d.]* ?[kM]?pps \| ){3}/m);
