@@ -79,6 +79,15 @@ export function packetGenerate(netns: string, ifname: string, frame: Buffer, cou
   }
 }
 
+/** The frames a counting program's map holds, summed over CPUs (the per-CPU buffer is sized by the
+ * addon: 16 bytes per CPU, packets first). */
+function countedPackets(map: BpfMap): number {
+  const raw = map.lookup(Buffer.alloc(4))!;
+  let n = 0;
+  for (let off = 0; off + 16 <= raw.length; off += 16) n += Number(raw.readBigUInt64LE(off));
+  return n;
+}
+
 /** A counting receiver: TC ingress on one interface, counts and ends every frame there. */
 export class Receiver {
   private readonly obj: BpfObject;
@@ -96,12 +105,9 @@ export class Receiver {
     });
   }
 
-  /** Frames counted so far, all CPUs (the per-CPU buffer is sized by the addon). */
+  /** Frames counted so far, all CPUs. */
   packets(): number {
-    const raw = this.map.lookup(Buffer.alloc(4))!;
-    let n = 0;
-    for (let off = 0; off + 16 <= raw.length; off += 16) n += Number(raw.readBigUInt64LE(off));
-    return n;
+    return countedPackets(this.map);
   }
 
   close(): void {
@@ -144,10 +150,7 @@ export class SharedReceiver {
   }
 
   packets(): number {
-    const raw = this.map.lookup(Buffer.alloc(4))!;
-    let n = 0;
-    for (let off = 0; off + 16 <= raw.length; off += 16) n += Number(raw.readBigUInt64LE(off));
-    return n;
+    return countedPackets(this.map);
   }
 
   close(): void {
