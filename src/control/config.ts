@@ -177,6 +177,8 @@ export function parseConfig(text: string, file = '<config>'): Config {
     if (cfg.parents.some((q) => q.name === p.name)) fail(item, `${where}name`, `parent "${p.name}" is listed twice`);
     cfg.parents.push(p);
   });
+  const byName = new Map<string, ChildConfig>(); // (netns, name)
+  const upByAddress = new Map<string, ChildConfig>(); // (parent, address) of UP children
   list(t.get('children'), 'children').forEach((item, i) => {
     const where = `children[${i}].`;
     if (!isMap(item)) fail(item, `children[${i}]`, 'expected a mapping with name, parent, mode, ...');
@@ -248,10 +250,15 @@ export function parseConfig(text: string, file = '<config>'): Config {
       if (c.kind) fail(f.get('kind'), `${where}kind`, 'a macvtap child is a tap device: kind is for macvlan children; remove it');
       if (c.netns) fail(f.get('netns'), `${where}netns`, 'a macvtap child lives beside its parent (its readers reach it by fd): remove netns');
     }
-    const dup = cfg.children.find((d) => d.name === c.name && d.netns === c.netns);
+    // By index, not by a scan of the children so far: a scan made 10,000 children cost 1.3 s here.
+    const nameKey = `${c.netns}\0${c.name}`;
+    const dup = byName.get(nameKey);
     if (dup) fail(item, `${where}name`, `child "${c.name}"${c.netns ? ` in netns "${c.netns}"` : ''} is already listed at line ${dup.line}`);
-    const clash = c.address && c.state === 'up' ? cfg.children.find((d) => d.parent === c.parent && d.address === c.address && d.state === 'up') : undefined;
+    const addrKey = c.address && c.state === 'up' ? `${c.parent}\0${c.address}` : '';
+    const clash = addrKey ? upByAddress.get(addrKey) : undefined;
     if (clash) fail(f.get('address'), `${where}address`, `${c.address} is also the address of "${clash.name}" (line ${clash.line}), UP on the same parent`);
+    byName.set(nameKey, c);
+    if (addrKey) upByAddress.set(addrKey, c);
     cfg.children.push(c);
   });
   cfg.parents.forEach((p, i) => {
@@ -272,9 +279,11 @@ export function applyConfig(m: Macvlan, cfg: Config, opts: { prune?: boolean } =
     new ConfigError(code, `${cfg.file}:${line}: ${field}: ${problem}`);
   const linkKnown = new Map<string, boolean>();
   const hasLink = (name: string) => linkKnown.get(name) ?? (linkKnown.set(name, m.hasLink(name)).get(name)!);
+  const nsKnown = new Map<string, boolean>(); // thousands of children share a few netns
+  const hasNetns = (name: string) => nsKnown.get(name) ?? (nsKnown.set(name, netnsExists(name)).get(name)!);
   cfg.children.forEach((c, i) => {
     if (!hasLink(c.parent)) throw at(c.line, `children[${i}].parent`, `no interface "${c.parent}" in this network namespace`);
-    if (c.netns && !netnsExists(c.netns)) throw at(c.line, `children[${i}].netns`, `network namespace "${c.netns}" does not exist: create it first (ip netns add ${c.netns})`, 'ENOENT');
+    if (c.netns && !hasNetns(c.netns)) throw at(c.line, `children[${i}].netns`, `network namespace "${c.netns}" does not exist: create it first (ip netns add ${c.netns})`, 'ENOENT');
   });
   cfg.parents.forEach((p, i) => {
     if (!hasLink(p.name)) throw at(p.line, `parents[${i}].name`, `no interface "${p.name}" in this network namespace`);

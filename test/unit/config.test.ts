@@ -45,8 +45,16 @@ describe('parseConfig', () => {
     ['unknown owner', 'children:\n  - { name: c1, parent: p0, type: macvtap, owner: no-such-user-mvb }\n', /^f\.yaml:2: children\[0\]\.owner: no user "no-such-user-mvb" on this host \(\/etc\/passwd\)/],
     ['kind on a macvtap', 'children:\n  - { name: c1, parent: p0, type: macvtap, kind: veth }\n', /^f\.yaml:2: children\[0\]\.kind: a macvtap child is a tap device/],
     ['netns on a macvtap', 'children:\n  - { name: c1, parent: p0, type: macvtap, netns: blue }\n', /^f\.yaml:2: children\[0\]\.netns: a macvtap child lives beside its parent/],
+    ['same name twice in one netns', 'children:\n  - { name: a, parent: p0, netns: blue }\n  - { name: b, parent: p0 }\n  - { name: a, parent: p1, netns: blue }\n', /^f\.yaml:4: children\[2\]\.name: child "a" in netns "blue" is already listed at line 2/],
+    ['same MAC twice on a parent, an upper-case spelling', 'children:\n  - { name: a, parent: p0, address: "02:00:00:00:00:01" }\n  - { name: b, parent: p1, address: "02:00:00:00:00:01" }\n  - { name: c, parent: p0, address: "02:00:00:00:00:0A" }\n  - { name: d, parent: p0, address: "02:00:00:00:00:0a" }\n', /^f\.yaml:5: children\[3\]\.address: 02:00:00:00:00:0a is also the address of "c" \(line 4\)/],
     ['duplicate key', 'children:\n  - name: a\n    name: b\n    parent: p0\n', /^f\.yaml:3: not valid YAML/],
   ];
+  it('one name in two netns, and one MAC on two parents or on a DOWN child, are fine', () => {
+    const c = parseConfig('children:\n  - { name: a, parent: p0, netns: blue, address: "02:00:00:00:00:01" }\n  - { name: a, parent: p0, netns: red, address: "02:00:00:00:00:02" }\n'
+      + '  - { name: b, parent: p1, address: "02:00:00:00:00:01" }\n  - { name: c, parent: p0, address: "02:00:00:00:00:01", state: down }\n', 'f.yaml');
+    expect(c.children.map((x) => `${x.netns}/${x.name}`)).toEqual(['blue/a', 'red/a', '/b', '/c']);
+  });
+
   it.each(bad)('%s', (_what, text, re) => {
     expect(() => parseConfig(text, 'f.yaml')).toThrow(re);
   });
