@@ -12,6 +12,11 @@ import type { Registry } from './registry.js';
 
 /** A tcx link made within this many ms is cheap enough to make at once for every bulk-made child. */
 export const CHEAP_TCX_MS = 3;
+/** Where links looked slow, every this many bulk-made children one gets its link at once all the same:
+ * its time is a new sample, so a kernel that was slow for a moment (a grace period behind other work)
+ * is not taken as slow for the rest of a 10,000-child batch. Free where links are slow: that child's
+ * link is one the promotion would have made. */
+export const TCX_PROBE_EVERY = 50;
 
 export class TxHooks {
   /** Children (by host ifindex) whose cls_bpf hook waits for its tcx link. */
@@ -19,13 +24,20 @@ export class TxHooks {
 
   constructor(private readonly dp: Datapath, private readonly registry: Registry, private readonly ctx: KindContext) {}
 
-  /** The context a bulk-made child's kind attaches with: cls_bpf first where tcx is the aim and a tcx
-   * link is not known to be cheap (the first one, made at once, tells; a kind whose hook is not a TC
-   * one ignores the mode). */
+  /** Bulk-made children given cls_bpf since the last tcx link was made. */
+  private sinceProbe = 0;
+
+  /** The context a bulk-made child's kind attaches with: cls_bpf first where tcx is the aim and tcx
+   * links are not known to be cheap (the first one, made at once, tells; then the quickest of the last
+   * few, with a probe every TCX_PROBE_EVERY children; a kind whose hook is not a TC one ignores the mode). */
   bulkContext(): KindContext {
     if (this.dp.hooks.mode !== 'tcx') return this.ctx;
     const ms = this.dp.hooks.tcxAttachMs;
-    return ms === null || ms <= CHEAP_TCX_MS ? this.ctx : { ...this.ctx, txHookMode: 'cls_bpf' };
+    if (ms === null || ms <= CHEAP_TCX_MS || ++this.sinceProbe >= TCX_PROBE_EVERY) {
+      this.sinceProbe = 0;
+      return this.ctx;
+    }
+    return { ...this.ctx, txHookMode: 'cls_bpf' };
   }
 
   /** A child made with `ctx` from bulkContext(): where that was cls_bpf, its tcx link comes later. */

@@ -17,6 +17,7 @@ import { buildFrame, frameId } from '../../src/frames.js';
 import { kernelAtLeast } from '../helpers/kernel.js';
 import { loadBench } from '../../src/bench/traffic.js';
 import { Macvlan } from '../../src/control/macvlan.js';
+import { CHEAP_TCX_MS, TCX_PROBE_EVERY } from '../../src/control/tx-hooks.js';
 
 const sb = new Sandbox('h');
 const CLI = path.resolve(__dirname, '../../bin/macvlan-bpf');
@@ -247,6 +248,20 @@ describe('hooks', () => {
         expect(m.promoteHooks()).toBe(0);
         expect(as([...quick, ...slow])).toEqual(Array(6).fill('tcx'));
         expect(run('tc', ['-n', host, 'qdisc', 'show']).split('\n').filter((l) => l.includes('clsact')).length, 'no clsact left on a host end').toBe(0);
+        // One slow link is not the kernel's word for a whole batch: every TCX_PROBE_EVERY-th child
+        // gets its link at once all the same, and from then on the quickest recent link decides.
+        if (!IN_GUEST) {
+          m.dp.hooks.tcxAttachMs = 50;
+          const batch = add(Array.from({ length: TCX_PROBE_EVERY + 2 }, (_, i) => `p${i}`));
+          const got = as(batch);
+          const probe = got.indexOf('tcx'); // within TCX_PROBE_EVERY children of the last tcx link
+          expect(probe, 'a probe').toBeGreaterThan(0);
+          expect(probe).toBeLessThan(TCX_PROBE_EVERY);
+          expect(got.slice(0, probe)).toEqual(Array(probe).fill('cls_bpf'));
+          const after = m.dp.hooks.tcxAttachMs! <= CHEAP_TCX_MS ? 'tcx' : 'cls_bpf'; // as the probe's own time says
+          expect(got.slice(probe + 1)).toEqual(Array(got.length - probe - 1).fill(after));
+          m.promoteHooks();
+        }
       } finally {
         m.close();
       }
