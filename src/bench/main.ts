@@ -6,7 +6,7 @@ import { benchFanout, fanoutTable } from './fanout.js';
 import { fmt, median } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
-import { benchScale, scaleTable } from './scale.js';
+import { benchScale, overFloorTable, scaleTable } from './scale.js';
 import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
@@ -148,6 +148,8 @@ export async function runBench(args: string[]): Promise<number> {
     const rows = await benchScale({ children: n, deadlineSeconds: smoke ? 30 : 120, log });
     console.log(`\nScale: ${n.toLocaleString('en')} children made in one request (\`apply -f\` through the agent; kernel macvlan: \`ip -batch\`) (${when})\n`);
     console.log(scaleTable(rows));
+    const over = overFloorTable(rows);
+    if (over) console.log(`\nTime per child as one IPv6 netns fills: the kernel's floor (the devices alone, made the same way) and macvlan-bpf\n\n${over}`);
     for (const r of rows) if (r.made === 0) failures.push(`scale ${r.datapath} ${r.mode}: no child made`);
   }
   log(`bench: done in ${((Date.now() - started) / 60_000).toFixed(1)} min`);

@@ -21,7 +21,8 @@ import { Rtnl } from '../net/rtnetlink.js';
 import { socketPathFor } from '../agent/control-socket.js';
 
 export interface ScaleCase {
-  datapath: 'macvlan-bpf' | 'kernel macvlan';
+  /** 'veth pairs': the kernel's floor, the devices of veth children and nothing else (scale-floor.ts). */
+  datapath: 'macvlan-bpf' | 'kernel macvlan' | 'veth pairs';
   mode: 'vepa' | 'bridge';
   ipv6: boolean;
   children: number;
@@ -85,6 +86,18 @@ export async function runCase(sb: Sandbox, c: ScaleCase, tag: string, log: (s: s
       };
       count = registry;
       work = [spawn('nsenter', [`--net=/run/netns/${host}`, path.join(projectRoot, 'bin', 'macvlan-bpf'), 'apply', '-f', cfg], { env, stdio: 'ignore' })];
+    } else if (c.datapath === 'veth pairs') {
+      let floorMade = 0;
+      const p = spawn('nsenter', [`--net=/run/netns/${host}`, process.execPath, path.join(projectRoot, 'dist', 'bench', 'scale-floor.js'), `/run/netns/${kids}`, String(c.children)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let tail = '';
+      p.stdout!.on('data', (b: Buffer) => {
+        const lines = (tail + b.toString()).split('\n');
+        tail = lines.pop()!;
+        const last = lines.at(-1);
+        if (last?.startsWith('made ')) floorMade = Number(last.slice(5));
+      });
+      count = () => floorMade;
+      work = [p];
     } else {
       const add = path.join(os.tmpdir(), `${sb.prefix}-${tag}-add.batch`);
       const up = path.join(os.tmpdir(), `${sb.prefix}-${tag}-up.batch`);
@@ -166,6 +179,8 @@ export async function benchScale(opts: { children: number; deadlineSeconds: numb
     const cases: ScaleCase[] = [];
     for (const mode of ['vepa', 'bridge'] as const)
       for (const datapath of ['macvlan-bpf', 'kernel macvlan'] as const) cases.push({ ...base, datapath, mode });
+    // The kernel's floor in the same netns: the children's devices alone, made the same way.
+    cases.push({ ...base, datapath: 'veth pairs', mode: 'vepa' });
     // The same children over 100 namespaces (as containers have them): no netns holds thousands of IPv6
     // devices; and bridge children without IPv6: no multicast at birth.
     cases.push({ ...base, datapath: 'macvlan-bpf', mode: 'vepa', namespaces: Math.max(1, Math.min(100, Math.floor(opts.children / 10))) });
@@ -189,6 +204,30 @@ export function scaleTable(rows: ScaleRow[]): string {
   return [
     '| datapath | mode | children\'s netns | IPv6 there | children made | time | children/s, first → last slice | softirq / system / user CPU |',
     '|---|---|---:|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.datapath} | ${r.mode} | ${r.namespaces} | ${r.ipv6 ? 'on' : 'off'} | ${r.made.toLocaleString('en')}${r.finished ? '' : ` of ${r.children.toLocaleString('en')} (stopped)`} | ${r.seconds.toFixed(1)} s | ${rate(r)} (slices of ${r.slice.toLocaleString('en')}) | ${pct(r.cpu.softirq)} / ${pct(r.cpu.system)} / ${pct(r.cpu.user)} |`),
+    ...rows.map((r) => `| ${r.datapath === 'veth pairs' ? 'veth pairs alone (the kernel\'s floor)' : r.datapath} | ${r.datapath === 'veth pairs' ? '–' : r.mode} | ${r.namespaces} | ${r.ipv6 ? 'on' : 'off'} | ${r.made.toLocaleString('en')}${r.finished ? '' : ` of ${r.children.toLocaleString('en')} (stopped)`} | ${r.seconds.toFixed(1)} s | ${rate(r)} (slices of ${r.slice.toLocaleString('en')}) | ${pct(r.cpu.softirq)} / ${pct(r.cpu.system)} / ${pct(r.cpu.user)} |`),
+  ].join('\n');
+}
+
+/**
+ * macvlan-bpf's own time per child, slice by slice: its time per child minus the floor's (the same
+ * children's devices made alone, in the same run and the same kind of netns). Where the kernel's work per
+ * device grows as one IPv6 netns fills, both rates fall; this is what is left, ours.
+ */
+export function overFloorTable(rows: ScaleRow[]): string {
+  const floor = rows.find((r) => r.datapath === 'veth pairs' && r.finished);
+  const ours = rows.filter((r) => r.datapath === 'macvlan-bpf' && r.namespaces === (floor?.namespaces ?? 1) && r.ipv6 === floor?.ipv6);
+  if (!floor || ours.length === 0) return '';
+  const ms = (r: ScaleRow) => r.sliceRates.map((x) => 1000 / x);
+  const f = ms(floor);
+  const line = (name: string, v: number[]) => `| ${name} | ${v.map((x) => x.toFixed(1)).join(' | ')} |`;
+  const n = f.length;
+  return [
+    `| ms per child, slice of ${floor.slice.toLocaleString('en')} | ${Array.from({ length: n }, (_, i) => ((i + 1) * floor.slice).toLocaleString('en')).join(' | ')} |`,
+    `|---|${'---:|'.repeat(n)}`,
+    line('veth pairs alone (the kernel\'s floor)', f),
+    ...ours.flatMap((r) => {
+      const o = ms(r);
+      return [line(`macvlan-bpf, ${r.mode}`, o), line(`… over the floor`, o.slice(0, n).map((x, i) => x - f[i]!))];
+    }),
   ].join('\n');
 }
