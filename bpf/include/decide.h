@@ -122,7 +122,8 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU || src->mode == MVB_MODE_SOURCE)) {
 		/* A private, passthru or source child's own frame, reflected: "forward to original port", and only
 		 * there; not even the parent's stack gets it. No PAUSE check on this path. */
-		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, mvb_deliver_flags(src->flags, src->kind));
+		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, mvb_deliver_flags(src->flags, src->kind) |
+				(src->mode == MVB_MODE_PASSTHRU ? MVB_DELIVER_PASSTHRU : 0));
 		return;
 	}
 	if (f->proto == 0x8808) {
@@ -144,59 +145,75 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 	mvb_verdict_set(v, MVB_ACT_FLOOD, parent, 0, MVB_FLOOD_THEN_STACK);
 }
 
-/* Parent RX: a frame arrived at the parent from the wire (macvlan_handle_frame). */
+/* The passthru branch: every unicast frame, whatever its destination, goes to the port's one child; while
+ * it is DOWN the kernel drops it rather than giving it to the parent's stack (l.514-517). */
+static __always_inline void mvb_decide_passthru(const struct mvb_port *port, struct mvb_verdict *v)
+{
+	__u32 host = port->passthru_host;
+	struct mvb_child *pt = bpf_map_lookup_elem(&mvb_children, &host);
+
+	if (!pt || !(pt->flags & MVB_CHILD_UP)) {
+		mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_CHILD_DOWN, 0);
+		return;
+	}
+	mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, mvb_deliver_flags(pt->flags, pt->kind) | MVB_DELIVER_PASSTHRU);
+}
+
+/* Parent RX: a frame arrived at the parent from the wire (macvlan_handle_frame). The common case, unicast
+ * to an UP child, costs one hash lookup (the MAC table) before the counters: the port is looked up only
+ * where its flags decide (a miss, or a private destination), since a MAC entry exists only while its
+ * port does, and a passthru port's one entry is its passthru child. */
 static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_frame *f,
 						 struct mvb_verdict *v)
 {
 	struct mvb_port *port;
 	struct mvb_mac_val *dst, *src;
-	struct mvb_child *pt;
 
 	v->parent = parent;
-	port = bpf_map_lookup_elem(&mvb_ports, &parent);
-	if (!port) {
-		/* Not a parent of ours (a stale attachment): behave as if we were not there. */
-		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
-		return;
-	}
-
 	if (mvb_decide_sources(parent, f, v)) {
+		/* Source lists exist only under a port of ours (keyed by it), so no port check is needed first. */
 		mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_NODST, 0);
 		return;
 	}
 
 	if (mvb_is_multicast(f->dst)) {
+		if (!bpf_map_lookup_elem(&mvb_ports, &parent)) {
+			/* Not a parent of ours (a stale attachment): behave as if we were not there. */
+			mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
+			return;
+		}
 		mvb_decide_parent_rx_group(parent, f, v);
 		return;
 	}
 
-	if (port->flags & MVB_PORT_PASSTHRU) {
-		/* Passthru takes every unicast frame whatever its destination; while the child is DOWN the
-		 * kernel drops it rather than giving it to the parent's stack (l.514-517). */
-		__u32 host = port->passthru_host;
-
-		pt = bpf_map_lookup_elem(&mvb_children, &host);
-		if (!pt || !(pt->flags & MVB_CHILD_UP)) {
-			mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_CHILD_DOWN, 0);
-			return;
-		}
-		mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, mvb_deliver_flags(pt->flags, pt->kind));
+	dst = mvb_lookup_mac(parent, f->dst);
+	if (!dst) {
+		/* No UP child owns the MAC: the parent's own stack (a DOWN child's MAC lands here too), unless
+		 * the port is passthru; nor is a port that isn't ours (a stale attachment) anything to us. */
+		port = bpf_map_lookup_elem(&mvb_ports, &parent);
+		if (port && (port->flags & MVB_PORT_PASSTHRU))
+			mvb_decide_passthru(port, v);
+		else
+			mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
 		return;
 	}
-
-	dst = mvb_lookup_mac(parent, f->dst);
-	if (!dst || dst->mode == MVB_MODE_SOURCE) {
-		/* No UP child owns the MAC: the parent's own stack (a DOWN child's MAC lands here too); nor
-		 * does a source child take frames by destination (l.510-511): it gets only its copies. */
+	if (dst->mode == MVB_MODE_PASSTHRU) {
+		/* The passthru child itself (UP: it is in the table). */
+		mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, mvb_deliver_flags(dst->flags, dst->kind) | MVB_DELIVER_PASSTHRU);
+		return;
+	}
+	if (dst->mode == MVB_MODE_SOURCE) {
+		/* A source child takes no frames by destination (l.510-511): it gets only its copies. */
 		mvb_verdict_set(v, MVB_ACT_STACK, parent, 0, 0);
 		return;
 	}
 
-	if (dst->mode == MVB_MODE_PRIVATE && !(port->flags & MVB_PORT_ISOLATION_KERNEL)) {
+	if (dst->mode == MVB_MODE_PRIVATE) {
 		/* Deliberate difference 1: the kernel never checks a unicast source, so private children
 		 * reach each other through a hairpinning switch. We drop a sibling's frame to a private
 		 * child; a child's own frame reflected back to it is still delivered. */
-		src = mvb_lookup_mac(parent, f->src);
+		port = bpf_map_lookup_elem(&mvb_ports, &parent);
+		src = port && !(port->flags & MVB_PORT_ISOLATION_KERNEL) ? mvb_lookup_mac(parent, f->src) : 0;
 		if (src && src->host_ifindex != dst->host_ifindex) {
 			mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_PRIVATE_SRC, 0);
 			return;

@@ -149,6 +149,8 @@ enum mvb_action {
 
 /* mvb_verdict.flags for MVB_ACT_DELIVER, besides MVB_CHILD_SAME_NETNS */
 #define MVB_DELIVER_TC_ONLY (1 << 6) /* the target takes no XDP redirect (a netkit child) */
+#define MVB_DELIVER_PASSTHRU (1 << 7) /* a passthru port's delivery: its frames to other MACs need PACKET_HOST forced, which only
+				     * an skb has, so XDP passes them all to TC */
 
 /* mvb_verdict.flags for MVB_ACT_FLOOD */
 #define MVB_FLOOD_THEN_STACK (1 << 4)

@@ -14,7 +14,6 @@
 
 static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_verdict *v, __u32 len)
 {
-	struct mvb_port *port;
 	__u32 parent = v->parent;
 	long rc;
 
@@ -24,8 +23,7 @@ static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_ve
 	case MVB_ACT_DELIVER:
 		if (v->flags & MVB_DELIVER_TC_ONLY) /* a netkit child: TC's peer redirect delivers it */
 			return XDP_PASS;
-		port = bpf_map_lookup_elem(&mvb_ports, &parent);
-		if (!port || (port->flags & MVB_PORT_PASSTHRU))
+		if (v->flags & MVB_DELIVER_PASSTHRU)
 			return XDP_PASS;
 		/* Into the host end's ndo_xdp_xmit: the veth hands the frame to the child end's NAPI (GRO
 		 * is on there for children of an XDP parent, or the frame would be dropped). */

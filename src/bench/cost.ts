@@ -48,6 +48,7 @@ export function benchCost(opts: { repeat: number }): CostRow[] {
             { what: 'floor: empty TC program (TC_ACT_OK)', ns: run(tcOk, p0, f(childMac(0))) },
             { what: 'floor: empty XDP program (XDP_PASS)', ns: xdpPass.testRun({ data: f(childMac(0)), ctx: xdpCtx, repeat: opts.repeat }).duration },
             { what: 'parent ingress: external → child (unicast, redirect_peer)', ns: run(dp.programs.parent, p0, f(childMac(0))) },
+            { what: 'parent XDP (fast path): external → child (unicast, redirect)', ns: dp.programs.xdp.testRun({ data: f(childMac(0)), ctx: xdpCtx, repeat: opts.repeat }).duration },
             { what: 'parent ingress: external → unknown MAC (to the stack)', ns: run(dp.programs.parent, p0, f('02:99:00:00:00:99')) },
             { what: `parent ingress: broadcast, ${FANOUT} copies made and sent`, ns: run(dp.programs.parent, p0, f('ff:ff:ff:ff:ff:ff')) },
             { what: 'child host end: bridge child → child', ns: run(dp.programs.child, host0, f(childMac(1), childMac(0))) },
