@@ -19,6 +19,7 @@ import { waitFor } from '../lab/wait.js';
 import { addon, projectRoot } from '../native.js';
 import { Rtnl } from '../net/rtnetlink.js';
 import { socketPathFor } from '../agent/control-socket.js';
+import { scaleMac } from './scale-floor.js';
 
 export interface ScaleCase {
   /** 'veth pairs': the kernel's floor, the devices of veth children and nothing else (scale-floor.ts). */
@@ -40,7 +41,7 @@ export interface ScaleRow extends ScaleCase {
   cpu: { softirq: number; system: number; user: number };
 }
 
-const mac = (i: number) => `02:05:${[(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+const mac = (i: number) => scaleMac(5, i);
 const cpuTimes = () => fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
 
 function exited(p: ChildProcess): Promise<number | null> {
@@ -141,7 +142,7 @@ export async function runCase(sb: Sandbox, c: ScaleCase, tag: string, log: (s: s
     const d = cpu1.map((v, i) => v - cpu0[i]!);
     const total = d.reduce((a, b) => a + b, 0) || 1;
     const sliceRates = crossings.map((t, i) => slice / ((t - (i ? crossings[i - 1]! : t0)) / 1000));
-    log(`  ${c.datapath}, ${c.mode}, ${c.namespaces} netns, IPv6 ${c.ipv6 ? 'on' : 'off'}: ${made} of ${c.children} children in ${seconds.toFixed(1)} s${finished ? '' : ' (stopped)'}`);
+    log(`  ${c.datapath}${c.datapath === 'veth pairs' ? '' : `, ${c.mode}`}, ${c.namespaces} netns, IPv6 ${c.ipv6 ? 'on' : 'off'}: ${made} of ${c.children} children in ${seconds.toFixed(1)} s${finished ? '' : ' (stopped)'}`);
     return { ...c, made, seconds, finished, sliceRates, slice, cpu: { softirq: d[5]! / total + d[6]! / total, system: d[2]! / total, user: (d[0]! + d[1]!) / total } };
   } finally {
     for (const p of procs.reverse()) {
