@@ -6,7 +6,8 @@ import { Sandbox } from '../helpers/sandbox.js';
 import { CHILDREN, EXT, PARENT_MACS, SRC_A, SRC_B, SRC_C, UNKNOWN, buildFixture, type Fixture } from '../helpers/verdict-fixture.js';
 import { testRunTc, testRunXdp, TC_ACT_UNSPEC, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/verdict.js';
 import type { Macvlan } from '../../src/control/macvlan.js';
-import { inNetns } from '../../src/native.js';
+import path from 'node:path';
+import { addon, inNetns } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
 import { FloodList } from '../../src/control/flood.js';
 import { CHILD_UP, DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
@@ -280,6 +281,70 @@ describe('drop counters', () => {
   });
 });
 
+// Shed floods (issue 18): a CPU holding as many deferred floods as it has slots sheds the next one,
+// counting its copies as copy-refused, unmade. The CPU's accounting is written to say so (every CPU:
+// 64 floods waiting, advanced just now). A shed flood on a port whose every entry gets every group is
+// counted from the port's counts by mode, with no walk; the exact filter's (below) walks to tell unjoined
+// from refused. Either way the counts are what the walk counts.
+const CONT_PER_CPU = 64;
+const FLOOD_CPU_SIZE = 48;
+
+function floodCpuMap() {
+  return new (addon().BpfMap)({ pin: path.join(m.dp.pinRoot, 'mvb_flood_cpu') });
+}
+
+/** Runs a frame with every CPU's deferred slots taken; returns the verdict's copies and the drop counts
+ * it added. Retried when the run found the accounting stale (over 20 ms old: a slow guest). */
+function shedRun(at: string, frame: Buffer): { copies: number; drops: Record<string, bigint> } {
+  const p0 = ifindex.get('p0')!;
+  const read = () => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(p0)!)).drops);
+  const map = floodCpuMap();
+  const cpus = addon().possibleCpus();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const v = Buffer.alloc(FLOOD_CPU_SIZE * cpus);
+      const now = process.hrtime.bigint(); // CLOCK_MONOTONIC, bpf_ktime_get_ns's clock
+      for (let c = 0; c < cpus; c++) {
+        v.writeUInt32LE(CONT_PER_CPU, c * FLOOD_CPU_SIZE + 4); // waiting
+        v.writeUInt32LE(512, c * FLOOD_CPU_SIZE + 8); // wait_cost
+        v.writeBigUInt64LE(now, c * FLOOD_CPU_SIZE + 32); // last_ns
+        v.writeBigUInt64LE(now, c * FLOOD_CPU_SIZE + 40); // progress_ns
+      }
+      const before = read();
+      map.update(Buffer.alloc(4), v);
+      const r = testRunTc(m.dp.programs[at.split(':')[0] as 'parent' | 'child'], `/run/netns/${host}`, ifindex.get(at.split(':')[1]!)!, frame);
+      const after = read();
+      if (r.copies > 0 && attempt < 3) continue;
+      return { copies: r.copies, drops: Object.fromEntries(Object.keys(after).map((k) => [k, after[k as keyof typeof after] - before[k as keyof typeof before]])) };
+    }
+  } finally {
+    map.update(Buffer.alloc(4), Buffer.alloc(FLOOD_CPU_SIZE * cpus));
+    map.close();
+  }
+}
+
+describe('shed floods (BPF_PROG_TEST_RUN)', () => {
+  // p0's flood list: its UP children, mixed modes (the rows above say how many each sender reaches).
+  const listed = () => inNetns(`/run/netns/${host}`, () => m.dp.getPort(ifindex.get('p0')!)!.nflood);
+  it.each([
+    ['broadcast from outside', 'parent:p0', { src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }, 7, 0],
+    ['broadcast reflected from a vepa child (itself skipped)', 'parent:p0', { src: MAC.v1!, dst: 'ff:ff:ff:ff:ff:ff' }, 4, 1],
+    ['broadcast reflected from a bridge child', 'parent:p0', { src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }, 2, 1],
+    ['a bridge child\'s broadcast to its siblings', 'child:b1', { src: MAC.b1!, dst: 'ff:ff:ff:ff:ff:ff' }, 2, 1],
+    ['multicast from outside (no exact filter: every child gets every group)', 'parent:p0', { src: EXT, dst: '01:00:5e:11:22:33' }, 7, 0],
+  ] as const)('%s: no copy; each one it would make counted as copy-refused, the rest as mode-filter', (_d, at, frame, reached, skipped) => {
+    const r = shedRun(at, buildFrame(frame));
+    expect(r.copies, 'copies made').toBe(0);
+    expect(r.drops['copy-refused'], 'copy-refused').toBe(BigInt(reached));
+    expect(r.drops['mode-filter'], 'mode-filter').toBe(BigInt(listed() - reached - skipped));
+    expect(r.drops['mc-unjoined']).toBe(0n);
+  });
+  it('the same flood with a free slot is copied (the forced state is what shed it)', () => {
+    const v = testRunTc(m.dp.programs.parent, `/run/netns/${host}`, ifindex.get('p0')!, buildFrame({ src: EXT, dst: 'ff:ff:ff:ff:ff:ff' }));
+    expect(v.copies).toBe(7);
+  });
+});
+
 // The exact multicast filter (#16 item 2): once the control plane has read the children's multicast
 // lists, a child gets a group only if it joined it (or is ALLMULTI); broadcast is never filtered. Here
 // the lists are real: the fixture's children are veths whose kernel lists are read from dev_mcast.
@@ -331,6 +396,10 @@ describe('exact multicast filter verdicts (BPF_PROG_TEST_RUN)', () => {
     const port = inNetns(`/run/netns/${host}`, () => m.dp.getPort(p0))!;
     expect(port.nfloodAll, 'every UP child filters exactly').toBe(0);
     expect(port.nfloodMode.reduce((a, b) => a + b, 0)).toBe(port.nflood);
+  });
+  it('a shed group flood walks its list: the joined children\'s copies are copy-refused, the others mc-unjoined', () => {
+    const r = shedRun('parent:p0', buildFrame({ src: EXT, dst: MJ }));
+    expect([r.copies, r.drops['copy-refused'], r.drops['mc-unjoined']]).toEqual([0, 2n, 5n]);
   });
   it('a rebuild puts wrong flood counts right (a build that had none) without rewriting the list', () => {
     const p0 = ifindex.get('p0')!;
