@@ -21,6 +21,9 @@ export interface ModelChild {
   nodst?: boolean;
   /** It gets every group, joined or not (a macvlan-bpf macvtap child: its reader's joins are unseen). */
   allmulti?: boolean;
+  /** macvlan-bpf: its flood copies from the wire enter by a peer redirect, unchecked as the kernel's are
+   * (a veth child in a netns of its own); without it they pass its veth (deliberate difference 4). */
+  peerCopies?: boolean;
 }
 
 export interface ModelPort {
@@ -46,8 +49,9 @@ export interface ModelPort {
    */
   filteringNic?: boolean;
   /**
-   * Deliberate difference 4 (macvlan-bpf): flood copies from the wire pass the child's veth, which
-   * drops one longer than the child's MTU plus an Ethernet header and a VLAN tag (is_skb_forwardable).
+   * Deliberate difference 4 (macvlan-bpf): flood copies from the wire pass the child's veth (but where
+   * the child has peerCopies), which drops one longer than the child's MTU plus an Ethernet header and a
+   * VLAN tag (is_skb_forwardable); so do source-mode copies, for every child.
    */
   vethCopies?: boolean;
 }
@@ -115,7 +119,7 @@ function parentRxByDst(p: ModelPort, f: ModelFrame): Endpoint[] {
     if (f.ethertype === ETH_P_PAUSE) return out;
     const mask: Mode[] = !s ? ['private', 'vepa', 'bridge', 'passthru'] : s.mode === 'vepa' ? ['vepa', 'bridge'] : ['vepa'];
     for (const c of upChildren(p))
-      if (c !== s && mask.includes(c.mode) && accepts(p, c, f.dst) && (!p.vethCopies || fits(c, f))) out.push(c.name);
+      if (c !== s && mask.includes(c.mode) && accepts(p, c, f.dst) && (!p.vethCopies || c.peerCopies || fits(c, f))) out.push(c.name);
     return out;
   }
   const pt = p.children.find((c) => c.mode === 'passthru');

@@ -14,8 +14,15 @@ static __always_inline int mvb_child_tx(struct __sk_buff *skb)
 	struct mvb_verdict v = {};
 
 #if !MVB_AT_XMIT
+	int cont;
+
+	/* A flood's copy for this child (MVB_FLOOD_PEER): on to the child end, not the child's frame. */
+	if (skb->mark == MVB_COPY_MARK) {
+		skb->mark = 0;
+		return bpf_redirect_peer(skb->ifindex, 0);
+	}
 	/* A flood's continuation (tc_apply.h) comes into a host end's ingress: not the child's frame. */
-	int cont = mvb_tc_flood_continue(skb);
+	cont = mvb_tc_flood_continue(skb);
 
 	if (cont >= 0)
 		return cont;

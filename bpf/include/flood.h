@@ -26,6 +26,7 @@ struct mvb_flood_ctx {
 	__u32 refused; /* of failed: shed */
 	struct mvb_mc_key mc; /* mc.mac: the group when the exact filter applies (group = 1) */
 	__u32 group;
+	__u32 local;   /* a child's transmit (bridge copies): the copies go through the host end's transmit */
 	/* The member path (below): the group's listed members, and how many of them the mode reaches. */
 	__u32 nmembers;
 	__u32 reached;
@@ -41,17 +42,41 @@ static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 reason)
 		s->drops[reason]++;
 }
 
-/* One flood step: copy the frame to list entry base + i. bpf_clone_redirect to the host end's egress:
- * the veth hands the copy to the child, whose eth_type_trans marks it broadcast or multicast as the
- * kernel's macvlan does. A copy the veth refuses (NET_XMIT_DROP, a positive return: the backlog was
- * full, or the copy is longer than the child's MTU) is counted as copy-refused; a negative return (no
- * device, no clone) as redirect-fail. A shed flood counts its copies as copy-refused, unmade. */
+/* One copy of the flood's frame to a child's host end: into its ingress, marked, when `peer` (the child
+ * program there hands it to the child end, MVB_FLOOD_PEER), else out through its transmit. A child's
+ * own flood (fc->local) always takes the transmit: there the kernel forwards each copy as a local one
+ * (dev_forward_skb), refusing one longer than the receiving child's MTU, and the veth does the same; a
+ * flood from the wire is not checked (macvlan_broadcast_one), nor is the peer path. Counted. */
+static __always_inline void mvb_flood_copy(struct mvb_flood_ctx *fc, __u32 host, int peer)
+{
+	__u32 saved = fc->skb->mark;
+	long r;
+
+	if (peer && !fc->local) {
+		fc->skb->mark = MVB_COPY_MARK;
+		r = bpf_clone_redirect(fc->skb, host, BPF_F_INGRESS);
+		fc->skb->mark = saved;
+	} else {
+		r = bpf_clone_redirect(fc->skb, host, 0);
+	}
+	if (r == 0) {
+		fc->copies++;
+		mvb_count_flood_copy(host, fc->len);
+	} else {
+		fc->failed++;
+		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
+	}
+}
+
+/* One flood step: copy the frame to list entry base + i (mvb_flood_copy). On either path the child end's
+ * eth_type_trans marks it broadcast or multicast as the kernel's macvlan does. A copy refused (a
+ * positive return: the backlog was full, or the copy is longer than the child's MTU) is counted as
+ * copy-refused; a negative return (no device, no clone) as redirect-fail. A shed flood counts its copies as copy-refused, unmade. */
 static long mvb_flood_one(__u32 i, void *data)
 {
 	struct mvb_flood_ctx *fc = data;
 	struct mvb_flood_key key = { .parent_ifindex = fc->parent, .idx = fc->base + i };
 	struct mvb_flood_val *e;
-	long r;
 
 	e = bpf_map_lookup_elem(&mvb_flood, &key);
 	if (!e)
@@ -77,14 +102,7 @@ static long mvb_flood_one(__u32 i, void *data)
 		fc->refused++;
 		return 0;
 	}
-	r = bpf_clone_redirect(fc->skb, e->host_ifindex, 0);
-	if (r == 0) {
-		fc->copies++;
-		mvb_count_flood_copy(e->host_ifindex, fc->len);
-	} else {
-		fc->failed++;
-		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
-	}
+	mvb_flood_copy(fc, e->host_ifindex, e->flags & MVB_FLOOD_PEER);
 	return 0;
 }
 
@@ -97,7 +115,6 @@ static long mvb_member_one(__u32 i, void *data)
 	struct mvb_flood_ctx *fc = data;
 	struct mvb_child *c;
 	__u32 host;
-	long r;
 
 	if (i >= fc->nmembers)
 		return 1;
@@ -109,14 +126,8 @@ static long mvb_member_one(__u32 i, void *data)
 	if (!c || c->parent_ifindex != fc->parent || !(c->flags & MVB_CHILD_UP) || c->mode == MVB_MODE_SOURCE || !(c->mode & fc->mask))
 		return 0;
 	fc->reached++;
-	r = bpf_clone_redirect(fc->skb, host, 0);
-	if (r == 0) {
-		fc->copies++;
-		mvb_count_flood_copy(host, fc->len);
-	} else {
-		fc->failed++;
-		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
-	}
+	/* What the control plane writes as MVB_FLOOD_PEER in the child's flood entry. */
+	mvb_flood_copy(fc, host, c->kind == MVB_KIND_VETH && !(c->flags & MVB_CHILD_SAME_NETNS));
 	return 0;
 }
 
@@ -276,7 +287,7 @@ static __always_inline int mvb_flood_defer(struct __sk_buff *skb, const struct m
 	c->parent = fc->parent;
 	c->mask = fc->mask;
 	c->exclude = fc->exclude;
-	c->group = fc->group;
+	c->group = fc->group | (fc->local << 1);
 	c->n = fc->n;
 	c->next = fc->base;
 	c->cost = cost;
@@ -338,7 +349,8 @@ static __always_inline void mvb_flood_shed_whole(struct mvb_flood_ctx *fc, const
  * counted, never silent. */
 static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
-	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .mask = v->mask, .exclude = v->exclude, .len = skb->len };
+	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .mask = v->mask, .exclude = v->exclude, .len = skb->len,
+				    .local = (v->flags & MVB_FLOOD_THEN_WIRE) ? 1 : 0 };
 	__u32 parent = v->target;
 	struct mvb_port *port = bpf_map_lookup_elem(&mvb_ports, &parent);
 	struct mvb_flood_cpu *pc = mvb_flood_cpu_now(bpf_ktime_get_ns());
@@ -407,7 +419,8 @@ static __always_inline int mvb_tc_flood_continue(struct __sk_buff *skb)
 	fc.parent = c->parent;
 	fc.mask = c->mask;
 	fc.exclude = c->exclude;
-	fc.group = c->group;
+	fc.group = c->group & 1;
+	fc.local = (c->group >> 1) & 1;
 	fc.n = c->n < MVB_MAX_CHILDREN ? c->n : MVB_MAX_CHILDREN;
 	fc.base = c->next;
 	cost = c->cost;

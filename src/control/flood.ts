@@ -4,9 +4,16 @@
 // on: an index below nflood always names a live entry.
 import type { Datapath } from '../datapath/datapath.js';
 import { CHILD_MC_EXACT, FLOOD_MODES, type ChildRecord, type FloodEntry, type PortRecord } from '../datapath/abi.js';
+import { kindOf } from './kinds/index.js';
 
-/** A child's flood entry: its mode, and whether the exact multicast filter applies to it. */
-const entryOf = (c: ChildRecord): FloodEntry => ({ hostIfindex: c.hostIfindex, mode: c.mode, ...(c.flags & CHILD_MC_EXACT ? { mcExact: true } : {}) });
+/** A child's flood entry: its mode, whether the exact multicast filter applies to it, and how its copies
+ * reach it (its kind says). */
+const entryOf = (c: ChildRecord): FloodEntry => ({
+  hostIfindex: c.hostIfindex,
+  mode: c.mode,
+  ...(c.flags & CHILD_MC_EXACT ? { mcExact: true } : {}),
+  ...(kindOf(c.kind).floodByPeer(c) ? { peer: true } : {}),
+});
 
 /**
  * The port's per-mode and every-group counts (mvb_port.nflood_mode, nflood_all) with `gone` out and
@@ -81,8 +88,8 @@ export class FloodList {
     if (at !== last && moved) index?.set(moved.hostIfindex, at);
   }
 
-  /** The UP child's mode or multicast filter changed: its entry carries the new one (a source child
-   * leaves, or enters). */
+  /** The UP child's mode, multicast filter or netns changed: its entry carries the new one (a source
+   * child leaves, or enters). */
   setMode(c: ChildRecord): void {
     if (c.mode === 'source') return this.remove(c);
     const port = this.dp.getPort(c.parentIfindex);
@@ -112,7 +119,9 @@ export class FloodList {
     const exactRight = [...Array(port.nflood).keys()].every((i) => {
       const e = have.get(i);
       const c = e && byHost.get(e.hostIfindex);
-      return !c || !!e.mcExact === ((c.flags & CHILD_MC_EXACT) !== 0);
+      if (!c) return true;
+      const want = entryOf(c);
+      return !!e.mcExact === !!want.mcExact && !!e.peer === !!want.peer; // flags a build before may lack
     });
     const counts = countsOf(up.map(entryOf));
     const countsRight = counts.nfloodAll === port.nfloodAll && counts.nfloodMode.every((n, i) => port.nfloodMode[i] === n);

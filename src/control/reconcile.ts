@@ -207,6 +207,7 @@ export class Reconciler {
    */
   syncChild(c: ChildRecord, child: LinkInfo, report: ReconcileReport = emptyReport(), netns = c.netns): ReconcileReport {
     let changed = false;
+    let moved = false;
     if (child.ifname && child.ifname !== c.name) {
       c.name = child.ifname; // renamed with ip link set ... name: follow it
       changed = true;
@@ -216,12 +217,16 @@ export class Reconciler {
       c.flags = (c.flags & ~kind.deliveryFlags(c.netns)) | kind.deliveryFlags(netns);
       c.netns = netns;
       changed = true;
+      moved = true;
     }
     if (child.mtu && child.mtu !== c.mtu) {
       c.mtu = child.mtu;
       changed = true;
     }
     if (changed) this.registry.put(c);
+    // Its flood entry says how its copies reach it, which depends on the netns (a move takes the device
+    // down, but an agent may see the move and the UP again in one dump).
+    if (moved && c.flags & CHILD_UP) this.flood.setMode(c);
     const kernelUp = isUp(child);
     // An address set with plain ip that kernel macvlan would have refused (EADDRINUSE, spec §7): the
     // earlier holder keeps it; this child stays out of the table, marked, until the address is free.

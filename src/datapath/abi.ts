@@ -40,6 +40,8 @@ export const CHILD_NODST = 1 << 6;
 export const CHILD_MC_EXACT = 1 << 7;
 /** mvb_flood_val.flags: the exact multicast filter applies to the child (see mvb_abi.h). */
 export const FLOOD_MC_EXACT = 1 << 0;
+/** mvb_flood_val.flags: copies enter the host end's ingress and go on by a peer redirect (MVB_FLOOD_PEER). */
+export const FLOOD_PEER = 1 << 1;
 export const PORT_PASSTHRU = 1 << 0;
 export const PORT_ISOLATION_KERNEL = 1 << 1;
 /** The parent keeps its own fdb (a bridge, vxlan): promiscuity, not `fdb add … self`, is its dev_uc_add. */
@@ -327,16 +329,19 @@ export interface FloodEntry {
   mode: Mode;
   /** The exact multicast filter applies (FLOOD_MC_EXACT). */
   mcExact?: boolean;
+  /** Copies go through the host end's ingress and a peer redirect (FLOOD_PEER; see the child's kind). */
+  peer?: boolean;
 }
 export function encodeFloodVal(e: FloodEntry): Buffer {
   const b = Buffer.alloc(SIZES.floodVal);
   b.writeUInt32LE(e.hostIfindex, 0);
   b.writeUInt8(MODES[e.mode], 4);
-  b.writeUInt8(e.mcExact ? FLOOD_MC_EXACT : 0, 5);
+  b.writeUInt8((e.mcExact ? FLOOD_MC_EXACT : 0) | (e.peer ? FLOOD_PEER : 0), 5);
   return b;
 }
 export function decodeFloodVal(b: Buffer): FloodEntry {
-  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), ...(b.readUInt8(5) & FLOOD_MC_EXACT ? { mcExact: true } : {}) };
+  const flags = b.readUInt8(5);
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), ...(flags & FLOOD_MC_EXACT ? { mcExact: true } : {}), ...(flags & FLOOD_PEER ? { peer: true } : {}) };
 }
 
 /** Key of mvb_mc: a group a child joined. */

@@ -281,6 +281,28 @@ describe('drop counters', () => {
   });
 });
 
+// How flood copies reach each child (MVB_FLOOD_PEER): a veth child in a netns of its own by its host
+// end's ingress and a peer redirect, unchecked against its MTU as the kernel's copies from the wire are;
+// one in the host end's netns (s1), and every copy of a child's own flood, through the host end's
+// transmit, which refuses one past the child's MTU as the kernel's dev_forward_skb does.
+describe('flood copies: by a peer redirect or the host end\'s transmit (BPF_PROG_TEST_RUN)', () => {
+  it('the flood entries say which: every veth child of p0 but s1 (in the host end\'s netns) by a peer redirect', () => {
+    const p0 = ifindex.get('p0')!;
+    const byHost = new Map([...ifindex].map(([name, i]) => [i, name]));
+    const entries = [...inNetns(`/run/netns/${host}`, () => m.dp.floodEntries(p0)).values()];
+    expect(Object.fromEntries(entries.map((e) => [byHost.get(e.hostIfindex), !!e.peer]))).toEqual({ p1: true, p2: true, v1: true, v2: true, b1: true, b2: true, s1: false });
+  });
+  it('a 1,400-byte broadcast from the wire reaches b1 (MTU 1000) as the kernel\'s does; from b2, its sibling b1 refuses it', () => {
+    const p0 = ifindex.get('p0')!;
+    const refused = () => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(p0)!)).drops['copy-refused']);
+    const before = refused();
+    checkRow({ desc: '', at: 'parent:p0', frame: { src: EXT, dst: 'ff:ff:ff:ff:ff:ff', length: 1400 }, expect: { flood: 'stack', copies: 7 } });
+    expect(refused() - before, 'nothing refused from the wire').toBe(0n);
+    checkRow({ desc: '', at: 'child:b2', frame: { src: MAC.b2!, dst: 'ff:ff:ff:ff:ff:ff', length: 1400 }, expect: { flood: 'wire', copies: 1 } });
+    expect(refused() - before, 'b1 refused its sibling\'s copy').toBe(1n);
+  });
+});
+
 // Shed floods (issue 18): a CPU holding as many deferred floods as it has slots sheds the next one,
 // counting its copies as copy-refused, unmade. The CPU's accounting is written to say so (every CPU:
 // 64 floods waiting, advanced just now). A shed flood on a port whose every entry gets every group is

@@ -39,7 +39,8 @@ export const SPOOFCHK: readonly string[] = ['b2', 'v2', 't1'];
 export const MODEL_PORTS: Record<ParentName, ModelPort> = Object.fromEntries(
   (Object.keys(PARENT_MACS) as ParentName[]).map((p) => [p, {
     parentMac: PARENT_MACS[p],
-    children: CHILDREN.filter((c) => c.parent === p).map(({ name, mode, mac, up, mtu, sources, nodst }) => ({ name, mode, mac, up, mtu, sources, nodst, spoofchk: SPOOFCHK.includes(name) })),
+    // Every fixture child is a veth; those in a netns of their own take flood copies by a peer redirect.
+    children: CHILDREN.filter((c) => c.parent === p).map(({ name, mode, mac, up, mtu, sources, nodst, sameNetns }) => ({ name, mode, mac, up, mtu, sources, nodst, spoofchk: SPOOFCHK.includes(name), peerCopies: !sameNetns })),
     isolation: ISOLATION[p],
     allmulti: true, // deliberate difference 3: macvlan-bpf floods every group to every eligible child
     vethCopies: true, // deliberate difference 4

@@ -73,6 +73,11 @@ describe('model: spec §8 matrix', () => {
     expect(sorted(parentRx(port, wire))).toEqual(['b1', 'b2', 'stack']);
     expect(sorted(parentRx({ ...port, vethCopies: true }, wire))).toEqual(['b2', 'stack']);
     expect(sorted(parentRx({ ...port, vethCopies: true }, { ...wire, length: 1018 }))).toEqual(['b1', 'b2', 'stack']);
+    // A child whose copies come by a peer redirect gets the big one from the wire, as from the kernel;
+    // from a sibling it is still dropped (the copy passes the host end's transmit).
+    const peer: ModelPort = { ...port, vethCopies: true, children: port.children.map((c) => ({ ...c, peerCopies: true })) };
+    expect(sorted(parentRx(peer, wire))).toEqual(['b1', 'b2', 'stack']);
+    expect(childTx(peer, peer.children[1]!, big)).toEqual(['wire']);
   });
   it('F: source mode (s1 lists EXT and b1; s2 has nodst and lists EXT2), every cell of the spec\'s table', () => {
     const S1 = '02:00:00:00:10:01', S2 = '02:00:00:00:10:02', V1 = '02:00:00:00:02:01', B1 = '02:00:00:00:04:01', B2 = '02:00:00:00:04:02';

@@ -61,6 +61,11 @@ export const netkit: ChildKind = {
     return netns ? 0 : CHILD_SAME_NETNS;
   },
 
+  /** Its hook is in its own transmit, not a TC ingress of the primary: copies go through the primary. */
+  floodByPeer(): boolean {
+    return false;
+  },
+
   /** Nothing to set up: the XDP program passes a netkit child's frames to TC (MVB_DELIVER_TC_ONLY). */
   acceptXdp(): boolean {
     return false;

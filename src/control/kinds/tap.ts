@@ -83,6 +83,11 @@ export const tap: ChildKind = {
     return CHILD_SAME_NETNS;
   },
 
+  /** The tap is the child itself: a copy's transmit into it is its reader's frame. */
+  floodByPeer(): boolean {
+    return false;
+  },
+
   /** Nothing to set up: tun takes XDP redirects as they are (ndo_xdp_xmit into a reader's queue). */
   acceptXdp(): boolean {
     return false;

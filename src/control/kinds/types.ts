@@ -73,6 +73,13 @@ export interface ChildKind {
   txProgramId(ctx: KindContext, c: ChildRecord): number;
   /** The child's devices went without us: drop what we pinned for its transmit hook. */
   forgetTx(ctx: KindContext, c: ChildRecord): void;
+  /**
+   * Whether the datapath copies a flood from the wire into this child through its host end's ingress,
+   * where the child program passes it on with bpf_redirect_peer (FLOOD_PEER): that needs our program on
+   * a TC ingress of the host end and the child end in another netns. Otherwise copies take the host
+   * end's transmit.
+   */
+  floodByPeer(c: ChildRecord): boolean;
   /** The MVB_CHILD_* delivery flags for a child of this kind living in `netns`. */
   deliveryFlags(netns: string): number;
   /**

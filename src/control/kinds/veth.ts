@@ -50,6 +50,10 @@ export const veth: ChildKind = {
     return netns ? 0 : CHILD_SAME_NETNS;
   },
 
+  floodByPeer(c: ChildRecord): boolean {
+    return (c.flags & CHILD_SAME_NETNS) === 0;
+  },
+
   /**
    * A frame XDP redirects into the host end reaches the child end only if that end runs NAPI: GRO on
    * there (measured faster than an XDP_PASS program on it). What it costs the child: its receive goes
