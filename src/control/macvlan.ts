@@ -132,10 +132,15 @@ export class Macvlan {
     this.links.close();
   }
 
-  /** A new build of the programs was pinned, or the hook mode changed: every hook gets it, atomically. */
+  /**
+   * A new build of the programs was pinned, or the hook mode changed: every hook gets it, atomically.
+   * The children's hooks first: a newer parent program may send a flood copy marked for the child
+   * program on a host end (MVB_COPY_MARK), which an older child program would take for the child's own
+   * frame.
+   */
   reattachAll(): void {
-    for (const { parentIfindex, port } of this.dp.listPorts()) this.ports.reattach(parentIfindex, port);
     for (const c of this.dp.listChildren()) this.txHooks.reattach(c);
+    for (const { parentIfindex, port } of this.dp.listPorts()) this.ports.reattach(parentIfindex, port);
   }
 
   /** Children whose cls_bpf transmit hook waits to become a tcx link (see tx-hooks.ts). */
