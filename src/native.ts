@@ -162,6 +162,8 @@ export interface Addon {
   TapQueue: new (opts: { ifname: string; create?: boolean; vnetHdr?: boolean; multiQueue?: boolean; netns?: string } | { path: string }) => TapQueue;
   NetlinkSocket: new (opts?: { netns?: string; groups?: number[]; listenAllNsid?: boolean; rcvbuf?: number }) => NetlinkSocket;
   possibleCpus(): number;
+  /** The calling thread's CPUs, after setting them to `cpus` when given (this thread only). */
+  threadAffinity(cpus?: number[]): number[];
   tcAttach(ifindex: number, dir: 'ingress' | 'egress', progFd: number, handle: number, priority: number, replace: boolean): { qdiscCreated: boolean };
   tcDetach(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): boolean;
   tcQuery(ifindex: number, dir: 'ingress' | 'egress', handle: number, priority: number): number;

@@ -154,3 +154,19 @@ describe('datapath ABI', () => {
     });
   });
 });
+
+describe('threadAffinity (the benchmarks keep a test run on one CPU)', () => {
+  it('sets this thread\'s CPUs and says them; a CPU past the set is refused by name, nothing changed', () => {
+    const a = addon();
+    const was = a.threadAffinity();
+    expect(was.length).toBeGreaterThan(0);
+    try {
+      expect(a.threadAffinity([was.at(-1)!])).toEqual([was.at(-1)!]);
+      expect(() => a.threadAffinity([1 << 20])).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'sched_setaffinity', message: expect.stringContaining(`cpu ${1 << 20}`) }));
+      expect(a.threadAffinity()).toEqual([was.at(-1)!]);
+    } finally {
+      a.threadAffinity(was);
+    }
+    expect(a.threadAffinity()).toEqual(was);
+  });
+});

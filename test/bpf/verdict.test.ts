@@ -323,6 +323,7 @@ function shedRun(at: string, frame: Buffer): { copies: number; drops: Record<str
   const map = floodCpuMap();
   const cpus = addon().possibleCpus();
   try {
+    expect(map.info().valueSize, 'struct mvb_flood_cpu').toBe(FLOOD_CPU_SIZE);
     for (let attempt = 0; ; attempt++) {
       const v = Buffer.alloc(FLOOD_CPU_SIZE * cpus);
       const now = process.hrtime.bigint(); // CLOCK_MONOTONIC, bpf_ktime_get_ns's clock
