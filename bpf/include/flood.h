@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Flooding: a frame's copies to the port's UP children, in TC (XDP cannot both pass a frame on and copy
- * it). Every copy is a bpf_clone_redirect to the child's host end, whose veth queues it on this CPU's
- * backlog; how a flood of any size keeps within that backlog, in order, is in mvb_abi.h ("Flooding at
- * scale"). */
+ * it). Every copy is a bpf_clone_redirect to the child's host end, into its ingress (MVB_FLOOD_PEER) or
+ * out through its transmit; either way it is queued on this CPU's backlog. How a flood of any size
+ * keeps within that backlog, in order, is in mvb_abi.h ("Flooding at scale"). */
 #ifndef MVB_FLOOD_H
 #define MVB_FLOOD_H
 
