@@ -71,7 +71,8 @@ static __always_inline void mvb_flood_copy(struct mvb_flood_ctx *fc, __u32 host,
 /* One flood step: copy the frame to list entry base + i (mvb_flood_copy). On either path the child end's
  * eth_type_trans marks it broadcast or multicast as the kernel's macvlan does. A copy refused (a
  * positive return: the backlog was full, or the copy is longer than the child's MTU) is counted as
- * copy-refused; a negative return (no device, no clone) as redirect-fail. A shed flood counts its copies as copy-refused, unmade. */
+ * copy-refused; a negative return (no device, no clone) as redirect-fail. A shed flood counts its
+ * copies as copy-refused, unmade. */
 static long mvb_flood_one(__u32 i, void *data)
 {
 	struct mvb_flood_ctx *fc = data;
@@ -126,7 +127,8 @@ static long mvb_member_one(__u32 i, void *data)
 	if (!c || c->parent_ifindex != fc->parent || !(c->flags & MVB_CHILD_UP) || c->mode == MVB_MODE_SOURCE || !(c->mode & fc->mask))
 		return 0;
 	fc->reached++;
-	/* What the control plane writes as MVB_FLOOD_PEER in the child's flood entry. */
+	/* What the control plane writes as MVB_FLOOD_PEER in the child's flood entry (veth.floodByPeer):
+	 * this path reads no entry, and mvb_child has no flag bit left to carry it. */
 	mvb_flood_copy(fc, host, c->kind == MVB_KIND_VETH && !(c->flags & MVB_CHILD_SAME_NETNS));
 	return 0;
 }

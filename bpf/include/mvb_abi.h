@@ -208,7 +208,8 @@ struct mvb_parent_stats {
 };
 
 /* Flooding at scale (issue 18; the code is flood.h). Every copy goes onto this CPU's backlog (into the
- * child's host end, MVB_FLOOD_PEER, or through its veth), which holds net.core.netdev_max_backlog (1,000) frames and refuses more until it is drained.
+ * child's host end, MVB_FLOOD_PEER, or through its veth), which holds net.core.netdev_max_backlog
+ * (1,000) frames and refuses more until it is drained.
  * So a CPU keeps at most `budget` flood copies queued there at once:
  * - a flood that fits, while no other waits, is copied at once (the common case: one lookup more);
  * - a larger one, or any while another waits, is deferred: one clone of the frame, tagged in
