@@ -153,6 +153,7 @@ export class Agent {
       r.conflicts.length && `conflicts: ${r.conflicts.join('; ')}`,
       r.hooksRepaired.length && `hooks repaired: ${r.hooksRepaired.join('; ')}`,
       r.orphansRemoved.length && `orphan host ends removed: ${r.orphansRemoved.join('; ')}`,
+      r.moved.length && `moved ${r.moved.join('; ')}`,
     ].filter(Boolean);
     this.log(`reconciled (${why}): ${what.length ? what.join('; ') : 'in sync'}`);
     this.promoteSoon();

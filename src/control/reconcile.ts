@@ -23,10 +23,12 @@ export interface ReconcileReport {
   hooksRepaired: string[];
   /** Host ends of ours that no registry entry names (a command killed between making and recording), removed. */
   orphansRemoved: string[];
+  /** Children found in another netns than the registry said (moved while no agent watched), followed. */
+  moved: string[];
 }
 
 export function emptyReport(): ReconcileReport {
-  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [], hooksRepaired: [], orphansRemoved: [] };
+  return { purged: [], stateSynced: [], readdressed: [], portsReleased: [], conflicts: [], hooksRepaired: [], orphansRemoved: [], moved: [] };
 }
 
 /** What a link event was about: the nsid it came from (-1: ours), deleted or new/changed, the link. */
@@ -73,10 +75,23 @@ export class Reconciler {
       }
       return nsLinks.get(ns)!;
     };
+    const netnsOf = this.netnsNames();
     for (const c of this.registry.all()) {
       const parent = here.get(c.parentIfindex);
       const host = here.get(c.hostIfindex);
-      const child = linksIn(c.netns)?.get(c.name);
+      let child = linksIn(c.netns)?.get(c.name);
+      let netns = c.netns;
+      if (parent && host && !child && !kindOf(c.kind).hostIsChild && host.link_index) {
+        // Not where the registry says: moved (ip link set ... netns) while no agent watched? Its pair
+        // lives on, so the host end's peer is the child, wherever it went.
+        const ns = netnsOf(host.link_netnsid);
+        const peer = ns === undefined ? undefined : ns ? [...(linksIn(ns)?.values() ?? [])].find((l) => l.ifindex === host.link_index) : here.get(host.link_index);
+        if (peer && ns !== undefined) {
+          report.moved.push(`${c.name} from netns ${c.netns || '(parent)'} to ${ns || '(parent)'}`);
+          child = peer;
+          netns = ns;
+        }
+      }
       if (!parent || !host || !child) {
         // Parent deleted: delete the child too (the kernel's NETDEV_UNREGISTER). Child or netns
         // deleted: the veth pair died with it; clear its state.
@@ -85,7 +100,7 @@ export class Reconciler {
         continue;
       }
       kindOf(c.kind).followParent(this.ctx, c, host, parent);
-      this.syncChild(c, child, report);
+      this.syncChild(c, child, report, netns);
     }
     this.removeOrphans(here, report);
     const children = this.registry.all();
@@ -115,6 +130,28 @@ export class Reconciler {
   }
 
   /**
+   * A lookup of a peer's netns by the nsid a link names it with (IFLA_LINK_NETNSID): '' for this netns
+   * (no nsid), the name under /run/netns, or undefined for one without a name. The names are read on
+   * the first question that needs them.
+   */
+  private netnsNames(): (nsid: number | undefined) => string | undefined {
+    let byNsid: Map<number, string> | undefined;
+    return (nsid) => {
+      if (nsid === undefined) return '';
+      if (!byNsid) {
+        byNsid = new Map();
+        for (const ns of fs.existsSync(NETNS_DIR) ? fs.readdirSync(NETNS_DIR) : []) {
+          try {
+            const id = this.links.rtnl.nsid(`${NETNS_DIR}/${ns}`);
+            if (id >= 0) byNsid.set(id, ns);
+          } catch { /* gone meanwhile */ }
+        }
+      }
+      return byNsid.get(nsid);
+    };
+  }
+
+  /**
    * A host end is ours when its name is the one we derive for its peer (this instance, the peer's netns
    * and name): one with no registry entry was left by a command that died between making the pair and
    * recording it. It is removed (with its child end), as the command never finished.
@@ -129,20 +166,7 @@ export class Reconciler {
     }
     const candidates = [...here.values()].filter((l) => HOST_END_SHAPE.test(l.ifname) && (l.linkinfo?.info_kind === 'veth' || l.linkinfo?.info_kind === 'netkit') && !this.registry.get(l.ifindex));
     if (candidates.length === 0) return;
-    let nsByNsid: Map<number, string> | undefined;
-    const netnsOf = (nsid: number | undefined): string | undefined => {
-      if (nsid === undefined) return '';
-      if (!nsByNsid) {
-        nsByNsid = new Map();
-        for (const ns of fs.existsSync(NETNS_DIR) ? fs.readdirSync(NETNS_DIR) : []) {
-          try {
-            const id = this.links.rtnl.nsid(`${NETNS_DIR}/${ns}`);
-            if (id >= 0) nsByNsid.set(id, ns);
-          } catch { /* gone meanwhile */ }
-        }
-      }
-      return nsByNsid.get(nsid);
-    };
+    const netnsOf = this.netnsNames();
     for (const l of candidates) {
       const ns = netnsOf(l.link_netnsid);
       if (ns === undefined || !l.link_index) continue;
@@ -315,6 +339,13 @@ export class Reconciler {
     return null;
   }
 
+  /** Whether `link`, in this netns, is the child's end now: its host end's peer, asked of the kernel
+   * (not any device stacked on the host end, which names it as its link too). */
+  private peerHere(c: ChildRecord, link: LinkInfo): boolean {
+    const host = this.links.get(c.hostIfindex);
+    return !!host && host.link_netnsid === undefined && host.link_index === link.ifindex;
+  }
+
   /**
    * One rtnetlink link event, sorted into what it means for us, and applied. Returns a line for the
    * log when something notable happened. nsName resolves the event's nsid to the netns's name.
@@ -339,9 +370,14 @@ export class Reconciler {
         this.parentChanged(link);
         return null;
       }
-      if (link.link_netnsid === undefined && link.link_index && link.link_index !== link.ifindex) {
+      if (link.link_netnsid === undefined && link.link_index && link.link_index !== link.ifindex && !deleted) {
         const c = this.registry.get(link.link_index);
-        if (c && c.netns === '' && !deleted) return this.syncChild(c, link).conflicts.join('; ') || null;
+        if (c && c.netns === '') return this.syncChild(c, link).conflicts.join('; ') || null;
+        if (c && this.peerHere(c, link)) {
+          // Moved here, beside its parent, from a netns of its own (ip link set ... netns <the parent's>).
+          const note = `child ${c.name} moved from netns ${c.netns} to (parent)`;
+          return [note, ...this.syncChild(c, link, undefined, '').conflicts].join('; ');
+        }
       }
       return null;
     }
