@@ -7,7 +7,7 @@ import { fmt, median } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LOOKUP_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
@@ -27,16 +27,18 @@ export function ppsTable(samples: Sample[]): string {
   };
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const limitRow = (what: string, size: number, xs: Sample[]) =>
-    row([what, `${size} B`, xs.length ? spread(pps(xs), (x) => `${fmt(x)}pps`) : 'n/a (this kernel has no such hook)', ...Array<string>(DATAPATHS.length - 1 + 4).fill('')]);
+    row([what, `${size} B`, xs.length ? spread(pps(xs), (x) => `${fmt(x)}pps`) : 'n/a (this kernel has no such hook)', ...Array<string>(DATAPATHS.length - 1 + 5).fill('')]);
   const out = [
-    `| path | frame | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) | tc, xdp / own hook's limit |`,
-    `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
+    `| path | frame | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) | tc, xdp / own hook's limit | tc, xdp / own hook's lookup limit |`,
+    `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`,
   ];
   for (const size of SIZES) {
     const limit = (name: string) => median(pps(pick(name, 'external → child', size)));
     out.push(limitRow('XDP_DROP on the parent (the wire\'s limit)', size, pick('XDP_DROP limit', 'external → child', size)));
     for (const name of Object.keys(HOOK_LIMITS))
       out.push(limitRow(`${name}: external → child, a bare redirect`, size, pick(name, 'external → child', size)));
+    for (const name of Object.keys(LOOKUP_LIMITS))
+      out.push(limitRow(`${name}: external → child, one MAC-table lookup and the redirect`, size, pick(name, 'external → child', size)));
     for (const path of PATHS) {
       const cells = DATAPATHS.map((d) => pick(d, path, size));
       const m = cells.map((c) => median(pps(c)));
@@ -45,7 +47,9 @@ export function ppsTable(samples: Sample[]): string {
       // (The TC mode's hook is tcx where the kernel has it, cls_bpf before 6.6.)
       const tcLimit = limit('tcx redirect limit') || limit('cls_bpf redirect limit');
       const own = path === 'external → child' ? `${ratio(m[0]!, tcLimit)}, ${ratio(m[1]!, limit('XDP redirect limit'))}` : '';
-      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[0]!, m[2]!)} | ${ratio(m[1]!, m[2]!)} | ${ratio(m[0]!, m[3]!)} | ${own} |`);
+      // The same against the limit with the MAC table's lookup (tcx only: cls_bpf has no lookup row).
+      const withLookup = path === 'external → child' ? `${ratio(m[0]!, limit('tcx lookup limit'))}, ${ratio(m[1]!, limit('XDP lookup limit'))}` : '';
+      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[0]!, m[2]!)} | ${ratio(m[1]!, m[2]!)} | ${ratio(m[0]!, m[3]!)} | ${own} | ${withLookup} |`);
     }
   }
   return out.join('\n');

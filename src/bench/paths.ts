@@ -12,12 +12,14 @@ import { Sandbox, run } from '../lab/sandbox.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
 import os from 'node:os';
-import { BareRedirect, Receiver, liveGenerate, measureRate, packetGenerate, udpFrame } from './traffic.js';
+import { BareRedirect, Receiver, liveGenerate, measureRate, packetGenerate, udpFrame, type RedirectHook } from './traffic.js';
 
 export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
 /** Each hook's limit on external → child: a bare redirect into the child's veth (see BareRedirect). */
 export const HOOK_LIMITS = { 'cls_bpf redirect limit': 'cls_bpf', 'tcx redirect limit': 'tcx', 'XDP redirect limit': 'xdp' } as const;
-export type LimitName = keyof typeof HOOK_LIMITS | 'XDP_DROP limit';
+/** The same limits with one MAC-table lookup before the redirect (the lookup no datapath with a table can skip). */
+export const LOOKUP_LIMITS = { 'tcx lookup limit': 'tcx', 'XDP lookup limit': 'xdp' } as const;
+export type LimitName = keyof typeof HOOK_LIMITS | keyof typeof LOOKUP_LIMITS | 'XDP_DROP limit';
 export type DatapathName = (typeof DATAPATHS)[number];
 export const PATHS = ['external → child', 'child → external', 'bridge child → child', 'broadcast fan-out (8 children)'] as const;
 export type PathName = (typeof PATHS)[number];
@@ -167,7 +169,8 @@ async function measureLimit(sb: Sandbox, opts: PathsOptions, out: Sample[]): Pro
 
 /**
  * Each hook's limit on external → child: the wire, one veth child (GRO on at its end, which XDP
- * redirects need), and a program on the parent that only redirects every frame into it.
+ * redirects need), and a program on the parent that only redirects every frame into it; then the same
+ * with the frame's destination looked up first in a hash map of the MAC table's shape.
  */
 async function measureHookLimits(sb: Sandbox, opts: PathsOptions, out: Sample[]): Promise<void> {
   const [maj = 0, min = 0] = os.release().split('.').map(Number);
@@ -182,9 +185,13 @@ async function measureHookLimits(sb: Sandbox, opts: PathsOptions, out: Sample[])
     run('ip', ['-n', kid, 'link', 'set', 'c0', 'up']);
     run('nsenter', [`--net=/run/netns/${kid}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
     const target = Number(/^(\d+):/.exec(run('ip', ['-n', host, '-o', 'link', 'show', 'h0']))![1]);
-    for (const [name, hook] of Object.entries(HOOK_LIMITS) as [keyof typeof HOOK_LIMITS, (typeof HOOK_LIMITS)[keyof typeof HOOK_LIMITS]][]) {
+    const limits = [
+      ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, null] as const),
+      ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, childMac(0)] as const),
+    ] as [LimitName, RedirectHook, Mac | null][];
+    for (const [name, hook, lookup] of limits) {
       if (hook === 'tcx' && !tcx) continue; // a kernel before 6.6: no tcx, its row says so
-      const prog = new BareRedirect(host, 'p0', target, hook);
+      const prog = new BareRedirect(host, 'p0', target, hook, lookup);
       const r = new Receiver(kid, 'c0');
       try {
         for (const size of SIZES) {

@@ -174,26 +174,39 @@ export type RedirectHook = 'cls_bpf' | 'tcx' | 'xdp';
 
 /**
  * A hook's limit: a program that only redirects every frame into `target` (a veth's host end; TC uses
- * bpf_redirect_peer, XDP bpf_redirect), on `ifname`'s ingress in the given hook. Removed by close().
+ * bpf_redirect_peer, XDP bpf_redirect), on `ifname`'s ingress in the given hook. With `lookup`, the
+ * program first looks the frame's destination up in a hash map of the MAC table's shape, which holds
+ * (ifname's ifindex, lookup) → target, and redirects where the entry says. Removed by close().
  */
 export class BareRedirect {
   private readonly obj: BpfObject;
   private readonly ifindex: number;
   private link: { detach(): void; close(): void } | null = null;
 
-  constructor(readonly netns: string, ifname: string, target: number, readonly hook: RedirectHook) {
+  constructor(readonly netns: string, ifname: string, target: number, readonly hook: RedirectHook, lookup: Mac | null = null) {
     const a = addon();
     this.obj = loadBench();
-    const m = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_target') });
-    const v = Buffer.alloc(4);
-    v.writeUInt32LE(target);
-    m.update(Buffer.alloc(4), v);
-    m.close();
     this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
+    const m = new a.BpfMap({ fd: this.obj.mapFd(lookup ? 'mvb_bench_macs' : 'mvb_bench_target') });
+    try {
+      const v = Buffer.alloc(lookup ? 8 : 4); // mvb_mac_val: host ifindex first
+      v.writeUInt32LE(target);
+      if (lookup) {
+        const k = Buffer.alloc(12); // mvb_mac_key: parent ifindex, MAC, pad
+        k.writeUInt32LE(this.ifindex, 0);
+        macToBytes(lookup).copy(k, 4);
+        m.update(k, v);
+      } else m.update(Buffer.alloc(4), v);
+    } finally {
+      m.close();
+    }
+    const prog = lookup
+      ? hook === 'xdp' ? 'mvb_bench_xdp_lookup_redirect' : 'mvb_bench_tc_lookup_redirect_peer'
+      : hook === 'xdp' ? 'mvb_bench_xdp_redirect' : 'mvb_bench_tc_redirect_peer';
     inNetns(`/run/netns/${netns}`, () => {
-      if (hook === 'xdp') a.xdpAttach(this.ifindex, this.obj.programFd('mvb_bench_xdp_redirect'), 'native');
-      else if (hook === 'cls_bpf') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd('mvb_bench_tc_redirect_peer'), TC_HANDLE, TC_PRIO, true);
-      else this.link = a.BpfLink.create({ progFd: this.obj.programFd('mvb_bench_tc_redirect_peer'), ifindex: this.ifindex, attachType: 'tcx_ingress' });
+      if (hook === 'xdp') a.xdpAttach(this.ifindex, this.obj.programFd(prog), 'native');
+      else if (hook === 'cls_bpf') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd(prog), TC_HANDLE, TC_PRIO, true);
+      else this.link = a.BpfLink.create({ progFd: this.obj.programFd(prog), ifindex: this.ifindex, attachType: 'tcx_ingress' });
     });
   }
 

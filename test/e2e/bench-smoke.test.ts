@@ -20,7 +20,7 @@ describe('bench --smoke', () => {
     expect(code, err).toBe(0);
     for (const p of PATHS) expect(out.match(new RegExp(`^\\| ${esc(p)} \\| (64|1500) B \\|`, 'gm'))?.length, p).toBe(2); // 64 and 1500 bytes
     for (const p of TCP_PATHS) expect(out).toMatch(new RegExp(`^\\| ${p} \\| (\\d+\\.\\d Gbit/s \\| ){${DATAPATHS.length}}`, 'm'));
-    for (const t of ['XDP_DROP on the parent', 'cls_bpf redirect limit', 'tcx redirect limit', 'XDP redirect limit', 'Per-packet cost', 'Broadcast fan-out, external host', 'Agent, control plane', 'reading counters of 1000 children', 'Child kinds'])
+    for (const t of ['XDP_DROP on the parent', 'cls_bpf redirect limit', 'tcx redirect limit', 'XDP redirect limit', 'tcx lookup limit', 'XDP lookup limit', 'Per-packet cost', 'Broadcast fan-out, external host', 'Agent, control plane', 'reading counters of 1000 children', 'Child kinds'])
       expect(out, t).toContain(t);
     // macvtap children: every path and size, each datapath's cell a rate.
     for (const p of TAP_PATHS) expect(out.match(new RegExp(`^\\| ${p} \\| (64|1500) B \\|( [0-9.]+ [kM]?pps[^|]* \\|){${TAP_DATAPATHS.length}}`, 'gm'))?.length, p).toBe(2);
