@@ -7,7 +7,7 @@ import { fmt, median } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, LOOKUP_LIMITS, PATHS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
@@ -95,10 +95,10 @@ export async function runBench(args: string[]): Promise<number> {
   if (want('paths')) {
     log('paths: pps at 64 and 1500 bytes and TCP, each datapath alternately');
     const reps = smoke ? 1 : 3;
-    const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, log });
+    const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, tcpRuns: smoke ? 1 : 2, log });
     console.log(`\nPackets per second delivered, median of ${reps} (min–max) (${when})\n`);
     console.log(ppsTable(r.samples));
-    console.log(`\nTCP throughput, median of ${reps} (min–max) (${when})\n`);
+    console.log(`\nTCP throughput, median of ${reps * (smoke ? 1 : 2)} runs (min–max), client on CPU ${TCP_CPUS.client}, server on CPU ${TCP_CPUS.server} (${when})\n`);
     console.log(tcpTable(r.tcp));
     for (const s of r.samples) if (s.delivered === 0) failures.push(`${s.datapath}, ${s.path}, ${s.size} B: nothing delivered`);
     for (const s of r.tcp) if (!(s.gbps > 0)) failures.push(`${s.datapath}, TCP ${s.path}: no throughput`);

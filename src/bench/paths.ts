@@ -52,6 +52,8 @@ export interface PathsOptions {
   /** Frames per measurement, by size. */
   frames: Record<number, number>;
   tcpSeconds: number;
+  /** TCP runs of each path per repetition (the table's median is over reps × tcpRuns). */
+  tcpRuns: number;
   log: (s: string) => void;
 }
 
@@ -101,16 +103,21 @@ function iperf3(ns: string, args: string[]): Promise<string> {
     execFile('nsenter', [`--net=/run/netns/${ns}`, 'iperf3', ...args], { encoding: 'utf8', maxBuffer: 16 << 20 }, (e, out, err) => (e ? reject(new Error(`iperf3 ${args.join(' ')}: ${err || out || e.message}`)) : resolve(out))));
 }
 
-/** TCP bulk throughput with default offloads: iperf3, one stream. */
+/** Where TCP's two ends run: the client (and the softirq work its transmit brings on, up to the
+ * server's socket) on the first CPU, the server on the last, in every run of every datapath. Left to
+ * the scheduler, where each end ran changed from run to run, and so did the throughput. */
+export const TCP_CPUS = { client: 0, server: Math.max(0, os.cpus().length - 1) } as const;
+
+/** TCP bulk throughput with default offloads: iperf3, one stream, each end pinned (TCP_CPUS). */
 async function tcp(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: number): Promise<number> {
   const [serverNs, clientNs, serverIp] =
     path === 'external → child' ? [t.childNs(0), t.ext, childIp(0)]
       : path === 'child → external' ? [t.ext, t.childNs(0), EXT_IP]
         : [t.childNs(0), t.childNs(1), childIp(0)];
-  const server = iperf3(serverNs, ['-s', '-1', '-B', serverIp, '-p', '5201']);
+  const server = iperf3(serverNs, ['-s', '-1', '-B', serverIp, '-p', '5201', '-A', String(TCP_CPUS.server)]);
   await new Promise((r) => setTimeout(r, 150));
   try {
-    const out = await iperf3(clientNs, ['-c', serverIp, '-p', '5201', '-t', String(seconds), '-J']);
+    const out = await iperf3(clientNs, ['-c', serverIp, '-p', '5201', '-t', String(seconds), '-A', String(TCP_CPUS.client), '-J']);
     const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
     return j.end.sum_received.bits_per_second / 1e9;
   } finally {
@@ -223,13 +230,14 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
         const t = new BenchTopology(sb, kind);
         try {
           // TCP first: the counting receivers end every frame at the child.
-          for (const path of TCP_PATHS) tcpSamples.push({ datapath: kind, path, gbps: await tcp(t, path, opts.tcpSeconds) });
+          for (let i = 0; i < opts.tcpRuns; i++)
+            for (const path of TCP_PATHS) tcpSamples.push({ datapath: kind, path, gbps: await tcp(t, path, opts.tcpSeconds) });
           await measurePaths(t, opts, samples);
         } finally {
           t.close();
         }
         const last = samples.filter((s) => s.datapath === kind).slice(-8);
-        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.slice(-3).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
+        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.slice(-3 * opts.tcpRuns).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
       }
     } finally {
       process.removeListener('SIGINT', onSig);
