@@ -127,9 +127,7 @@ static long mvb_member_one(__u32 i, void *data)
 	if (!c || c->parent_ifindex != fc->parent || !(c->flags & MVB_CHILD_UP) || c->mode == MVB_MODE_SOURCE || !(c->mode & fc->mask))
 		return 0;
 	fc->reached++;
-	/* What the control plane writes as MVB_FLOOD_PEER in the child's flood entry (veth.floodByPeer):
-	 * this path reads no entry, and mvb_child has no flag bit left to carry it. */
-	mvb_flood_copy(fc, host, c->kind == MVB_KIND_VETH && !(c->flags & MVB_CHILD_SAME_NETNS));
+	mvb_flood_copy(fc, host, c->copy & MVB_COPY_PEER);
 	return 0;
 }
 

@@ -30,6 +30,9 @@
 #define MVB_CHILD_MC_EXACT   (1 << 7) /* control plane only: the agent keeps this child's groups in mvb_mc (see
 				       * MVB_FLOOD_MC_EXACT, which the datapath reads) */
 
+/* mvb_child.copy */
+#define MVB_COPY_PEER (1 << 0) /* into the host end's ingress, then a peer redirect (MVB_FLOOD_PEER's twin) */
+
 /* mvb_port.flags */
 #define MVB_PORT_PASSTHRU        (1 << 0)
 #define MVB_PORT_ISOLATION_KERNEL (1 << 1) /* private mode behaves exactly like the kernel (no source check) */
@@ -66,7 +69,8 @@ struct mvb_child {
 	__u8 mode;
 	__u8 flags;         /* MVB_CHILD_* */
 	__u8 kind;          /* MVB_KIND_* */
-	__u8 pad;
+	__u8 copy;          /* MVB_COPY_*: how a flood copy reaches it, written by the control plane (its kind
+			     * says), as in its flood entry: the member path (flood.h) reads no flood entry */
 	__u16 queues;       /* tap children: the queues a reader opens unless told (tap exec, tap args); 0 otherwise */
 	__u64 created_ns;   /* creation order, for passthru's "first child" and listings */
 	char name[16];      /* the user's name for the child end (IFNAMSIZ) */

@@ -136,10 +136,14 @@ export class Macvlan {
    * A new build of the programs was pinned, or the hook mode changed: every hook gets it, atomically.
    * The children's hooks first: a newer parent program may send a flood copy marked for the child
    * program on a host end (MVB_COPY_MARK), which an older child program would take for the child's own
-   * frame.
+   * frame. Each child's entry is written again first, for what an older build did not write there
+   * (mvb_child.copy, which the new programs read).
    */
   reattachAll(): void {
-    for (const c of this.dp.listChildren()) this.txHooks.reattach(c);
+    for (const c of this.dp.listChildren()) {
+      this.registry.put(c);
+      this.txHooks.reattach(c);
+    }
     for (const { parentIfindex, port } of this.dp.listPorts()) this.ports.reattach(parentIfindex, port);
   }
 

@@ -4,7 +4,8 @@
 // Lookups by name and the count of a parent's children use indexes kept beside the cache: 10,000
 // children made in one apply would otherwise scan (and copy) every sibling for every new child.
 import type { Datapath } from '../datapath/datapath.js';
-import type { ChildRecord } from '../datapath/abi.js';
+import { COPY_PEER, type ChildRecord } from '../datapath/abi.js';
+import { kindOf } from './kinds/index.js';
 
 export class Registry {
   private cache: Map<number, ChildRecord> | null = null;
@@ -99,8 +100,9 @@ export class Registry {
     return c;
   }
 
+  /** Writes the child's entry, with how its flood copies reach it (its kind says, as for its flood entry). */
   put(c: ChildRecord): void {
-    this.dp.putChild(c);
+    this.dp.putChild(c, kindOf(c.kind).floodByPeer(c) ? COPY_PEER : 0);
     if (this.cache) this.remember(c);
   }
 

@@ -168,7 +168,14 @@ function readCString(b: Buffer, off: number, len: number): string {
   const z = s.indexOf(0);
   return s.subarray(0, z < 0 ? len : z).toString('utf8');
 }
-export function encodeChild(c: ChildRecord): Buffer {
+/** mvb_child.copy: a flood copy enters the host end's ingress and goes on by a peer redirect (MVB_COPY_PEER). */
+export const COPY_PEER = 1 << 0;
+/**
+ * A child's registry entry. `copy` (COPY_PEER or 0) is how its flood copies reach it, which its kind
+ * decides (the control plane's registry passes it): it is not part of the record, so decodeChild
+ * leaves it out.
+ */
+export function encodeChild(c: ChildRecord, copy = 0): Buffer {
   const b = Buffer.alloc(SIZES.child);
   b.writeUInt32LE(c.parentIfindex, 0);
   b.writeUInt32LE(c.hostIfindex, 4);
@@ -177,6 +184,7 @@ export function encodeChild(c: ChildRecord): Buffer {
   b.writeUInt8(MODES[c.mode], 18);
   b.writeUInt8(c.flags, 19);
   b.writeUInt8(KINDS[c.kind], 20);
+  b.writeUInt8(copy, 21);
   b.writeUInt16LE(c.queues ?? 0, 22);
   b.writeBigUInt64LE(c.createdNs, 24);
   writeCString(b, c.name, 32, 16, 'interface name');

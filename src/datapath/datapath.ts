@@ -327,8 +327,9 @@ export class Datapath {
   }
 
   // --- the registry of children ---------------------------------------------------------------------
-  putChild(c: ChildRecord): void {
-    this.maps.mvb_children.update(u32Key(c.hostIfindex), encodeChild(c));
+  /** `copy`: how its flood copies reach it (COPY_PEER or 0; the control plane's registry says). */
+  putChild(c: ChildRecord, copy = 0): void {
+    this.maps.mvb_children.update(u32Key(c.hostIfindex), encodeChild(c, copy));
   }
   getChild(hostIfindex: number): ChildRecord | null {
     const v = this.maps.mvb_children.lookup(u32Key(hostIfindex));

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { addon, inNetns } from '../../src/native.js';
 import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
 import { FloodList } from '../../src/control/flood.js';
-import { CHILD_UP, DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
+import { CHILD_UP, COPY_PEER, DROP_REASONS, decodeChildStatsPerCpu, decodeParentStatsPerCpu, sumChildStats, sumParentStats } from '../../src/datapath/abi.js';
 import type { Mac } from '../../src/mac.js';
 
 const sb = new Sandbox('v');
@@ -464,6 +464,31 @@ describe('exact multicast filter verdicts (BPF_PROG_TEST_RUN)', () => {
       set([ifindex.get('v1')!, ifindex.get('b2')!]);
     }
     row(2);
+  });
+  it('the member path (no flood entry read) takes the same path from the child\'s entry: a 1,400-byte group from the wire reaches member b1 (MTU 1000), as a walk\'s copy does', () => {
+    const p0 = ifindex.get('p0')!;
+    const byHost = new Map([...ifindex].map(([name, i]) => [i, name]));
+    // The registry entry carries what the flood entry says (mvb_child.copy, written by the control plane).
+    const copyByte = inNetns(`/run/netns/${host}`, () => {
+      const mc = new (addon().BpfMap)({ pin: path.join(m.dp.pinRoot, 'mvb_children') });
+      try {
+        return new Map(mc.keys().map((k) => [byHost.get(k.readUInt32LE(0)), mc.lookup(k)!.readUInt8(21)]));
+      } finally {
+        mc.close();
+      }
+    });
+    const entries = [...inNetns(`/run/netns/${host}`, () => m.dp.floodEntries(p0)).values()];
+    for (const e of entries) expect(copyByte.get(byHost.get(e.hostIfindex)), byHost.get(e.hostIfindex)).toBe(e.peer ? COPY_PEER : 0);
+    const refused = () => inNetns(`/run/netns/${host}`, () => sumParentStats(decodeParentStatsPerCpu(m.dp.parentStatsRaw(p0)!)).drops['copy-refused']);
+    const set = (hosts: number[]) => inNetns(`/run/netns/${host}`, () => m.dp.setGroupMembers(p0, MJ, hosts));
+    const before = refused();
+    try {
+      set([ifindex.get('b1')!]);
+      checkRow({ desc: '', at: 'parent:p0', frame: { src: EXT, dst: MJ, length: 1400 }, expect: { flood: 'stack', copies: 1 } });
+      expect(refused() - before, 'nothing refused: a peer copy is not checked against the MTU').toBe(0n);
+    } finally {
+      set([ifindex.get('v1')!, ifindex.get('b2')!]);
+    }
   });
   it('an ALLMULTI child gets every group again, and without an agent (off) every child does', () => {
     ip('link', 'set', 'p1', 'allmulticast', 'on');
