@@ -54,12 +54,36 @@ static __always_inline __u32 mvb_deliver_flags(__u8 child_flags, __u8 kind)
 	return (child_flags & MVB_CHILD_SAME_NETNS) | (kind == MVB_KIND_NETKIT ? MVB_DELIVER_TC_ONLY : 0);
 }
 
-static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __u8 *mac)
+/* The MAC table's entry for (parent, mac), copied into *out; 0 when there is none. From this CPU's cache
+ * when it holds the entry as of the table's current generation, else from the table, and cached (see
+ * mvb_abi.h). A copy rather than a pointer into the cache: a second lookup in the same decision may
+ * take the same slot. */
+static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __u8 *mac, struct mvb_mac_val *out)
 {
 	struct mvb_mac_key key = { .parent_ifindex = parent };
+	__u32 zero = 0, slot = (mac[5] ^ parent) & (MVB_MAC_CACHE_SLOTS - 1);
+	__u64 *gen = bpf_map_lookup_elem(&mvb_macs_gen, &zero);
+	struct mvb_mac_cached *c = bpf_map_lookup_elem(&mvb_mac_cache, &slot);
+	struct mvb_mac_val *v;
 
+	if (gen && c && c->valid && c->gen == *gen && c->parent_ifindex == parent && mvb_mac_eq(c->mac, mac)) {
+		*out = c->val;
+		return out;
+	}
 	mvb_mac_copy(key.mac, mac);
-	return bpf_map_lookup_elem(&mvb_macs, &key);
+	v = bpf_map_lookup_elem(&mvb_macs, &key);
+	if (!v)
+		return 0;
+	*out = *v;
+	if (gen && c) {
+		/* Tagged with the generation read before the table: a change in between leaves it stale. */
+		c->gen = *gen;
+		c->parent_ifindex = parent;
+		mvb_mac_copy(c->mac, mac);
+		c->val = *out;
+		c->valid = 1;
+	}
+	return out;
 }
 
 /* Source mode (macvlan_forward_source, l.426-449), before any other decision of a frame that enters the
@@ -117,7 +141,7 @@ static __always_inline int mvb_decide_sources(__u32 parent, const struct mvb_fra
 static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struct mvb_frame *f,
 						       struct mvb_verdict *v)
 {
-	struct mvb_mac_val *src = mvb_lookup_mac(parent, f->src);
+	struct mvb_mac_val srcv, *src = mvb_lookup_mac(parent, f->src, &srcv);
 
 	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU || src->mode == MVB_MODE_SOURCE)) {
 		/* A private, passthru or source child's own frame, reflected: "forward to original port", and only
@@ -167,7 +191,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 						 struct mvb_verdict *v)
 {
 	struct mvb_port *port;
-	struct mvb_mac_val *dst, *src;
+	struct mvb_mac_val dstv, srcv, *dst, *src;
 
 	v->parent = parent;
 	if (mvb_decide_sources(parent, f, v)) {
@@ -186,7 +210,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 		return;
 	}
 
-	dst = mvb_lookup_mac(parent, f->dst);
+	dst = mvb_lookup_mac(parent, f->dst, &dstv);
 	if (!dst) {
 		/* No UP child owns the MAC: the parent's own stack (a DOWN child's MAC lands here too), unless
 		 * the port is passthru; nor is a port that isn't ours (a stale attachment) anything to us. */
@@ -213,7 +237,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 		 * reach each other through a hairpinning switch. We drop a sibling's frame to a private
 		 * child; a child's own frame reflected back to it is still delivered. */
 		port = bpf_map_lookup_elem(&mvb_ports, &parent);
-		src = port && !(port->flags & MVB_PORT_ISOLATION_KERNEL) ? mvb_lookup_mac(parent, f->src) : 0;
+		src = port && !(port->flags & MVB_PORT_ISOLATION_KERNEL) ? mvb_lookup_mac(parent, f->src, &srcv) : 0;
 		if (src && src->host_ifindex != dst->host_ifindex) {
 			mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_PRIVATE_SRC, 0);
 			return;
@@ -230,7 +254,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 						struct mvb_verdict *v)
 {
 	struct mvb_child *me = bpf_map_lookup_elem(&mvb_children, &host);
-	struct mvb_mac_val *dst;
+	struct mvb_mac_val dstv, *dst;
 
 	if (!me) {
 		v->parent = 0;
@@ -255,7 +279,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 		return;
 	}
 	if (me->mode == MVB_MODE_BRIDGE) {
-		dst = mvb_lookup_mac(me->parent_ifindex, f->dst);
+		dst = mvb_lookup_mac(me->parent_ifindex, f->dst, &dstv);
 		if (dst && dst->mode == MVB_MODE_BRIDGE) {
 			/* dev_forward_skb into the parent's receive path: source-mode copies apply. */
 			if (mvb_decide_sources(me->parent_ifindex, f, v)) {

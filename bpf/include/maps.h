@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The datapath's state. Every map is pinned by name under the instance's pin root
- * (/sys/fs/bpf/macvlan-bpf by default), so each entry object shares them and they outlive any process. */
+/* The datapath's state. Every map but the MAC table's per-CPU cache is pinned by name under the
+ * instance's pin root (/sys/fs/bpf/macvlan-bpf by default), so each entry object shares them and they
+ * outlive any process. */
 #ifndef MVB_MAPS_H
 #define MVB_MAPS_H
 
@@ -20,6 +21,24 @@ struct {
 	__uint(max_entries, MVB_MAX_CHILDREN);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_macs SEC(".maps");
+
+/* The MAC table's generation, written by the control plane after every change to mvb_macs (a new random
+ * value each time), and each CPU's cache of the table's entries (see mvb_abi.h). The cache is not pinned:
+ * each entry object has its own, which a new build starts empty; the generation is shared. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mvb_macs_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mvb_mac_cached);
+	__uint(max_entries, MVB_MAC_CACHE_SLOTS);
+} mvb_mac_cache SEC(".maps");
 
 /* All children by host-end ifindex: the kernel's port->vlans. */
 struct {

@@ -1,6 +1,6 @@
 // The loaded datapath of one instance: programs and maps pinned under one pin root, and their TC
 // attachments. Everything here is mechanism; the rules for when to attach or insert live in control/.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
@@ -33,7 +33,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg', 'mvb_macs_gen'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -52,6 +52,7 @@ const LAYOUT: Partial<Record<MapName, [number, number]>> = {
   mvb_child_stats: [4, SIZES.childStats],
   mvb_parent_stats: [4, SIZES.parentStats],
   mvb_flood_cfg: [4, SIZES.floodCfg],
+  mvb_macs_gen: [4, 8],
 };
 
 /**
@@ -312,11 +313,22 @@ export class Datapath {
   }
 
   // --- the MAC table -------------------------------------------------------------------------------
+  // Every change is followed by a new generation, which makes every CPU's cached entries stale (the
+  // datapath's per-CPU cache of the table, mvb_abi.h): after the call, no frame sees the old entry.
   putMac(parentIfindex: number, mac: Mac, v: MacEntry): void {
     this.maps.mvb_macs.update(encodeMacKey(parentIfindex, mac), encodeMacVal(v));
+    this.newMacsGeneration();
   }
   deleteMac(parentIfindex: number, mac: Mac): boolean {
-    return this.maps.mvb_macs.delete(encodeMacKey(parentIfindex, mac));
+    const had = this.maps.mvb_macs.delete(encodeMacKey(parentIfindex, mac));
+    if (had) this.newMacsGeneration();
+    return had;
+  }
+  /** A random one, never 0: writers in several processes cannot repeat each other's. */
+  private newMacsGeneration(): void {
+    const g = randomBytes(8);
+    g[7] = g[7]! | 0x80;
+    this.maps.mvb_macs_gen.update(Buffer.alloc(4), g);
   }
   getMac(parentIfindex: number, mac: Mac): MacEntry | null {
     const v = this.maps.mvb_macs.lookup(encodeMacKey(parentIfindex, mac));

@@ -267,6 +267,50 @@ describe('netkit children (BPF_PROG_TEST_RUN)', () => {
   });
 });
 
+// The MAC table's per-CPU cache (mvb_abi.h): an entry read on one frame serves the next ones until the
+// control plane changes the table. Kept on one CPU, so every run meets the entries the run before left.
+describe('the MAC table\'s per-CPU cache (BPF_PROG_TEST_RUN on one CPU)', () => {
+  const a = () => addon();
+  let was: number[] = [];
+  beforeAll(() => {
+    was = a().threadAffinity();
+    a().threadAffinity([was.at(-1)!]);
+  });
+  afterAll(() => a().threadAffinity(was));
+  const ns = () => `/run/netns/${host}`;
+
+  it.each(['parent', 'xdp'] as const)('%s: a change to the table is seen by the next frame, whatever the frames before it cached', (prog) => {
+    const p0 = ifindex.get('p0')!;
+    const frame = buildFrame({ src: EXT, dst: MAC.b1! });
+    const run = () => prog === 'xdp'
+      ? testRunXdp(m.dp.programs.xdp, ns(), p0, frame)
+      : testRunTc(m.dp.programs.parent, ns(), p0, frame);
+    /** Delivered to `c` (XDP names no target in its return value: the child counter it moves says where). */
+    const deliveredTo = (c: string) => {
+      if (prog === 'parent') return expect(run()).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get(c) });
+      const rx = () => inNetns(ns(), () => sumChildStats(decodeChildStatsPerCpu(m.dp.childStatsRaw(ifindex.get(c)!)!)).rxPackets);
+      const before = rx();
+      expect(run()).toBe(XDP_REDIRECT);
+      expect(rx() - before, `counted at ${c}`).toBe(1n);
+    };
+    const e = inNetns(ns(), () => m.dp.getMac(p0, MAC.b1!))!;
+    for (let i = 0; i < 3; i++) deliveredTo('b1');
+    try {
+      // Gone from the table: the parent's stack, as the kernel does for a MAC no UP child holds.
+      inNetns(ns(), () => m.dp.deleteMac(p0, MAC.b1!));
+      if (prog === 'xdp') expect(run()).toBe(XDP_PASS);
+      else expect(run()).toMatchObject({ retval: TC_ACT_UNSPEC, action: 'stack' });
+      // Back, now naming another host end: the next frame goes there.
+      inNetns(ns(), () => m.dp.putMac(p0, MAC.b1!, { ...e, hostIfindex: ifindex.get('b2')! }));
+      deliveredTo('b2');
+      deliveredTo('b2');
+    } finally {
+      inNetns(ns(), () => m.dp.putMac(p0, MAC.b1!, e));
+    }
+    deliveredTo('b1');
+  });
+});
+
 describe('drop counters', () => {
   it('a PAUSE frame counts as pause, a mode-filtered copy as mode-filter', () => {
     const p0 = ifindex.get('p0')!;
