@@ -125,97 +125,124 @@ async function tcp(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: 
   }
 }
 
-async function measurePaths(t: BenchTopology, opts: PathsOptions, out: Sample[]): Promise<void> {
-  const receivers = {
-    c0: () => [new Receiver(t.childNs(0), 'c0')],
-    c1: () => [new Receiver(t.childNs(1), 'c1')],
-    e0: () => [new Receiver(t.ext, 'e0')],
-    all: () => Array.from({ length: FANOUT }, (_, i) => new Receiver(t.childNs(i), `c${i}`)),
-  };
-  for (const size of SIZES) {
-    const n = opts.frames[size]!;
-    const cases: [PathName, () => Receiver[], () => void, number][] = [
-      ['external → child', receivers.c0, () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n), 1],
-      ['child → external', receivers.e0, () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n), 1],
-      ['bridge child → child', receivers.c1, () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n), 1],
-      ['broadcast fan-out (8 children)', receivers.all, () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: 'ff:ff:ff:ff:ff:ff', length: size, dstIp: '10.77.0.255' }), Math.ceil(n / FANOUT)), FANOUT],
-    ];
-    for (const [path, rx, gen, copies] of cases) {
-      const rs = rx();
-      try {
-        const r = await measureRate(rs, gen);
-        out.push({ datapath: t.kind, path, size, pps: r.pps, delivered: r.delivered, sent: (path.startsWith('broadcast') ? Math.ceil(n / FANOUT) : n) * copies });
-      } finally {
-        for (const x of rs) x.close();
-      }
-    }
+/**
+ * What a run measures in turn: a datapath's topology, or one of the limits. Each takes only the cases it
+ * has (a limit: external → child) and returns null for the others.
+ */
+interface Subject {
+  readonly name: Sample['datapath'];
+  measure(path: PathName, size: number): Promise<Sample | null>;
+  close(): void;
+}
+
+/** Frames counted at the receivers while `generate` runs: one sample. */
+async function sample(name: Sample['datapath'], path: PathName, size: number, receivers: Receiver[], generate: () => void, sent: number): Promise<Sample> {
+  try {
+    const r = await measureRate(receivers, generate);
+    return { datapath: name, path, size, pps: r.pps, delivered: r.delivered, sent };
+  } finally {
+    for (const x of receivers) x.close();
   }
 }
 
-/** The limit: the generator's frames counted and dropped by XDP in the parent's driver hook. */
-async function measureLimit(sb: Sandbox, opts: PathsOptions, out: Sample[]): Promise<void> {
+/** A datapath on the paths' topology: every path. */
+function datapathSubject(t: BenchTopology, opts: PathsOptions): Subject {
+  return {
+    name: t.kind as DatapathName,
+    measure(path, size) {
+      const n = opts.frames[size]!;
+      const frame = (dst: Mac, src: Mac, o: { srcIp?: string; dstIp?: string } = {}) => udpFrame({ src, dst, length: size, ...o });
+      switch (path) {
+        case 'external → child':
+          return sample(t.kind as DatapathName, path, size, [new Receiver(t.childNs(0), 'c0')], () => liveGenerate(t.ext, 'e0', frame(childMac(0), EXT_MAC), n), n);
+        case 'child → external':
+          return sample(t.kind as DatapathName, path, size, [new Receiver(t.ext, 'e0')], () => packetGenerate(t.childNs(0), 'c0', frame(EXT_MAC, childMac(0), { srcIp: childIp(0), dstIp: EXT_IP }), n), n);
+        case 'bridge child → child':
+          return sample(t.kind as DatapathName, path, size, [new Receiver(t.childNs(1), 'c1')], () => packetGenerate(t.childNs(0), 'c0', frame(childMac(1), childMac(0), { srcIp: childIp(0), dstIp: childIp(1) }), n), n);
+        case 'broadcast fan-out (8 children)': {
+          const floods = Math.ceil(n / FANOUT);
+          const rs = Array.from({ length: FANOUT }, (_, i) => new Receiver(t.childNs(i), `c${i}`));
+          return sample(t.kind as DatapathName, path, size, rs, () => liveGenerate(t.ext, 'e0', frame('ff:ff:ff:ff:ff:ff', EXT_MAC, { dstIp: '10.77.0.255' }), floods), floods * FANOUT);
+        }
+      }
+    },
+    close: () => t.close(),
+  };
+}
+
+/** The wire's limit: the generator's frames counted and dropped by XDP in the parent's driver hook. */
+function xdpDropSubject(sb: Sandbox, opts: PathsOptions): Subject {
   const ext = sb.netns('lx');
   const host = sb.netns('lh');
-  try {
-    buildWire({ host, ext, parentMac: null, extMac: null });
-    const r = new Receiver(host, 'p0', 'xdp');
-    try {
-      for (const size of SIZES) {
-        const n = opts.frames[size]!;
-        const m = await measureRate([r], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: PARENT_MAC, length: size }), n));
-        out.push({ datapath: 'XDP_DROP limit', path: 'external → child', size, pps: m.pps, delivered: m.delivered, sent: n });
-      }
-    } finally {
+  buildWire({ host, ext, parentMac: null, extMac: null });
+  const r = new Receiver(host, 'p0', 'xdp');
+  return {
+    name: 'XDP_DROP limit',
+    async measure(path, size) {
+      if (path !== 'external → child') return null;
+      const n = opts.frames[size]!;
+      const m = await measureRate([r], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: PARENT_MAC, length: size }), n));
+      return { datapath: 'XDP_DROP limit', path, size, pps: m.pps, delivered: m.delivered, sent: n };
+    },
+    close() {
       r.close();
-    }
-  } finally {
-    sb.dropNetns(ext);
-    sb.dropNetns(host);
-  }
+      sb.dropNetns(ext);
+      sb.dropNetns(host);
+    },
+  };
 }
 
 /**
- * Each hook's limit on external → child: the wire, one veth child (GRO on at its end, which XDP
- * redirects need), and a program on the parent that only redirects every frame into it; then the same
- * with the frame's destination looked up first in a hash map of the MAC table's shape.
+ * A hook's limit on external → child: the wire, one veth child (GRO on at its end, which XDP redirects
+ * need), and a program on the parent that only redirects every frame into it; or, with `lookup`, looks
+ * the frame's destination up first in a hash map of the MAC table's shape. Each limit has its own
+ * topology (tag), so all are measured in turn with the datapaths.
  */
-async function measureHookLimits(sb: Sandbox, opts: PathsOptions, out: Sample[]): Promise<void> {
-  const [maj = 0, min = 0] = os.release().split('.').map(Number);
-  const tcx = maj > 6 || (maj === 6 && min >= 6); // tcx came in 6.6
-  const ext = sb.netns('hx');
-  const host = sb.netns('hh');
-  const kid = sb.netns('h0');
-  try {
-    buildWire({ host, ext, gro: true });
-    run('ip', ['-n', host, 'link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'c0', 'address', childMac(0), 'netns', kid]);
-    run('ip', ['-n', host, 'link', 'set', 'h0', 'up']);
-    run('ip', ['-n', kid, 'link', 'set', 'c0', 'up']);
-    run('nsenter', [`--net=/run/netns/${kid}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
-    const target = Number(/^(\d+):/.exec(run('ip', ['-n', host, '-o', 'link', 'show', 'h0']))![1]);
-    const limits = [
-      ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, null] as const),
-      ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, childMac(0)] as const),
-    ] as [LimitName, RedirectHook, Mac | null][];
-    for (const [name, hook, lookup] of limits) {
-      if (hook === 'tcx' && !tcx) continue; // a kernel before 6.6: no tcx, its row says so
-      const prog = new BareRedirect(host, 'p0', target, hook, lookup);
-      const r = new Receiver(kid, 'c0');
-      try {
-        for (const size of SIZES) {
-          const n = opts.frames[size]!;
-          const m = await measureRate([r], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n));
-          out.push({ datapath: name, path: 'external → child', size, pps: m.pps, delivered: m.delivered, sent: n });
-        }
-      } finally {
-        r.close();
-        prog.close();
-      }
-    }
-  } finally {
-    for (const ns of [ext, host, kid]) sb.dropNetns(ns);
-  }
+function hookLimitSubject(sb: Sandbox, opts: PathsOptions, name: LimitName, hook: RedirectHook, lookup: Mac | null, tag: string): Subject {
+  const ext = sb.netns(`${tag}x`);
+  const host = sb.netns(`${tag}h`);
+  const kid = sb.netns(`${tag}0`);
+  buildWire({ host, ext, gro: true });
+  run('ip', ['-n', host, 'link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'c0', 'address', childMac(0), 'netns', kid]);
+  run('ip', ['-n', host, 'link', 'set', 'h0', 'up']);
+  run('ip', ['-n', kid, 'link', 'set', 'c0', 'up']);
+  run('nsenter', [`--net=/run/netns/${kid}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
+  const target = Number(/^(\d+):/.exec(run('ip', ['-n', host, '-o', 'link', 'show', 'h0']))![1]);
+  const prog = new BareRedirect(host, 'p0', target, hook, lookup);
+  return {
+    name,
+    measure(path, size) {
+      if (path !== 'external → child') return Promise.resolve(null);
+      const n = opts.frames[size]!;
+      return sample(name, path, size, [new Receiver(kid, 'c0')], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n), n);
+    },
+    close() {
+      prog.close();
+      for (const ns of [ext, host, kid]) sb.dropNetns(ns);
+    },
+  };
 }
 
+/** Every limit this kernel has (tcx came in 6.6: before it, its rows say so). */
+function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
+  const [maj = 0, min = 0] = os.release().split('.').map(Number);
+  const tcx = maj > 6 || (maj === 6 && min >= 6);
+  const limits = [
+    ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, null] as const),
+    ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, childMac(0)] as const),
+  ] as [LimitName, RedirectHook, Mac | null][];
+  const out: Subject[] = [xdpDropSubject(sb, opts)];
+  limits.forEach(([name, hook, lookup], i) => {
+    if (hook !== 'tcx' || tcx) out.push(hookLimitSubject(sb, opts, name, hook, lookup, `h${i}`));
+  });
+  return out;
+}
+
+/**
+ * Each repetition builds every datapath's topology and every limit's side by side, then measures them
+ * in turn, case by case: the datapaths' (and the limits') samples of one case are taken seconds apart,
+ * so a slow spell of this shared host touches them alike rather than one datapath's whole turn.
+ */
 export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[]; tcp: TcpSample[] }> {
   const samples: Sample[] = [];
   const tcpSamples: TcpSample[] = [];
@@ -223,23 +250,31 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
     const sb = new Sandbox(`mvbp${randomBytes(2).toString('hex')}`);
     const onSig = () => sb.cleanup();
     process.once('SIGINT', onSig);
+    const subjects: Subject[] = [];
     try {
-      await measureLimit(sb, opts, samples);
-      await measureHookLimits(sb, opts, samples);
+      const topologies = DATAPATHS.map((kind) => new BenchTopology(sb, kind));
+      subjects.push(...topologies.map((t) => datapathSubject(t, opts)));
+      subjects.push(...limitSubjects(sb, opts));
+      // TCP first: the counting receivers end every frame at the child.
+      for (let i = 0; i < opts.tcpRuns; i++)
+        for (const path of TCP_PATHS)
+          for (const t of topologies) tcpSamples.push({ datapath: t.kind as DatapathName, path, gbps: await tcp(t, path, opts.tcpSeconds) });
+      for (const size of SIZES)
+        for (const path of PATHS)
+          for (const sub of subjects) {
+            const x = await sub.measure(path, size);
+            if (x) samples.push(x);
+          }
       for (const kind of DATAPATHS) {
-        const t = new BenchTopology(sb, kind);
-        try {
-          // TCP first: the counting receivers end every frame at the child.
-          for (let i = 0; i < opts.tcpRuns; i++)
-            for (const path of TCP_PATHS) tcpSamples.push({ datapath: kind, path, gbps: await tcp(t, path, opts.tcpSeconds) });
-          await measurePaths(t, opts, samples);
-        } finally {
-          t.close();
-        }
         const last = samples.filter((s) => s.datapath === kind).slice(-8);
-        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.slice(-3 * opts.tcpRuns).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
+        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.slice(-3 * opts.tcpRuns * DATAPATHS.length).filter((s) => s.datapath === kind).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
       }
     } finally {
+      for (const sub of subjects) {
+        try {
+          sub.close();
+        } catch { /* the sandbox removes what is left */ }
+      }
       process.removeListener('SIGINT', onSig);
       sb.cleanup();
     }
