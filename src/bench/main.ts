@@ -3,7 +3,7 @@
 // (CI-sized) and checks only that every case delivered; it asserts nothing about speed.
 import os from 'node:os';
 import { benchFanout, fanoutTable } from './fanout.js';
-import { fmt, median } from './stats.js';
+import { fmt, median, pairedRatio } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
@@ -33,7 +33,7 @@ export function ppsTable(samples: Sample[]): string {
     `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`,
   ];
   for (const size of SIZES) {
-    const limit = (name: string) => median(pps(pick(name, 'external → child', size)));
+    const limit = (name: string) => pick(name, 'external → child', size);
     out.push(limitRow('XDP_DROP on the parent (the wire\'s limit)', size, pick('XDP_DROP limit', 'external → child', size)));
     for (const name of Object.keys(HOOK_LIMITS))
       out.push(limitRow(`${name}: external → child, a bare redirect`, size, pick(name, 'external → child', size)));
@@ -41,15 +41,19 @@ export function ppsTable(samples: Sample[]): string {
       out.push(limitRow(`${name}: external → child, one MAC-table lookup and the redirect`, size, pick(name, 'external → child', size)));
     for (const path of PATHS) {
       const cells = DATAPATHS.map((d) => pick(d, path, size));
-      const m = cells.map((c) => median(pps(c)));
-      const ratio = (a: number, b: number) => (a > 0 && b > 0 ? (a / b).toFixed(2) : '–');
+      // Each repetition's ratio, then their median: the paths part measures every datapath and limit in
+      // turn in each repetition, so what slowed one repetition touched both sides (stats.ts).
+      const ratio = (a: Sample[], b: Sample[]) => {
+        const r = pairedRatio(a.map((x) => ({ value: x.pps, rep: x.rep })), b.map((x) => ({ value: x.pps, rep: x.rep })));
+        return r > 0 ? r.toFixed(2) : '–';
+      };
       // Each mode against its own hook's empty-program limit (TC: the instance's hook here, tcx).
       // (The TC mode's hook is tcx where the kernel has it, cls_bpf before 6.6.)
-      const tcLimit = limit('tcx redirect limit') || limit('cls_bpf redirect limit');
-      const own = path === 'external → child' ? `${ratio(m[0]!, tcLimit)}, ${ratio(m[1]!, limit('XDP redirect limit'))}` : '';
+      const tcLimit = limit('tcx redirect limit').length ? limit('tcx redirect limit') : limit('cls_bpf redirect limit');
+      const own = path === 'external → child' ? `${ratio(cells[0]!, tcLimit)}, ${ratio(cells[1]!, limit('XDP redirect limit'))}` : '';
       // The same against the limit with the MAC table's lookup (tcx only: cls_bpf has no lookup row).
-      const withLookup = path === 'external → child' ? `${ratio(m[0]!, limit('tcx lookup limit'))}, ${ratio(m[1]!, limit('XDP lookup limit'))}` : '';
-      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(m[0]!, m[2]!)} | ${ratio(m[1]!, m[2]!)} | ${ratio(m[0]!, m[3]!)} | ${own} | ${withLookup} |`);
+      const withLookup = path === 'external → child' ? `${ratio(cells[0]!, limit('tcx lookup limit'))}, ${ratio(cells[1]!, limit('XDP lookup limit'))}` : '';
+      out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(cells[0]!, cells[2]!)} | ${ratio(cells[1]!, cells[2]!)} | ${ratio(cells[0]!, cells[3]!)} | ${own} | ${withLookup} |`);
     }
   }
   return out.join('\n');
@@ -96,7 +100,7 @@ export async function runBench(args: string[]): Promise<number> {
     log('paths: pps at 64 and 1500 bytes and TCP, each datapath alternately');
     const reps = smoke ? 1 : 3;
     const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, tcpRuns: smoke ? 1 : 2, log });
-    console.log(`\nPackets per second delivered, median of ${reps} (min–max) (${when})\n`);
+    console.log(`\nPackets per second delivered, median of ${reps} (min–max); ratios: the median of each repetition's (${when})\n`);
     console.log(ppsTable(r.samples));
     console.log(`\nTCP throughput, median of ${reps * (smoke ? 1 : 2)} runs (min–max), client on CPU ${TCP_CPUS.client}, server on CPU ${TCP_CPUS.server} (${when})\n`);
     console.log(tcpTable(r.tcp));

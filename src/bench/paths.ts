@@ -40,6 +40,8 @@ export interface Sample {
   pps: number;
   delivered: number;
   sent: number;
+  /** The repetition it was measured in (the paths part measures every datapath and limit in each). */
+  rep?: number;
 }
 export interface TcpSample {
   datapath: DatapathName;
@@ -263,7 +265,7 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
         for (const path of PATHS)
           for (const sub of subjects) {
             const x = await sub.measure(path, size);
-            if (x) samples.push(x);
+            if (x) samples.push({ ...x, rep });
           }
       for (const kind of DATAPATHS) {
         const last = samples.filter((s) => s.datapath === kind).slice(-8);

@@ -6,6 +6,23 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * The ratio a / b of two series measured side by side: with every value tagged by its repetition and
+ * both series covering the same repetitions, the median of each repetition's ratio (a slow spell that
+ * touched both in one repetition cancels out); otherwise the ratio of the medians. 0 when either side
+ * has nothing.
+ */
+export function pairedRatio(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): number {
+  if (a.length === 0 || b.length === 0) return 0;
+  const byRep = (xs: typeof a) => (xs.every((x) => x.rep !== undefined) ? new Map(xs.map((x) => [x.rep!, x.value])) : null);
+  const ra = byRep(a);
+  const rb = byRep(b);
+  if (ra && rb && ra.size === a.length && rb.size === b.length && ra.size === rb.size && [...ra.keys()].every((k) => rb.has(k)))
+    return median([...ra].map(([k, v]) => (rb.get(k)! > 0 ? v / rb.get(k)! : 0)));
+  const mb = median(b.map((x) => x.value));
+  return mb > 0 ? median(a.map((x) => x.value)) / mb : 0;
+}
+
 export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
