@@ -62,22 +62,28 @@ static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __
 {
 	struct mvb_mac_key key = { .parent_ifindex = parent };
 	__u32 zero = 0, slot = (mac[5] ^ parent) & (MVB_MAC_CACHE_SLOTS - 1);
-	__u64 *gen = bpf_map_lookup_elem(&mvb_macs_gen, &zero);
+	__u64 *genp = bpf_map_lookup_elem(&mvb_macs_gen, &zero);
 	struct mvb_mac_cached *c = bpf_map_lookup_elem(&mvb_mac_cache, &slot);
 	struct mvb_mac_val *v;
+	__u64 gen = 0;
 
-	if (gen && c && c->valid && c->gen == *gen && c->parent_ifindex == parent && mvb_mac_eq(c->mac, mac)) {
-		*out = c->val;
-		return out;
+	if (genp && c) {
+		/* Read once, before the table: an entry is tagged with the generation read before it was
+		 * looked up, so a change that lands in between leaves it stale, never a stale entry tagged
+		 * with the new generation. (A volatile load stays before the lookup; x86 keeps loads in order.) */
+		gen = *(volatile __u64 *)genp;
+		if (c->valid && c->gen == gen && c->parent_ifindex == parent && mvb_mac_eq(c->mac, mac)) {
+			*out = c->val;
+			return out;
+		}
 	}
 	mvb_mac_copy(key.mac, mac);
 	v = bpf_map_lookup_elem(&mvb_macs, &key);
 	if (!v)
 		return 0;
 	*out = *v;
-	if (gen && c) {
-		/* Tagged with the generation read before the table: a change in between leaves it stale. */
-		c->gen = *gen;
+	if (genp && c) {
+		c->gen = gen;
 		c->parent_ifindex = parent;
 		mvb_mac_copy(c->mac, mac);
 		c->val = *out;
