@@ -97,12 +97,15 @@ struct {
 	__uint(max_entries, 65536);
 } mvb_bench_macs SEC(".maps");
 
-static __always_inline __u32 lookup(__u32 parent, const __u8 *mac)
+/* The host end the frame's destination names, or 0 (no entry, or no whole Ethernet header). */
+static __always_inline __u32 lookup(__u32 parent, void *data, void *data_end)
 {
 	struct mvb_mac_key key = { .parent_ifindex = parent };
 	struct mvb_mac_val *v;
 
-	__builtin_memcpy(key.mac, mac, 6);
+	if (data + 14 > data_end)
+		return 0;
+	__builtin_memcpy(key.mac, data, 6);
 	v = bpf_map_lookup_elem(&mvb_bench_macs, &key);
 	return v ? v->host_ifindex : 0;
 }
@@ -110,24 +113,16 @@ static __always_inline __u32 lookup(__u32 parent, const __u8 *mac)
 SEC("xdp")
 int mvb_bench_xdp_lookup_redirect(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	__u32 host;
+	__u32 host = lookup(ctx->ingress_ifindex, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
 
-	if (data + 14 > data_end)
-		return XDP_PASS;
-	host = lookup(ctx->ingress_ifindex, data);
 	return host ? bpf_redirect(host, 0) : XDP_PASS;
 }
 
 SEC("tc")
 int mvb_bench_tc_lookup_redirect_peer(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
-	__u32 host;
+	__u32 host = lookup(skb->ifindex, (void *)(long)skb->data, (void *)(long)skb->data_end);
 
-	if (data + 14 > data_end)
-		return TC_ACT_OK;
-	host = lookup(skb->ifindex, data);
 	return host ? bpf_redirect_peer(host, 0) : TC_ACT_OK;
 }
 

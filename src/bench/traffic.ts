@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { addon, inNetns, projectRoot, type BpfObject, type BpfMap } from '../native.js';
 import { macToBytes, type Mac } from '../mac.js';
+import { encodeMacKey, encodeMacVal } from '../datapath/abi.js';
 import { measureUntilStill } from './stats.js';
 
 export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
@@ -189,14 +190,13 @@ export class BareRedirect {
     this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
     const m = new a.BpfMap({ fd: this.obj.mapFd(lookup ? 'mvb_bench_macs' : 'mvb_bench_target') });
     try {
-      const v = Buffer.alloc(lookup ? 8 : 4); // mvb_mac_val: host ifindex first
-      v.writeUInt32LE(target);
-      if (lookup) {
-        const k = Buffer.alloc(12); // mvb_mac_key: parent ifindex, MAC, pad
-        k.writeUInt32LE(this.ifindex, 0);
-        macToBytes(lookup).copy(k, 4);
-        m.update(k, v);
-      } else m.update(Buffer.alloc(4), v);
+      // The lookup's map has the MAC table's key and value: the datapath's own encoders write them.
+      if (lookup) m.update(encodeMacKey(this.ifindex, lookup), encodeMacVal({ hostIfindex: target, mode: 'bridge', flags: 0 }));
+      else {
+        const v = Buffer.alloc(4);
+        v.writeUInt32LE(target);
+        m.update(Buffer.alloc(4), v);
+      }
     } finally {
       m.close();
     }
