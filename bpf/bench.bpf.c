@@ -79,10 +79,20 @@ int mvb_bench_xdp_redirect(struct xdp_md *ctx)
 	return bpf_redirect(target(), 0);
 }
 
+/* Into the target's peer (a veth's host end → its child end in the child's netns): the limit on the
+ * paths into a child, from the wire and from a sibling child. */
 SEC("tc")
 int mvb_bench_tc_redirect_peer(struct __sk_buff *skb)
 {
 	return bpf_redirect_peer(target(), 0);
+}
+
+/* Out through the target's transmit (the parent, from a child's host end): the limit on child →
+ * external. */
+SEC("tc")
+int mvb_bench_tc_redirect(struct __sk_buff *skb)
+{
+	return bpf_redirect(target(), 0);
 }
 
 /* The same limits with the one lookup no datapath that keeps a MAC table can skip: the frame's
@@ -118,12 +128,14 @@ int mvb_bench_xdp_lookup_redirect(struct xdp_md *ctx)
 	return host ? bpf_redirect(host, 0) : XDP_PASS;
 }
 
+/* A destination in the table goes into that child (its host end's peer), any other out through the
+ * target's transmit (the parent): the datapath's own split, on every path a TC hook decides. */
 SEC("tc")
-int mvb_bench_tc_lookup_redirect_peer(struct __sk_buff *skb)
+int mvb_bench_tc_lookup_redirect(struct __sk_buff *skb)
 {
 	__u32 host = lookup(skb->ifindex, (void *)(long)skb->data, (void *)(long)skb->data_end);
 
-	return host ? bpf_redirect_peer(host, 0) : TC_ACT_OK;
+	return host ? bpf_redirect_peer(host, 0) : bpf_redirect(target(), 0);
 }
 
 /* Harness floors for per-packet cost. */

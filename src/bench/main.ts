@@ -7,7 +7,7 @@ import { fmt, median, pairedRatio } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
@@ -33,13 +33,16 @@ export function ppsTable(samples: Sample[]): string {
     `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`,
   ];
   for (const size of SIZES) {
-    const limit = (name: string) => pick(name, 'external → child', size);
     out.push(limitRow('XDP_DROP on the parent (the wire\'s limit)', size, pick('XDP_DROP limit', 'external → child', size)));
-    for (const name of Object.keys(HOOK_LIMITS))
-      out.push(limitRow(`${name}: external → child, a bare redirect`, size, pick(name, 'external → child', size)));
-    for (const name of Object.keys(LOOKUP_LIMITS))
-      out.push(limitRow(`${name}: external → child, one MAC-table lookup and the redirect`, size, pick(name, 'external → child', size)));
     for (const path of PATHS) {
+      const limitPath = (LIMIT_PATHS as readonly string[]).includes(path);
+      const hooks = (names: string[]) => names.filter((n) => path === 'external → child' || !n.startsWith('XDP'));
+      if (limitPath) {
+        for (const name of hooks(Object.keys(HOOK_LIMITS)))
+          out.push(limitRow(`${name}: ${path}, a bare redirect`, size, pick(name, path, size)));
+        for (const name of hooks(Object.keys(LOOKUP_LIMITS)))
+          out.push(limitRow(`${name}: ${path}, one MAC-table lookup and the redirect`, size, pick(name, path, size)));
+      }
       const cells = DATAPATHS.map((d) => pick(d, path, size));
       // Each repetition's ratio, then their median: the paths part measures every datapath and limit in
       // turn in each repetition, so what slowed one repetition touched both sides (stats.ts).
@@ -47,12 +50,15 @@ export function ppsTable(samples: Sample[]): string {
         const r = pairedRatio(a.map((x) => ({ value: x.pps, rep: x.rep })), b.map((x) => ({ value: x.pps, rep: x.rep })));
         return r > 0 ? r.toFixed(2) : '–';
       };
-      // Each mode against its own hook's empty-program limit (TC: the instance's hook here, tcx).
-      // (The TC mode's hook is tcx where the kernel has it, cls_bpf before 6.6.)
+      // Each mode against its own hook's limit on this path. TC mode's hook is tcx where the kernel has
+      // it (cls_bpf before 6.6); XDP mode decides only external → child in XDP, the rest in TC.
+      const limit = (name: string) => pick(name, path, size);
       const tcLimit = limit('tcx redirect limit').length ? limit('tcx redirect limit') : limit('cls_bpf redirect limit');
-      const own = path === 'external → child' ? `${ratio(cells[0]!, tcLimit)}, ${ratio(cells[1]!, limit('XDP redirect limit'))}` : '';
+      const xdpLimit = path === 'external → child' ? limit('XDP redirect limit') : tcLimit;
+      const own = limitPath ? `${ratio(cells[0]!, tcLimit)}, ${ratio(cells[1]!, xdpLimit)}` : '';
       // The same against the limit with the MAC table's lookup (tcx only: cls_bpf has no lookup row).
-      const withLookup = path === 'external → child' ? `${ratio(cells[0]!, limit('tcx lookup limit'))}, ${ratio(cells[1]!, limit('XDP lookup limit'))}` : '';
+      const xdpLookup = path === 'external → child' ? limit('XDP lookup limit') : limit('tcx lookup limit');
+      const withLookup = limitPath ? `${ratio(cells[0]!, limit('tcx lookup limit'))}, ${ratio(cells[1]!, xdpLookup)}` : '';
       out.push(`| ${path} | ${size} B | ${cells.map((c) => spread(pps(c), (x) => `${fmt(x)}pps`) + lost(c)).join(' | ')} | ${ratio(cells[0]!, cells[2]!)} | ${ratio(cells[1]!, cells[2]!)} | ${ratio(cells[0]!, cells[3]!)} | ${own} | ${withLookup} |`);
     }
   }

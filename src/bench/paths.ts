@@ -4,18 +4,20 @@
 //   ext netns: e0 ──veth── p0 (host netns: the parent) ── datapath ── c0 (netns k0), c1 (k1), c2..c7 (kn)
 //
 // Datapaths: macvlan-bpf (TC, bridge-mode children), kernel macvlan (bridge mode), Linux bridge (p0 and
-// one veth per child enslaved, static fdb entries, STP off) with bridge netfilter off and on, and the
-// limit: XDP_DROP on the parent's driver hook, before any skb exists.
+// one veth per child enslaved, static fdb entries, STP off) with bridge netfilter off and on. Limits:
+// XDP_DROP on the parent's driver hook, before any skb exists, and on each path each hook's bare
+// redirect (with and without one MAC-table lookup) where the datapath would send the frame.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Sandbox, run } from '../lab/sandbox.js';
+import { addon } from '../native.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
 import os from 'node:os';
 import { BareRedirect, Receiver, liveGenerate, measureRate, packetGenerate, udpFrame, type RedirectHook } from './traffic.js';
 
 export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
-/** Each hook's limit on external → child: a bare redirect into the child's veth (see BareRedirect). */
+/** Each hook's limit: a bare redirect where the datapath sends the frame, on each path (see BareRedirect). */
 export const HOOK_LIMITS = { 'cls_bpf redirect limit': 'cls_bpf', 'tcx redirect limit': 'tcx', 'XDP redirect limit': 'xdp' } as const;
 /** The same limits with one MAC-table lookup before the redirect (the lookup no datapath with a table can skip). */
 export const LOOKUP_LIMITS = { 'tcx lookup limit': 'tcx', 'XDP lookup limit': 'xdp' } as const;
@@ -25,6 +27,10 @@ export const PATHS = ['external → child', 'child → external', 'bridge child 
 export type PathName = (typeof PATHS)[number];
 export const SIZES = [64, 1500] as const;
 export const TCP_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
+/** The paths each hook's limit is measured on: every one a datapath decides per frame at one hook (a
+ * flood's copies have no bare equivalent). */
+export const LIMIT_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
+export type LimitPath = (typeof LIMIT_PATHS)[number];
 
 export const FANOUT = 8;
 export { EXT_MAC };
@@ -195,47 +201,81 @@ function xdpDropSubject(sb: Sandbox, opts: PathsOptions): Subject {
 }
 
 /**
- * A hook's limit on external → child: the wire, one veth child (GRO on at its end, which XDP redirects
- * need), and a program on the parent that only redirects every frame into it; or, with `lookup`, looks
- * the frame's destination up first in a hash map of the MAC table's shape. Each limit has its own
- * topology (tag), so all are measured in turn with the datapaths.
+ * A hook's limit on one path: the same devices as the datapaths' topology has on that path (the wire,
+ * veth children in their own netns), and a program that only redirects every frame where the datapath
+ * would send it (RedirectSpec): on the parent into c0's veth (external → child; GRO on at the child
+ * end, which XDP redirects need), on c0's host end out through the parent (child → external) or into
+ * c1's veth (bridge child → child). With `lookup`, the frame's destination is looked up first in a hash
+ * map of the MAC table's shape. Each limit has its own topology (tag), so all are measured in turn with
+ * the datapaths.
  */
-function hookLimitSubject(sb: Sandbox, opts: PathsOptions, name: LimitName, hook: RedirectHook, lookup: Mac | null, tag: string): Subject {
-  const ext = sb.netns(`${tag}x`);
+function hookLimitSubject(sb: Sandbox, opts: PathsOptions, name: LimitName, hook: RedirectHook, lookup: boolean, path: LimitPath, tag: string): Subject {
   const host = sb.netns(`${tag}h`);
-  const kid = sb.netns(`${tag}0`);
-  buildWire({ host, ext, gro: true });
-  run('ip', ['-n', host, 'link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'c0', 'address', childMac(0), 'netns', kid]);
-  run('ip', ['-n', host, 'link', 'set', 'h0', 'up']);
-  run('ip', ['-n', kid, 'link', 'set', 'c0', 'up']);
-  run('nsenter', [`--net=/run/netns/${kid}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
-  const target = Number(/^(\d+):/.exec(run('ip', ['-n', host, '-o', 'link', 'show', 'h0']))![1]);
-  const prog = new BareRedirect(host, 'p0', target, hook, lookup);
+  const namespaces = [host];
+  const ns = (t: string) => {
+    const n = sb.netns(`${tag}${t}`);
+    namespaces.push(n);
+    return n;
+  };
+  const child = (i: number, netns: string) => {
+    run('ip', ['-n', host, 'link', 'add', `h${i}`, 'type', 'veth', 'peer', 'name', `c${i}`, 'address', childMac(i), 'netns', netns]);
+    run('ip', ['-n', host, 'link', 'set', `h${i}`, 'up']);
+    run('ip', ['-n', netns, 'link', 'set', `c${i}`, 'up']);
+    return addon().ifNameToIndex(`h${i}`, `/run/netns/${host}`);
+  };
+  const k0 = ns('0');
+  const ext = path === 'bridge child → child' ? '' : ns('x');
+  if (ext) buildWire({ host, ext, gro: true });
+  const h0 = child(0, k0);
+  let prog: BareRedirect;
+  let receiver: () => Receiver;
+  let generate: (size: number, n: number) => void;
+  if (path === 'external → child') {
+    run('nsenter', [`--net=/run/netns/${k0}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
+    prog = new BareRedirect(host, 'p0', { hook, to: h0, peer: true, table: lookup ? { mac: childMac(0), host: h0 } : undefined });
+    receiver = () => new Receiver(k0, 'c0');
+    generate = (size, n) => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n);
+  } else if (path === 'child → external') {
+    // The table holds c0's own MAC, as the datapath's does: the lookup of the external destination misses.
+    prog = new BareRedirect(host, 'h0', { hook, to: addon().ifNameToIndex('p0', `/run/netns/${host}`), peer: false, table: lookup ? { mac: childMac(0), host: h0 } : undefined });
+    receiver = () => new Receiver(ext, 'e0');
+    generate = (size, n) => packetGenerate(k0, 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n);
+  } else {
+    const k1 = ns('1');
+    const h1 = child(1, k1);
+    prog = new BareRedirect(host, 'h0', { hook, to: h1, peer: true, table: lookup ? { mac: childMac(1), host: h1 } : undefined });
+    receiver = () => new Receiver(k1, 'c1');
+    generate = (size, n) => packetGenerate(k0, 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n);
+  }
   return {
     name,
-    measure(path, size) {
-      if (path !== 'external → child') return Promise.resolve(null);
+    measure(p, size) {
+      if (p !== path) return Promise.resolve(null);
       const n = opts.frames[size]!;
-      return sample(name, path, size, [new Receiver(kid, 'c0')], () => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n), n);
+      return sample(name, path, size, [receiver()], () => generate(size, n), n);
     },
     close() {
       prog.close();
-      for (const ns of [ext, host, kid]) sb.dropNetns(ns);
+      for (const x of namespaces) sb.dropNetns(x);
     },
   };
 }
 
-/** Every limit this kernel has (tcx came in 6.6: before it, its rows say so). */
+/** Every limit this kernel has (tcx came in 6.6: before it, its rows say so), on every path it bounds:
+ * XDP decides only external → child (the children's transmit is decided in TC in either mode). */
 function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
   const [maj = 0, min = 0] = os.release().split('.').map(Number);
   const tcx = maj > 6 || (maj === 6 && min >= 6);
   const limits = [
-    ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, null] as const),
-    ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, childMac(0)] as const),
-  ] as [LimitName, RedirectHook, Mac | null][];
+    ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, false] as const),
+    ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, true] as const),
+  ] as [LimitName, RedirectHook, boolean][];
   const out: Subject[] = [xdpDropSubject(sb, opts)];
   limits.forEach(([name, hook, lookup], i) => {
-    if (hook !== 'tcx' || tcx) out.push(hookLimitSubject(sb, opts, name, hook, lookup, `h${i}`));
+    if (hook === 'tcx' && !tcx) return;
+    LIMIT_PATHS.forEach((path, j) => {
+      if (hook !== 'xdp' || path === 'external → child') out.push(hookLimitSubject(sb, opts, name, hook, lookup, path, `h${i}${j}`));
+    });
   });
   return out;
 }

@@ -173,39 +173,57 @@ export function measureRate(receivers: Receiver[], generate: () => void): Promis
 
 export type RedirectHook = 'cls_bpf' | 'tcx' | 'xdp';
 
+/** Where a bare redirect sends every frame: `to` (an ifindex in the program's netns), into its peer
+ * (a veth's host end → the child end) or out through its transmit (the parent). With `table`, the
+ * program first looks the frame's destination up in a hash map of the MAC table's shape holding the
+ * one entry (the program's own ifindex, table.mac) → table.host: a hit goes into that host end's peer
+ * (XDP: bpf_redirect into it), a miss to `to` as without the table (XDP: the stack). */
+export interface RedirectSpec {
+  hook: RedirectHook;
+  to: number;
+  peer: boolean;
+  table?: { mac: Mac; host: number };
+}
+
 /**
- * A hook's limit: a program that only redirects every frame into `target` (a veth's host end; TC uses
- * bpf_redirect_peer, XDP bpf_redirect), on `ifname`'s ingress in the given hook. With `lookup`, the
- * program first looks the frame's destination up in a hash map of the MAC table's shape, which holds
- * (ifname's ifindex, lookup) → target, and redirects where the entry says. Removed by close().
+ * A hook's limit: a program that only redirects every frame (RedirectSpec), on `ifname`'s ingress in the
+ * given hook. Removed by close().
  */
 export class BareRedirect {
   private readonly obj: BpfObject;
   private readonly ifindex: number;
+  private readonly hook: RedirectHook;
   private link: { detach(): void; close(): void } | null = null;
 
-  constructor(readonly netns: string, ifname: string, target: number, readonly hook: RedirectHook, lookup: Mac | null = null) {
+  constructor(readonly netns: string, ifname: string, spec: RedirectSpec) {
     const a = addon();
+    this.hook = spec.hook;
+    if (spec.hook === 'xdp' && !spec.peer) throw new Error('an XDP redirect limit sends into a veth (peer: true): XDP has no transmit of its own to go out through');
     this.obj = loadBench();
     this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
-    const m = new a.BpfMap({ fd: this.obj.mapFd(lookup ? 'mvb_bench_macs' : 'mvb_bench_target') });
+    const target = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_target') });
     try {
-      // The lookup's map has the MAC table's key and value: the datapath's own encoders write them.
-      if (lookup) m.update(encodeMacKey(this.ifindex, lookup), encodeMacVal({ hostIfindex: target, mode: 'bridge', flags: 0 }));
-      else {
-        const v = Buffer.alloc(4);
-        v.writeUInt32LE(target);
-        m.update(Buffer.alloc(4), v);
-      }
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(spec.to);
+      target.update(Buffer.alloc(4), v);
     } finally {
-      m.close();
+      target.close();
     }
-    const prog = lookup
-      ? hook === 'xdp' ? 'mvb_bench_xdp_lookup_redirect' : 'mvb_bench_tc_lookup_redirect_peer'
-      : hook === 'xdp' ? 'mvb_bench_xdp_redirect' : 'mvb_bench_tc_redirect_peer';
+    if (spec.table) {
+      // The lookup's map has the MAC table's key and value: the datapath's own encoders write them.
+      const m = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_macs') });
+      try {
+        m.update(encodeMacKey(this.ifindex, spec.table.mac), encodeMacVal({ hostIfindex: spec.table.host, mode: 'bridge', flags: 0 }));
+      } finally {
+        m.close();
+      }
+    }
+    const prog = spec.hook === 'xdp'
+      ? spec.table ? 'mvb_bench_xdp_lookup_redirect' : 'mvb_bench_xdp_redirect'
+      : spec.table ? 'mvb_bench_tc_lookup_redirect' : spec.peer ? 'mvb_bench_tc_redirect_peer' : 'mvb_bench_tc_redirect';
     inNetns(`/run/netns/${netns}`, () => {
-      if (hook === 'xdp') a.xdpAttach(this.ifindex, this.obj.programFd(prog), 'native');
-      else if (hook === 'cls_bpf') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd(prog), TC_HANDLE, TC_PRIO, true);
+      if (spec.hook === 'xdp') a.xdpAttach(this.ifindex, this.obj.programFd(prog), 'native');
+      else if (spec.hook === 'cls_bpf') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd(prog), TC_HANDLE, TC_PRIO, true);
       else this.link = a.BpfLink.create({ progFd: this.obj.programFd(prog), ifindex: this.ifindex, attachType: 'tcx_ingress' });
     });
   }
