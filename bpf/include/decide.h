@@ -55,9 +55,9 @@ static __always_inline __u32 mvb_deliver_flags(__u8 child_flags, __u8 kind)
 }
 
 /* The MAC table's entry for (parent, mac), copied into *out; 0 when there is none. From this CPU's cache
- * when it holds the entry as of the table's current generation, else from the table, and cached (see
- * mvb_abi.h). A copy rather than a pointer into the cache: a second lookup in the same decision may
- * take the same slot. */
+ * when it holds the entry, or that there is none, as of the table's current generation; else from the
+ * table, and cached (see mvb_abi.h). A copy rather than a pointer into the cache: a second lookup in the
+ * same decision may take the same slot. */
 static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __u8 *mac, struct mvb_mac_val *out)
 {
 	struct mvb_mac_key key = { .parent_ifindex = parent };
@@ -73,23 +73,25 @@ static __always_inline struct mvb_mac_val *mvb_lookup_mac(__u32 parent, const __
 		 * with the new generation. (A volatile load stays before the lookup; x86 keeps loads in order.) */
 		gen = *(volatile __u64 *)genp;
 		if (c->valid && c->gen == gen && c->parent_ifindex == parent && mvb_mac_eq(c->mac, mac)) {
+			if (c->valid == MVB_MAC_CACHE_NONE)
+				return 0;
 			*out = c->val;
 			return out;
 		}
 	}
 	mvb_mac_copy(key.mac, mac);
 	v = bpf_map_lookup_elem(&mvb_macs, &key);
-	if (!v)
-		return 0;
-	*out = *v;
+	if (v)
+		*out = *v;
 	if (genp && c) {
 		c->gen = gen;
 		c->parent_ifindex = parent;
 		mvb_mac_copy(c->mac, mac);
-		c->val = *out;
-		c->valid = 1;
+		if (v)
+			c->val = *out;
+		c->valid = v ? MVB_MAC_CACHE_ENTRY : MVB_MAC_CACHE_NONE;
 	}
-	return out;
+	return v ? out : 0;
 }
 
 /* Source mode (macvlan_forward_source, l.426-449), before any other decision of a frame that enters the

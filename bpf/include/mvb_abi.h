@@ -66,10 +66,15 @@ struct mvb_mac_val {
  * tagged with the table's generation (mvb_macs_gen) when it was read. The control plane writes a new
  * generation after every change to the table, so an entry read before the change is never used after
  * it: what a frame sees is what a hash lookup at its start would have seen (OVS's exact-match cache, on
- * a smaller scale). Only the CPU's own programs write its entries, one at a time. */
+ * a smaller scale). Only the CPU's own programs write its entries, one at a time. A miss is cached too
+ * (MVB_MAC_CACHE_NONE): a child's frames to the wire look up an external MAC the table never has, as do
+ * broadcasts from the wire their source; a new MAC in the table is a new generation, so no such entry
+ * outlives it. */
 #define MVB_MAC_CACHE_SLOTS 256
+#define MVB_MAC_CACHE_ENTRY 1 /* mvb_mac_cached.valid: the table's entry, in val */
+#define MVB_MAC_CACHE_NONE  2 /* the table had no entry */
 struct mvb_mac_cached {
-	__u64 gen;     /* mvb_macs_gen when read; with valid = 0 the slot holds nothing */
+	__u64 gen;     /* mvb_macs_gen when read; with valid = 0 the slot holds nothing (MVB_MAC_CACHE_*) */
 	__u32 parent_ifindex;
 	__u8 mac[6];
 	__u8 valid;
