@@ -14,7 +14,8 @@ import { addon } from '../native.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
 import os from 'node:os';
-import { BareRedirect, Receiver, liveGenerate, measureRate, packetGenerate, udpFrame, type RedirectHook } from './traffic.js';
+import { BareRedirect, Receiver, liveGenerate, loadBench, measureRate, packetGenerate, udpFrame, type RedirectHook } from './traffic.js';
+import { kernelHasTcx } from '../datapath/hooks.js';
 
 export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
 /** Each hook's limit: a bare redirect where the datapath sends the frame, on each path (see BareRedirect). */
@@ -261,11 +262,20 @@ function hookLimitSubject(sb: Sandbox, opts: PathsOptions, name: LimitName, hook
   };
 }
 
-/** Every limit this kernel has (tcx came in 6.6: before it, its rows say so), on every path it bounds:
- * XDP decides only external → child (the children's transmit is decided in TC in either mode). */
+/** Whether this kernel has tcx (6.6 on), asked the way the datapath asks it (hooks.ts). */
+function tcxHere(): boolean {
+  const obj = loadBench();
+  try {
+    return kernelHasTcx(obj.programFd('mvb_bench_tc_redirect'));
+  } finally {
+    obj.close();
+  }
+}
+
+/** Every limit this kernel has (without tcx, its rows say so), on every path it bounds: XDP decides only
+ * external → child (the children's transmit is decided in TC in either mode). */
 function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
-  const [maj = 0, min = 0] = os.release().split('.').map(Number);
-  const tcx = maj > 6 || (maj === 6 && min >= 6);
+  const tcx = tcxHere();
   const limits = [
     ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, false] as const),
     ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, true] as const),
