@@ -9,6 +9,7 @@
 #include <linux/pkt_cls.h>
 #include "decide.h"
 #include "counters.h"
+#include "cb.h"
 
 struct mvb_flood_ctx {
 	struct __sk_buff *skb;
@@ -451,11 +452,11 @@ static __always_inline int mvb_tc_flood_continue(struct __sk_buff *skb)
 	}
 out:
 	mvb_flood_count(&fc);
-	skb->cb[MVB_CB_ACTION] = MVB_ACT_FLOOD;
-	skb->cb[MVB_CB_TARGET] = fc.parent;
-	skb->cb[MVB_CB_REASON] = 0;
-	skb->cb[MVB_CB_FLAGS] = 0;
-	skb->cb[MVB_CB_COPIES] = fc.copies;
+	mvb_cb_set(skb, MVB_CB_ACTION, MVB_ACT_FLOOD);
+	mvb_cb_set(skb, MVB_CB_TARGET, fc.parent);
+	mvb_cb_set(skb, MVB_CB_REASON, 0);
+	mvb_cb_set(skb, MVB_CB_FLAGS, 0);
+	mvb_cb_set(skb, MVB_CB_COPIES, fc.copies);
 	/* Consumed, not dropped: the clone was ours and did its work. */
 	return TC_ACT_STOLEN;
 }

@@ -14,15 +14,16 @@
 #include "decide.h"
 #include "counters.h"
 #include "flood.h"
+#include "cb.h"
 
 static __always_inline void mvb_tc_record(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
 	/* Visible to BPF_PROG_TEST_RUN in ctx_out; scratch space to the rest of the stack. */
-	skb->cb[MVB_CB_ACTION] = v->action;
-	skb->cb[MVB_CB_TARGET] = v->target;
-	skb->cb[MVB_CB_REASON] = v->reason;
-	skb->cb[MVB_CB_FLAGS] = v->flags;
-	skb->cb[MVB_CB_COPIES] = 0;
+	mvb_cb_set(skb, MVB_CB_ACTION, v->action);
+	mvb_cb_set(skb, MVB_CB_TARGET, v->target);
+	mvb_cb_set(skb, MVB_CB_REASON, v->reason);
+	mvb_cb_set(skb, MVB_CB_FLAGS, v->flags);
+	mvb_cb_set(skb, MVB_CB_COPIES, 0);
 }
 
 /* Source-mode copies (see mvb_decide_sources), made before the frame itself goes on. Through the host
@@ -75,10 +76,10 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 	mvb_tc_record(skb, v);
 	if (v->srccopies)
 		srccopies = mvb_tc_source_copies(skb, v);
-	skb->cb[MVB_CB_COPIES] = srccopies;
+	mvb_cb_set(skb, MVB_CB_COPIES, srccopies);
 	switch (v->action) {
 	case MVB_ACT_FLOOD:
-		skb->cb[MVB_CB_COPIES] = srccopies + mvb_tc_flood(skb, v);
+		mvb_cb_set(skb, MVB_CB_COPIES, srccopies + mvb_tc_flood(skb, v));
 		if (v->flags & MVB_FLOOD_THEN_WIRE) {
 			mvb_count_wire(v->parent, skb->len);
 			return bpf_redirect(v->parent, 0);
