@@ -7,7 +7,7 @@ import { fmt, median, pairedRatio } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
@@ -36,13 +36,10 @@ export function ppsTable(samples: Sample[]): string {
     out.push(limitRow('XDP_DROP on the parent (the wire\'s limit)', size, pick('XDP_DROP limit', 'external → child', size)));
     for (const path of PATHS) {
       const limitPath = (LIMIT_PATHS as readonly string[]).includes(path);
-      const hooks = (names: string[]) => names.filter((n) => path === 'external → child' || !n.startsWith('XDP'));
-      if (limitPath) {
-        for (const name of hooks(Object.keys(HOOK_LIMITS)))
-          out.push(limitRow(`${name}: ${path}, a bare redirect`, size, pick(name, path, size)));
-        for (const name of hooks(Object.keys(LOOKUP_LIMITS)))
-          out.push(limitRow(`${name}: ${path}, one MAC-table lookup and the redirect`, size, pick(name, path, size)));
-      }
+      for (const [name, hook] of Object.entries(HOOK_LIMITS))
+        if (limitBounds(hook, path)) out.push(limitRow(`${name}: ${path}, a bare redirect`, size, pick(name, path, size)));
+      for (const [name, hook] of Object.entries(LOOKUP_LIMITS))
+        if (limitBounds(hook, path)) out.push(limitRow(`${name}: ${path}, one MAC-table lookup and the redirect`, size, pick(name, path, size)));
       const cells = DATAPATHS.map((d) => pick(d, path, size));
       // Each repetition's ratio, then their median: the paths part measures every datapath and limit in
       // turn in each repetition, so what slowed one repetition touched both sides (stats.ts).

@@ -32,6 +32,9 @@ export const TCP_PATHS = ['external → child', 'child → external', 'bridge ch
  * flood's copies have no bare equivalent). */
 export const LIMIT_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
 export type LimitPath = (typeof LIMIT_PATHS)[number];
+/** Whether a hook's limit bounds a path: XDP decides only external → child (in either mode the
+ * children's frames are decided in TC). */
+export const limitBounds = (hook: RedirectHook, path: string): boolean => (LIMIT_PATHS as readonly string[]).includes(path) && (hook !== 'xdp' || path === 'external → child');
 
 export const FANOUT = 8;
 export { EXT_MAC };
@@ -272,8 +275,7 @@ function tcxHere(): boolean {
   }
 }
 
-/** Every limit this kernel has (without tcx, its rows say so), on every path it bounds: XDP decides only
- * external → child (the children's transmit is decided in TC in either mode). */
+/** Every limit this kernel has (without tcx, its rows say so), on every path it bounds (limitBounds). */
 function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
   const tcx = tcxHere();
   const limits = [
@@ -284,7 +286,7 @@ function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
   limits.forEach(([name, hook, lookup], i) => {
     if (hook === 'tcx' && !tcx) return;
     LIMIT_PATHS.forEach((path, j) => {
-      if (hook !== 'xdp' || path === 'external → child') out.push(hookLimitSubject(sb, opts, name, hook, lookup, path, `h${i}${j}`));
+      if (limitBounds(hook, path)) out.push(hookLimitSubject(sb, opts, name, hook, lookup, path, `h${i}${j}`));
     });
   });
   return out;
