@@ -110,9 +110,18 @@ describe(`broadcast fan-out to ${N} children`, () => {
     try {
       const before = counters();
       for (const s of sockets) s.recv();
-      for (let k = 0; k < FRAMES; k++) {
-        tx.send(buildFrame({ src: '02:0e:00:00:00:01', dst: 'ff:ff:ff:ff:ff:ff', id: base + k }));
-        if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+      // One source's frames arrive on one CPU, as a NIC's receive queue for one flow puts them; the order
+      // kept is each CPU's (README, deliberate difference 2). The sending thread, free to move, put a
+      // storm's frames on both CPUs' backlogs and a later frame's copies overtook an earlier one's.
+      const cpus = a.threadAffinity();
+      a.threadAffinity([cpus[0]!]);
+      try {
+        for (let k = 0; k < FRAMES; k++) {
+          tx.send(buildFrame({ src: '02:0e:00:00:00:01', dst: 'ff:ff:ff:ff:ff:ff', id: base + k }));
+          if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+        }
+      } finally {
+        a.threadAffinity(cpus);
       }
       await new Promise((r) => setTimeout(r, 500));
       const ids = sockets.map((s) => s.recv().map((f) => frameId(f.data) ?? 0).filter((id) => id >= base && id < base + FRAMES));
