@@ -53,8 +53,9 @@ export interface BpfMap {
   update(key: Buffer, value: Buffer, flags?: number): void;
   delete(key: Buffer): boolean;
   keys(): Buffer[];
-  /** Every entry in one call (BPF_MAP_LOOKUP_BATCH where the kernel has it), packed back to back. */
-  dump(): MapDump;
+  /** Every entry in one call (BPF_MAP_LOOKUP_BATCH where the kernel has it), packed back to back; or the
+   * first `limit`, in the map's order (an array's indexes 0..limit-1). */
+  dump(limit?: number): MapDump;
   info(): BpfMapInfo;
   pin(path: string): void;
   close(): void;

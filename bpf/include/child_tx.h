@@ -37,7 +37,7 @@ static __always_inline int mvb_child_tx(struct __sk_buff *skb)
 	mvb_note_mc_report(skb, &f);
 	mvb_decide_child_tx(skb->ifindex, &f, &v);
 	if (v.action != MVB_ACT_DROP)
-		mvb_count_child_tx(skb->ifindex, skb->len);
+		mvb_count_child_tx(v.tx_slot, skb->len);
 	return mvb_tc_apply(skb, &v);
 }
 

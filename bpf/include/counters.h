@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Per-CPU counters. Entries are created by the control plane with the child or port, so the fast path
- * only looks up and adds: no inserts, no locks, and a deleted child's counters die with it. */
+/* Per-CPU counters. A child's are at its slot in an array (mvb_abi.h), which the decision read with the
+ * child's entry; a parent's entry is created by the control plane with the port. The fast path only
+ * looks up and adds: no inserts, no locks. */
 #ifndef MVB_COUNTERS_H
 #define MVB_COUNTERS_H
 
 #include "maps.h"
 
-static __always_inline void mvb_count_child_rx(__u32 host_ifindex, __u32 bytes)
+static __always_inline void mvb_count_child_rx(__u32 slot, __u32 bytes)
 {
-	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_stats, &host_ifindex);
+	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_ctrs, &slot);
 
 	if (s) {
 		s->rx_packets++;
@@ -16,9 +17,9 @@ static __always_inline void mvb_count_child_rx(__u32 host_ifindex, __u32 bytes)
 	}
 }
 
-static __always_inline void mvb_count_flood_copy(__u32 host_ifindex, __u32 bytes)
+static __always_inline void mvb_count_flood_copy(__u32 slot, __u32 bytes)
 {
-	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_stats, &host_ifindex);
+	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_ctrs, &slot);
 
 	if (s) {
 		s->rx_packets++;
@@ -27,9 +28,9 @@ static __always_inline void mvb_count_flood_copy(__u32 host_ifindex, __u32 bytes
 	}
 }
 
-static __always_inline void mvb_count_child_tx(__u32 host_ifindex, __u32 bytes)
+static __always_inline void mvb_count_child_tx(__u32 slot, __u32 bytes)
 {
-	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_stats, &host_ifindex);
+	struct mvb_child_stats *s = bpf_map_lookup_elem(&mvb_child_ctrs, &slot);
 
 	if (s) {
 		s->tx_packets++;

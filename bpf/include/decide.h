@@ -17,6 +17,8 @@ struct mvb_verdict {
 	__u32 flags;  /* DELIVER: MVB_CHILD_SAME_NETNS when the peer shortcut can't be used */
 	__u32 parent; /* the port the frame belongs to, for counters (0 = none) */
 	__u32 srccopies; /* source-mode copies to make before the action (UP children listing src) */
+	__u32 slot;      /* DELIVER: the target's counter slot (mvb_abi.h) */
+	__u32 tx_slot;   /* a child's transmit: the sender's counter slot */
 	__u8 src[6];     /* the frame's source, for the source-mode copies */
 	__u8 pad[2];
 	__u8 dst[6];     /* FLOOD: the group, for the exact multicast filter */
@@ -156,6 +158,7 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 		 * there; not even the parent's stack gets it. No PAUSE check on this path. */
 		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, mvb_deliver_flags(src->flags, src->kind) |
 				(src->mode == MVB_MODE_PASSTHRU ? MVB_DELIVER_PASSTHRU : 0));
+		v->slot = src->slot;
 		return;
 	}
 	if (f->proto == 0x8808) {
@@ -189,6 +192,7 @@ static __always_inline void mvb_decide_passthru(const struct mvb_port *port, str
 		return;
 	}
 	mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, mvb_deliver_flags(pt->flags, pt->kind) | MVB_DELIVER_PASSTHRU);
+	v->slot = pt->slot;
 }
 
 /* Parent RX: a frame arrived at the parent from the wire (macvlan_handle_frame). The common case, unicast
@@ -232,6 +236,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 	if (dst->mode == MVB_MODE_PASSTHRU) {
 		/* The passthru child itself (UP: it is in the table). */
 		mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, mvb_deliver_flags(dst->flags, dst->kind) | MVB_DELIVER_PASSTHRU);
+		v->slot = dst->slot;
 		return;
 	}
 	if (dst->mode == MVB_MODE_SOURCE) {
@@ -253,6 +258,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 	}
 
 	mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, mvb_deliver_flags(dst->flags, dst->kind));
+	v->slot = dst->slot;
 }
 
 /* Child TX: a child sent a frame; it arrives on the child's host end (macvlan_queue_xmit). Only bridge
@@ -270,6 +276,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 		return;
 	}
 	v->parent = me->parent_ifindex;
+	v->tx_slot = me->slot;
 
 	/* spoofchk (the spec's deliberate difference 4): the kernel never looks at a child's source MAC; with the
 	 * option on, a frame that does not carry the child's own goes nowhere, unicast or multicast. */
@@ -296,6 +303,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 			}
 			mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0,
 					mvb_deliver_flags(dst->flags, dst->kind));
+			v->slot = dst->slot;
 			return;
 		}
 	}

@@ -48,7 +48,7 @@ static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 reason)
  * own flood (fc->local) always takes the transmit: there the kernel forwards each copy as a local one
  * (dev_forward_skb), refusing one longer than the receiving child's MTU, and the veth does the same; a
  * flood from the wire is not checked (macvlan_broadcast_one), nor is the peer path. Counted. */
-static __always_inline void mvb_flood_copy(struct mvb_flood_ctx *fc, __u32 host, int peer)
+static __always_inline void mvb_flood_copy(struct mvb_flood_ctx *fc, __u32 host, __u32 slot, int peer)
 {
 	__u32 saved = fc->skb->mark;
 	long r;
@@ -62,7 +62,7 @@ static __always_inline void mvb_flood_copy(struct mvb_flood_ctx *fc, __u32 host,
 	}
 	if (r == 0) {
 		fc->copies++;
-		mvb_count_flood_copy(host, fc->len);
+		mvb_count_flood_copy(slot, fc->len);
 	} else {
 		fc->failed++;
 		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
@@ -104,7 +104,7 @@ static long mvb_flood_one(__u32 i, void *data)
 		fc->refused++;
 		return 0;
 	}
-	mvb_flood_copy(fc, e->host_ifindex, e->flags & MVB_FLOOD_PEER);
+	mvb_flood_copy(fc, e->host_ifindex, e->slot, e->flags & MVB_FLOOD_PEER);
 	return 0;
 }
 
@@ -128,7 +128,7 @@ static long mvb_member_one(__u32 i, void *data)
 	if (!c || c->parent_ifindex != fc->parent || !(c->flags & MVB_CHILD_UP) || c->mode == MVB_MODE_SOURCE || !(c->mode & fc->mask))
 		return 0;
 	fc->reached++;
-	mvb_flood_copy(fc, host, c->copy & MVB_COPY_PEER);
+	mvb_flood_copy(fc, host, c->slot, c->copy & MVB_COPY_PEER);
 	return 0;
 }
 

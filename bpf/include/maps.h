@@ -12,6 +12,7 @@
 /* Sized for many parents with many children; the kernel's table is unlimited (chained). */
 #define MVB_MAX_CHILDREN 65536
 #define MVB_MAX_PARENTS 1024
+#define MVB_CHILD_SLOTS (MVB_MAX_CHILDREN + 1) /* counter slots: one per child, and 0 (see mvb_abi.h) */
 
 /* UP children by (parent, MAC): the kernel's vlan_hash. */
 struct {
@@ -89,12 +90,12 @@ struct {
 } mvb_nsources SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct mvb_child_stats);
-	__uint(max_entries, MVB_MAX_CHILDREN);
+	__uint(max_entries, MVB_CHILD_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} mvb_child_stats SEC(".maps");
+} mvb_child_ctrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -58,6 +58,7 @@ struct mvb_mac_val {
 	__u8 flags;         /* MVB_CHILD_* */
 	__u8 kind;          /* MVB_KIND_* (the XDP fast path delivers only into veth children) */
 	__u8 pad;
+	__u32 slot;         /* the child's counters: its index in mvb_child_ctrs */
 };
 
 /* The MAC table's per-CPU cache (decide.h): the kernel's hash map costs a 12-byte hash, a bucket walk
@@ -97,6 +98,8 @@ struct mvb_child {
 	__u64 created_ns;   /* creation order, for passthru's "first child" and listings */
 	char name[16];      /* the user's name for the child end (IFNAMSIZ) */
 	char netns[48];     /* named netns of the child end, "" = the parent's */
+	__u32 slot;         /* its counters: the index in mvb_child_ctrs (as in its MAC and flood entries) */
+	__u32 pad;
 };
 
 /* Per parent ("port"), keyed by parent ifindex. */
@@ -126,6 +129,7 @@ struct mvb_flood_val {
 	__u8 mode;
 	__u8 flags;  /* MVB_FLOOD_MC_EXACT, MVB_FLOOD_PEER */
 	__u8 pad[2];
+	__u32 slot;  /* the child's counters (mvb_child.slot) */
 };
 
 /* mvb_flood_val.flags: the child gets a multicast group (not broadcast) only if mvb_mc holds (child,
@@ -215,7 +219,11 @@ enum mvb_drop_reason {
 	MVB_DROP__MAX = 16,
 };
 
-/* Per child counters (per-CPU), keyed by host ifindex; created and deleted with the child. */
+/* Per child counters (per-CPU), in mvb_child_ctrs at the child's slot. A slot is an array index the
+ * control plane gives a child when it makes it (the lowest free one, zeroed then), written into the
+ * child's registry, MAC and flood entries: the frame's decision already holds the entry, so counting is an
+ * array index, not a hash of the ifindex in a second map (two hash lookups fewer on a child's path,
+ * docs/benchmarks.md). Slot 0 is given to no child: an entry that has none counts there, unread. */
 struct mvb_child_stats {
 	__u64 rx_packets;
 	__u64 rx_bytes;

@@ -53,7 +53,7 @@ static long mvb_src_copy_one(__u32 i, void *data)
 	r = bpf_clone_redirect(sc->skb, host, 0);
 	if (r == 0) {
 		sc->copies++;
-		mvb_count_flood_copy(host, sc->skb->len);
+		mvb_count_flood_copy(c->slot, sc->skb->len);
 	} else {
 		mvb_count_flood_fail(sc->key.parent_ifindex, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
 	}
@@ -101,7 +101,7 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 		 * multicast echo keeps its broadcast/multicast type. */
 		if (skb->pkt_type != PACKET_BROADCAST && skb->pkt_type != PACKET_MULTICAST)
 			bpf_skb_change_type(skb, PACKET_HOST);
-		mvb_count_child_rx(v->target, skb->len);
+		mvb_count_child_rx(v->slot, skb->len);
 		/* The peer shortcut enters the child's netns without a second backlog pass; it refuses a
 		 * peer in the same netns, so such children take the veth's normal transmit path. It works
 		 * only at an ingress hook: a program in a device's transmit (a netkit child's) redirects to

@@ -29,7 +29,7 @@ static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_ve
 		 * is on there for children of an XDP parent, or the frame would be dropped). */
 		rc = bpf_redirect(v->target, 0);
 		if (rc == XDP_REDIRECT)
-			mvb_count_child_rx(v->target, len);
+			mvb_count_child_rx(v->slot, len);
 		return rc;
 	case MVB_ACT_DROP:
 		if (v->reason == MVB_DROP_PRIVATE_SRC || v->reason == MVB_DROP_NODST) {

@@ -126,14 +126,21 @@ Napi::Value BpfMap::Keys(const Napi::CallbackInfo &info) {
   return arr;
 }
 
-// dump() -> { keys: Buffer, values: Buffer, count, batched }: every entry in one call, keys and values
-// packed back to back (values per-CPU sized as in lookup). BPF_MAP_LOOKUP_BATCH reads many entries per
-// syscall; kernels or map types without it fall back to get_next_key + lookup. Entries deleted while we
-// read are skipped; the count says how many were read.
+// dump([limit]) -> { keys: Buffer, values: Buffer, count, batched }: every entry (or the first `limit`,
+// in the map's order: an array's indexes 0..limit-1) in one call, keys and values packed back to back
+// (values per-CPU sized as in lookup). BPF_MAP_LOOKUP_BATCH reads many entries per syscall; kernels or
+// map types without it fall back to get_next_key + lookup. Entries deleted while we read are skipped;
+// the count says how many were read.
 Napi::Value BpfMap::Dump(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   const size_t vbytes = ValueBytes();
+  uint32_t limit = max_entries_;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0)
+      throw Napi::TypeError::New(env, "dump(limit): limit must be a non-negative number of entries");
+    limit = static_cast<uint32_t>(std::min<double>(info[0].As<Napi::Number>().DoubleValue(), max_entries_));
+  }
   // Grown a chunk at a time: a map sized for 65,536 children usually holds far fewer.
   uint32_t chunk = 512;
   std::vector<uint8_t> keys, values;
@@ -142,8 +149,8 @@ Napi::Value BpfMap::Dump(const Napi::CallbackInfo &info) {
 
   std::vector<uint8_t> in_batch(std::max<uint32_t>(key_size_, 8)), out_batch(in_batch.size());
   bool first = true;
-  while (count < max_entries_) {
-    uint32_t n = std::min(chunk, max_entries_ - count);
+  while (count < limit) {
+    uint32_t n = std::min(chunk, limit - count);
     keys.resize(static_cast<size_t>(count + n) * key_size_);
     values.resize((count + n) * vbytes);
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -151,7 +158,7 @@ Napi::Value BpfMap::Dump(const Napi::CallbackInfo &info) {
                                   keys.data() + static_cast<size_t>(count) * key_size_,
                                   values.data() + count * vbytes, &n, &opts);
     int err = rc ? errno : 0;
-    if (err == ENOSPC && chunk < max_entries_) {  // one hash bucket holds more than a chunk: retry bigger
+    if (err == ENOSPC && chunk < limit) {  // one hash bucket holds more than a chunk: retry bigger
       chunk *= 2;
       continue;
     }
@@ -172,7 +179,7 @@ Napi::Value BpfMap::Dump(const Napi::CallbackInfo &info) {
     count = 0;
     std::vector<uint8_t> cur(key_size_), next(key_size_);
     void *prev = nullptr;
-    while (count < max_entries_ && bpf_map_get_next_key(fd_, prev, next.data()) == 0) {
+    while (count < limit && bpf_map_get_next_key(fd_, prev, next.data()) == 0) {
       keys.resize(static_cast<size_t>(count + 1) * key_size_);
       values.resize((count + 1) * vbytes);
       uint8_t *k = keys.data() + static_cast<size_t>(count) * key_size_;

@@ -62,24 +62,26 @@ export async function benchCounters(opts: { children: number; reps: number; log:
           const rec: ChildRecord = {
             parentIfindex: parent, hostIfindex: host, mtu: 1500, mode: 'bridge', flags: CHILD_UP, kind: 'veth', createdNs: BigInt(i),
             mac: `02:01:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`,
-            name: `c${i}`, netns: `bench-ns-${i % 10}`,
+            name: `c${i}`, netns: `bench-ns-${i % 10}`, slot: i + 1,
           };
           dp.putChild(rec);
           const v = Buffer.alloc(stride * cpus);
           for (let c = 0; c < cpus; c++) for (let f = 0; f < 5; f++) v.writeBigUInt64LE(BigInt(i * 1000 + c * 10 + f), c * stride + f * 8);
-          dp.maps.mvb_child_stats.update(Buffer.from(new Uint32Array([host]).buffer), v);
+          dp.maps.mvb_child_ctrs.update(Buffer.from(new Uint32Array([i + 1]).buffer), v);
         }
         const reader = new CounterReader(pins);
         const read = () => inNetns(ns, () => reader.read());
         const exporter = new MetricsExporter(read, { processMetrics: false });
         try {
-          const m = dp.maps.mvb_child_stats;
-          const dump = m.dump();
-          if (dump.count !== opts.children) throw new Error(`dump read ${dump.count} of ${opts.children} entries`);
+          const m = dp.maps.mvb_child_ctrs;
+          const slots = opts.children + 1; // slot 0 and the children's
+          const dump = m.dump(slots);
+          if (dump.count !== slots) throw new Error(`dump read ${dump.count} of ${slots} slots`);
           opts.log(`  counters: ${opts.children} children, ${cpus} possible CPUs, batch lookup ${dump.batched ? 'used' : 'not available (fallback)'}`);
           const rows: CountersBenchResult['rows'] = [];
-          rows.push({ what: 'child counter map, one batched dump', ...(await time(opts.reps, () => m.dump())) });
-          rows.push({ what: 'child counter map, key by key (get_next_key + lookup)', ...(await time(opts.reps, () => m.keys().map((k) => m.lookup(k)))) });
+          const keys = Array.from({ length: slots }, (_, s) => Buffer.from(new Uint32Array([s]).buffer));
+          rows.push({ what: 'child counter slots, one batched dump', ...(await time(opts.reps, () => m.dump(slots))) });
+          rows.push({ what: 'child counter slots, slot by slot (lookup)', ...(await time(opts.reps, () => keys.map((k) => m.lookup(k)))) });
           rows.push({ what: 'full snapshot (registry, ports, counters, names, decoded)', ...(await time(opts.reps, read)) });
           let bytes = 0;
           rows.push({ what: 'Prometheus /metrics text (fresh snapshot inside)', ...(await time(opts.reps, async () => (bytes = (await exporter.scrape()).length))) });

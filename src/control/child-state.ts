@@ -95,7 +95,7 @@ export class ChildState {
       kindOf(c.kind).armXdp({ dp: this.dp, links: this.links }, c);
       c.flags |= CHILD_XDP_ARMED;
     }
-    this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, kind: c.kind, flags: (c.flags | CHILD_UP) & ~CHILD_MAC_BUSY & 0xff });
+    this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, kind: c.kind, slot: c.slot, flags: (c.flags | CHILD_UP) & ~CHILD_MAC_BUSY & 0xff });
     c.flags = (c.flags | CHILD_UP) & ~CHILD_MAC_BUSY;
     this.registry.put(c);
     this.flood.add(c);
@@ -166,7 +166,7 @@ export class ChildState {
     const old = c.mac;
     filter &&= !this.promiscFilter(c, this.dp.getPort(c.parentIfindex));
     if (c.flags & CHILD_UP) {
-      this.dp.putMac(c.parentIfindex, mac, { hostIfindex: c.hostIfindex, mode: c.mode, kind: c.kind, flags: c.flags });
+      this.dp.putMac(c.parentIfindex, mac, { hostIfindex: c.hostIfindex, mode: c.mode, kind: c.kind, slot: c.slot, flags: c.flags });
       if (filter) this.fdb('add', mac, c.parentIfindex);
       const owner = this.dp.getMac(c.parentIfindex, old);
       if (owner && owner.hostIfindex === c.hostIfindex) this.dp.deleteMac(c.parentIfindex, old);
@@ -182,7 +182,7 @@ export class ChildState {
     if (c.mode !== 'source') this.sources.forget(c); // leaving source mode flushes the list (l.1617-1619)
     this.registry.put(c);
     if (c.flags & CHILD_UP) {
-      this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, kind: c.kind, flags: c.flags });
+      this.dp.putMac(c.parentIfindex, c.mac, { hostIfindex: c.hostIfindex, mode: c.mode, kind: c.kind, slot: c.slot, flags: c.flags });
       this.flood.setMode(c);
     }
   }
@@ -198,7 +198,6 @@ export class ChildState {
     if (deleteDevices) kind.remove({ dp: this.dp, links: this.links }, c);
     else kind.forgetTx({ dp: this.dp, links: this.links }, c);
     this.registry.delete(c.hostIfindex);
-    this.dp.deleteChildStats(c.hostIfindex);
     this.dp.setBcQueueLen(c.hostIfindex, DEFAULT_BC_QUEUE_LEN);
     const port = this.dp.getPort(c.parentIfindex);
     if (port) {

@@ -13,6 +13,7 @@ const entryOf = (c: ChildRecord): FloodEntry => ({
   mode: c.mode,
   ...(c.flags & CHILD_MC_EXACT ? { mcExact: true } : {}),
   ...(kindOf(c.kind).floodByPeer(c) ? { peer: true } : {}),
+  slot: c.slot ?? 0,
 });
 
 /**

@@ -328,8 +328,10 @@ export class Macvlan {
         rec.hostIfindex = kind.make(ctx, make, undo);
       }
       if ((make.groForLife ?? kind.groForLife(ctx, rec)) || (p.flags & PORT_FASTPATH_XDP && kind.acceptXdp(ctx, rec, true))) rec.flags |= CHILD_GRO_SET;
-      this.dp.resetChildStats(rec.hostIfindex);
-      undo.push(() => this.dp.deleteChildStats(rec.hostIfindex));
+      // Its counters start at zero in a slot no other child holds (the slot's last child may have counted
+      // after it was read for the last time).
+      rec.slot = this.registry.freeSlot();
+      this.dp.resetChildStats(rec.slot);
       if (req.bcqueuelen !== undefined) {
         this.dp.setBcQueueLen(rec.hostIfindex, req.bcqueuelen);
         undo.push(() => this.dp.setBcQueueLen(rec.hostIfindex, DEFAULT_BC_QUEUE_LEN));

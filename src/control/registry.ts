@@ -4,14 +4,18 @@
 // Lookups by name and the count of a parent's children use indexes kept beside the cache: 10,000
 // children made in one apply would otherwise scan (and copy) every sibling for every new child.
 import type { Datapath } from '../datapath/datapath.js';
-import { COPY_PEER, type ChildRecord } from '../datapath/abi.js';
+import { CHILD_SLOTS, COPY_PEER, type ChildRecord } from '../datapath/abi.js';
 import { kindOf } from './kinds/index.js';
+import { ConfigError } from './errors.js';
 
 export class Registry {
   private cache: Map<number, ChildRecord> | null = null;
   /** Host ifindexes by child name, and the number of children per parent, for what is in cache. */
   private byName = new Map<string, Set<number>>();
   private perParent = new Map<number, number>();
+  /** Counter slots the cached children hold, and where the next free one may be (none is below it). */
+  private slots = new Set<number>();
+  private slotHint = 1;
 
   constructor(private readonly dp: Datapath) {}
 
@@ -25,6 +29,8 @@ export class Registry {
       this.cache = new Map();
       this.byName.clear();
       this.perParent.clear();
+      this.slots.clear();
+      this.slotHint = 1;
       for (const c of this.dp.listChildren()) this.remember(c);
     }
     return this.cache;
@@ -39,6 +45,7 @@ export class Registry {
     if (!names) this.byName.set(c.name, (names = new Set()));
     names.add(c.hostIfindex);
     this.perParent.set(c.parentIfindex, (this.perParent.get(c.parentIfindex) ?? 0) + 1);
+    if (c.slot) this.slots.add(c.slot);
   }
 
   private forget(hostIfindex: number): void {
@@ -55,6 +62,21 @@ export class Registry {
     const n = (this.perParent.get(old.parentIfindex) ?? 1) - 1;
     if (n > 0) this.perParent.set(old.parentIfindex, n);
     else this.perParent.delete(old.parentIfindex);
+    if (old.slot) {
+      this.slots.delete(old.slot);
+      this.slotHint = Math.min(this.slotHint, old.slot);
+    }
+  }
+
+  /** The lowest counter slot no child holds (1 and up: slot 0 is none's), for a child about to be made.
+   * Its counters are zeroed by the caller before the child's entries name it. */
+  freeSlot(): number {
+    this.load();
+    let s = this.slotHint;
+    while (this.slots.has(s)) s++;
+    if (s >= CHILD_SLOTS) throw new ConfigError('ENOSPC', `no counter slot is free: ${CHILD_SLOTS - 1} children exist, the most one instance holds; delete some first`);
+    this.slotHint = s;
+    return s;
   }
 
   /** Every child, oldest first. */

@@ -84,14 +84,17 @@ export const DROP_REASONS = [
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP_MAX = 16;
 
+/** Counter slots in mvb_child_ctrs (MVB_CHILD_SLOTS): one per child (MVB_MAX_CHILDREN), and slot 0. */
+export const CHILD_SLOTS = 65536 + 1;
+
 export const SIZES = {
   macKey: 12,
-  macVal: 8,
-  child: 96,
+  macVal: 12,
+  child: 104,
   port: 44,
   groupVal: 4 + 4 * 8,
   floodKey: 8,
-  floodVal: 8,
+  floodVal: 12,
   sourceVal: 4 + 4 * 16,
   childStats: 40,
   parentStats: 32 + 8 * DROP_MAX,
@@ -131,6 +134,8 @@ export interface MacEntry {
   flags: number;
   /** The child's kind (veth when not given): XDP delivers only into veth children. */
   kind?: KindName;
+  /** The child's counter slot (ChildRecord.slot; 0, unread, when not given). */
+  slot?: number;
 }
 export function encodeMacVal(v: MacEntry): Buffer {
   const b = Buffer.alloc(SIZES.macVal);
@@ -138,10 +143,11 @@ export function encodeMacVal(v: MacEntry): Buffer {
   b.writeUInt8(MODES[v.mode], 4);
   b.writeUInt8(v.flags, 5);
   b.writeUInt8(KINDS[v.kind ?? 'veth'], 6);
+  b.writeUInt32LE(v.slot ?? 0, 8);
   return b;
 }
 export function decodeMacVal(b: Buffer): MacEntry {
-  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), flags: b.readUInt8(5), kind: kindFromValue(b.readUInt8(6)) };
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), flags: b.readUInt8(5), kind: kindFromValue(b.readUInt8(6)), slot: b.readUInt32LE(8) };
 }
 
 export interface ChildRecord {
@@ -157,6 +163,9 @@ export interface ChildRecord {
   createdNs: bigint;
   name: string;
   netns: string; // '' = the parent's netns
+  /** Where its counters are: its index in mvb_child_ctrs, given by the registry when it is made (0: none
+   * yet; slot 0 is no child's, and what counts there is never read). */
+  slot?: number;
 }
 function writeCString(b: Buffer, s: string, off: number, len: number, what: string): void {
   const bytes = Buffer.from(s, 'utf8');
@@ -189,6 +198,7 @@ export function encodeChild(c: ChildRecord, copy = 0): Buffer {
   b.writeBigUInt64LE(c.createdNs, 24);
   writeCString(b, c.name, 32, 16, 'interface name');
   writeCString(b, c.netns, 48, 48, 'netns name');
+  b.writeUInt32LE(c.slot ?? 0, 96);
   return b;
 }
 export function decodeChild(b: Buffer): ChildRecord {
@@ -204,6 +214,7 @@ export function decodeChild(b: Buffer): ChildRecord {
     createdNs: b.readBigUInt64LE(24),
     name: readCString(b, 32, 16),
     netns: readCString(b, 48, 48),
+    slot: b.readUInt32LE(96),
   };
 }
 
@@ -339,17 +350,20 @@ export interface FloodEntry {
   mcExact?: boolean;
   /** Copies go through the host end's ingress and a peer redirect (FLOOD_PEER; see the child's kind). */
   peer?: boolean;
+  /** The child's counter slot (ChildRecord.slot). */
+  slot?: number;
 }
 export function encodeFloodVal(e: FloodEntry): Buffer {
   const b = Buffer.alloc(SIZES.floodVal);
   b.writeUInt32LE(e.hostIfindex, 0);
   b.writeUInt8(MODES[e.mode], 4);
   b.writeUInt8((e.mcExact ? FLOOD_MC_EXACT : 0) | (e.peer ? FLOOD_PEER : 0), 5);
+  b.writeUInt32LE(e.slot ?? 0, 8);
   return b;
 }
 export function decodeFloodVal(b: Buffer): FloodEntry {
   const flags = b.readUInt8(5);
-  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), ...(flags & FLOOD_MC_EXACT ? { mcExact: true } : {}), ...(flags & FLOOD_PEER ? { peer: true } : {}) };
+  return { hostIfindex: b.readUInt32LE(0), mode: modeFromValue(b.readUInt8(4)), ...(flags & FLOOD_MC_EXACT ? { mcExact: true } : {}), ...(flags & FLOOD_PEER ? { peer: true } : {}), slot: b.readUInt32LE(8) };
 }
 
 /** Key of mvb_mc: a group a child joined. */

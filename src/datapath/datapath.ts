@@ -33,7 +33,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_stats', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg', 'mvb_macs_gen'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_ctrs', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg', 'mvb_macs_gen'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -49,25 +49,49 @@ const LAYOUT: Partial<Record<MapName, [number, number]>> = {
   mvb_flood: [SIZES.floodKey, SIZES.floodVal],
   mvb_sources: [SIZES.macKey, SIZES.sourceVal],
   mvb_groups: [SIZES.macKey, SIZES.groupVal],
-  mvb_child_stats: [4, SIZES.childStats],
+  mvb_child_ctrs: [4, SIZES.childStats],
   mvb_parent_stats: [4, SIZES.parentStats],
   mvb_flood_cfg: [4, SIZES.floodCfg],
   mvb_macs_gen: [4, 8],
 };
 
+/** What converting one map's entries may ask of the others': each child's counter slot by host
+ * ifindex (given while mvb_children is converted, which goes first; else read from the new map). */
+interface Migration {
+  slotOf(hostIfindex: number): number;
+  give(hostIfindex: number): number;
+}
+
+/** Copies an old value into a new, longer one (zeros after it) and writes a child's slot at `at`. */
+function withSlot(size: number, at: number, host: (old: Buffer, key: Buffer) => number, slot: (host: number) => number) {
+  return (old: Buffer, key: Buffer): Buffer => {
+    const b = Buffer.alloc(size);
+    old.copy(b, 0, 0, Math.min(old.length, at));
+    b.writeUInt32LE(slot(host(old, key)), at);
+    return b;
+  };
+}
+
 /**
  * Maps whose values this build made longer, with how an old value becomes a new one. mvb_ports grew
  * the flood counts (issue 18): until reconcile recounts them, every entry counts as getting every
- * group, so the datapath walks as the old build did.
+ * group, so the datapath walks as the old build did. The children's registry, MAC and flood entries
+ * grew their counter slot (mvb_abi.h): each child is given one, in the registry's order, and its entries
+ * name it.
  */
-const GROWN: Partial<Record<MapName, (old: Buffer) => Buffer>> = {
+const GROWN: Partial<Record<MapName, (old: Buffer, key: Buffer, m: Migration) => Buffer>> = {
   mvb_ports: (old) => {
     const b = Buffer.alloc(SIZES.port);
     old.copy(b, 0, 0, Math.min(old.length, 24));
     b.writeUInt32LE(b.readUInt32LE(20), 40); // nflood_all = nflood
     return b;
   },
+  mvb_children: (old, key, m) => withSlot(SIZES.child, 96, (_v, k) => k.readUInt32LE(0), (h) => m.give(h))(old, key),
+  mvb_macs: (old, key, m) => withSlot(SIZES.macVal, 8, (v) => v.readUInt32LE(0), (h) => m.slotOf(h))(old, key),
+  mvb_flood: (old, key, m) => withSlot(SIZES.floodVal, 8, (v) => v.readUInt32LE(0), (h) => m.slotOf(h))(old, key),
 };
+/** The hash of child counters by host ifindex that older builds pinned, whose values move to the slots. */
+const OLD_CHILD_STATS = 'mvb_child_stats';
 
 /**
  * Compares the pinned maps with this build's layout before a build takes an instance over. A map whose
@@ -103,20 +127,62 @@ function checkPinnedLayout(pinRoot: string): MapName[] {
   return moved;
 }
 
-/** Copies the entries of the maps moved aside into the new ones (converted), then drops the old pins.
- * The old programs, still attached until the caller re-attaches, keep using the old maps meanwhile. */
+/** Copies the entries of the maps moved aside into the new ones (converted), then drops the old pins,
+ * children first (the others' entries name their slots); then an older build's child counters into the
+ * children's slots. The old programs, still attached until the caller re-attaches, keep using the old
+ * maps meanwhile: what they count after their counters were copied is not carried over. */
 function migrate(pinRoot: string, moved: MapName[]): void {
   const a = addon();
-  for (const name of moved) {
+  const given = new Map<number, number>();
+  let known: Map<number, number> | null = null;
+  const m: Migration = {
+    give: (host) => {
+      const s = given.size + 1;
+      given.set(host, s);
+      return s;
+    },
+    slotOf: (host) => {
+      if (!known) {
+        if (moved.includes('mvb_children')) known = given;
+        else {
+          const children = new a.BpfMap({ pin: path.join(pinRoot, 'mvb_children') });
+          try {
+            known = new Map(entries(children).map(([k, v]) => [k.readUInt32LE(0), decodeChild(v).slot ?? 0]));
+          } finally {
+            children.close();
+          }
+        }
+      }
+      return known.get(host) ?? 0;
+    },
+  };
+  const order = [...moved].sort((x, y) => Number(y === 'mvb_children') - Number(x === 'mvb_children'));
+  for (const name of order) {
     const old = new a.BpfMap({ pin: path.join(pinRoot, `${name}_old`) });
     const neu = new a.BpfMap({ pin: path.join(pinRoot, name) });
     try {
-      for (const [k, v] of entries(old)) neu.update(k, GROWN[name]!(v));
+      for (const [k, v] of entries(old)) neu.update(k, GROWN[name]!(v, k, m));
     } finally {
       old.close();
       neu.close();
     }
     fs.unlinkSync(path.join(pinRoot, `${name}_old`));
+  }
+  const oldStats = path.join(pinRoot, OLD_CHILD_STATS);
+  if (fs.existsSync(oldStats)) {
+    const old = new a.BpfMap({ pin: oldStats });
+    const neu = new a.BpfMap({ pin: path.join(pinRoot, 'mvb_child_ctrs') });
+    try {
+      if (old.info().valueBytes === neu.info().valueBytes)
+        for (const [k, v] of entries(old)) {
+          const slot = m.slotOf(k.readUInt32LE(0));
+          if (slot) neu.update(u32Key(slot), v);
+        }
+    } finally {
+      old.close();
+      neu.close();
+    }
+    fs.unlinkSync(oldStats);
   }
 }
 
@@ -510,12 +576,10 @@ export class Datapath {
   }
 
   // --- counters: created zeroed with their object, deleted with it ---------------------------------
-  resetChildStats(hostIfindex: number): void {
-    const m = this.maps.mvb_child_stats;
-    m.update(u32Key(hostIfindex), Buffer.alloc(m.info().valueBytes));
-  }
-  deleteChildStats(hostIfindex: number): void {
-    this.maps.mvb_child_stats.delete(u32Key(hostIfindex));
+  /** Zeroes a counter slot (a child is given it). */
+  resetChildStats(slot: number): void {
+    const m = this.maps.mvb_child_ctrs;
+    m.update(u32Key(slot), Buffer.alloc(m.info().valueBytes));
   }
   ensureParentStats(parentIfindex: number): void {
     const m = this.maps.mvb_parent_stats;
@@ -524,8 +588,10 @@ export class Datapath {
   deleteParentStats(parentIfindex: number): void {
     this.maps.mvb_parent_stats.delete(u32Key(parentIfindex));
   }
+  /** A child's per-CPU counters, from its slot; null when there is no such child (or it has no slot). */
   childStatsRaw(hostIfindex: number): Buffer | null {
-    return this.maps.mvb_child_stats.lookup(u32Key(hostIfindex));
+    const slot = this.getChild(hostIfindex)?.slot;
+    return slot ? this.maps.mvb_child_ctrs.lookup(u32Key(slot)) : null;
   }
   parentStatsRaw(parentIfindex: number): Buffer | null {
     return this.maps.mvb_parent_stats.lookup(u32Key(parentIfindex));

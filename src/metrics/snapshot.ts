@@ -81,7 +81,7 @@ export interface Repairs {
   hooks: number;
 }
 
-const MAPS = ['mvb_children', 'mvb_ports', 'mvb_child_stats', 'mvb_parent_stats'] as const;
+const MAPS = ['mvb_children', 'mvb_ports', 'mvb_child_ctrs', 'mvb_parent_stats'] as const;
 
 function childCounters(s: ChildStats): ChildCounters {
   return { rxPackets: Number(s.rxPackets), rxBytes: Number(s.rxBytes), txPackets: Number(s.txPackets), txBytes: Number(s.txBytes), floodCopies: Number(s.floodCopies) };
@@ -138,17 +138,19 @@ export class CounterReader {
     const time = Date.now();
     const registry = entries(this.maps.mvb_children);
     const ports = entries(this.maps.mvb_ports);
-    const childStats = new Map(entries(this.maps.mvb_child_stats));
+    // The children's counter slots are the lowest free ones: the array up to the highest slot, in one call.
+    const records = registry.map(([key, v]) => [key, decodeChild(v)] as const);
+    const top = records.reduce((n, [, c]) => Math.max(n, c.slot ?? 0), 0);
+    const slots = top ? this.maps.mvb_child_ctrs.dump(top + 1) : null;
     const parentStats = new Map(entries(this.maps.mvb_parent_stats));
     const names = new Map<number, string>();
     if (ports.length) Rtnl.once('', (r) => { for (const l of r.links()) names.set(l.ifindex, l.ifname); });
     const cpus = addon().possibleCpus();
     const zeroChild = () => Array.from({ length: cpus }, () => sumChild([]));
 
-    const children: ChildSample[] = registry.map(([key, v]) => {
-      const c = decodeChild(v);
-      const raw = childStats.get(key);
-      // A child made by an older control plane may have no counters yet: zeros, never another's.
+    const children: ChildSample[] = records.map(([key, c]) => {
+      const raw = slots && c.slot && c.slot < slots.count ? slots.values.subarray(c.slot * slots.valueBytes, (c.slot + 1) * slots.valueBytes) : null;
+      // A child without a slot (none is 0) has no counters: zeros, never another's.
       const perCpu = raw ? decodeChildStatsPerCpu(raw).map(childCounters) : zeroChild();
       return {
         key, name: c.name, netns: c.netns, parent: names.get(c.parentIfindex) ?? `if${c.parentIfindex}`, mode: c.mode, mac: c.mac,

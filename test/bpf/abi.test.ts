@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
 import { Datapath } from '../../src/datapath/datapath.js';
-import { SIZES } from '../../src/datapath/abi.js';
+import { CHILD_SLOTS, SIZES, u32Key } from '../../src/datapath/abi.js';
 import { addon } from '../../src/native.js';
 
 const sb = new Sandbox('a');
@@ -23,11 +23,12 @@ describe('datapath ABI', () => {
       expect([info('mvb_flood').keySize, info('mvb_flood').valueSize]).toEqual([SIZES.floodKey, SIZES.floodVal]);
       expect([info('mvb_sources').keySize, info('mvb_sources').valueSize]).toEqual([SIZES.macKey, SIZES.sourceVal]);
       expect([info('mvb_groups').keySize, info('mvb_groups').valueSize]).toEqual([SIZES.macKey, SIZES.groupVal]);
-      expect(info('mvb_child_stats').valueSize).toBe(SIZES.childStats);
+      expect(info('mvb_child_ctrs').valueSize).toBe(SIZES.childStats);
+      expect(info('mvb_child_ctrs').maxEntries).toBe(CHILD_SLOTS);
       expect(info('mvb_parent_stats').valueSize).toBe(SIZES.parentStats);
       expect(info('mvb_flood_cfg').valueSize).toBe(SIZES.floodCfg);
       // Per-CPU buffers are sized in C: round_up(value, 8) x possible CPUs.
-      const cs = info('mvb_child_stats');
+      const cs = info('mvb_child_ctrs');
       expect(cs.perCpu).toBe(true);
       expect(cs.valueBytes).toBe(((SIZES.childStats + 7) & ~7) * addon().possibleCpus());
     } finally {
@@ -38,8 +39,8 @@ describe('datapath ABI', () => {
   it('dump() returns every entry of a per-CPU map, byte for byte as lookup does, past one batch', () => {
     const dp = Datapath.open(sb.pinRoot('dump'));
     try {
-      const m = dp.maps.mvb_child_stats;
-      const n = 1300; // more than one 512-entry chunk
+      const m = dp.maps.mvb_parent_stats;
+      const n = 1000; // more than one 512-entry chunk
       for (let i = 0; i < n; i++) {
         const v = Buffer.alloc(m.info().valueBytes);
         v.writeUInt32LE(i * 7 + 1, 0);
@@ -58,6 +59,25 @@ describe('datapath ABI', () => {
       }
       expect(seen.size).toBe(n);
       expect(dp.maps.mvb_macs.dump().count).toBe(0); // empty maps too
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('dump(limit) reads an array\'s first indexes only, past one batch; a bad limit is refused', () => {
+    const dp = Datapath.open(sb.pinRoot('dumplimit'));
+    try {
+      const m = dp.maps.mvb_child_ctrs;
+      const v = Buffer.alloc(m.info().valueBytes);
+      v.writeUInt32LE(77, v.length - 8); // the last CPU's slot
+      m.update(Buffer.from([0x58, 2, 0, 0]), v); // index 600
+      const d = m.dump(601);
+      expect(d.count).toBe(601);
+      expect(d.keys.readUInt32LE(600 * 4)).toBe(600);
+      expect(d.values.subarray(600 * d.valueBytes).equals(v)).toBe(true);
+      expect(d.values.subarray(0, 600 * d.valueBytes).every((b) => b === 0)).toBe(true);
+      expect(m.dump(0).count).toBe(0);
+      expect(() => m.dump(-1)).toThrow(/limit must be a non-negative number/);
     } finally {
       dp.close();
     }
@@ -95,8 +115,8 @@ describe('datapath ABI', () => {
   // An instance pinned by an older build (maps of another layout) taken over by this one: a map whose
   // values grew is copied across, converted; any other difference is refused before anything changes.
   describe('taking over an instance pinned by a build with another map layout', () => {
-    /** Pins map `name` (u32 keys, `value`-byte values) under pinRoot, as an older build's object would. */
-    const pinOld = (pinRoot: string, name: string, value: number): void => {
+    /** Pins map `name` (`key`-byte keys, `value`-byte values) under pinRoot, as an older build's object would. */
+    const pinOld = (pinRoot: string, name: string, value: number, o: { key?: number; type?: string } = {}): void => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mvb-oldabi-'));
       try {
         const src = path.join(dir, 'old.bpf.c');
@@ -104,12 +124,13 @@ describe('datapath ABI', () => {
           '#include <linux/bpf.h>',
           '#include <bpf/bpf_helpers.h>',
           `struct v { unsigned char b[${value}]; };`,
-          `struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, struct v); __uint(max_entries, 16); __uint(pinning, LIBBPF_PIN_BY_NAME); } ${name} SEC(".maps");`,
-          'SEC("tc") int old_prog(struct __sk_buff *skb) { __u32 k = 0; return bpf_map_lookup_elem(&' + name + ', &k) ? 1 : 0; }',
+          `struct k { unsigned char b[${o.key ?? 4}]; };`,
+          `struct { __uint(type, BPF_MAP_TYPE_${o.type ?? 'HASH'}); __type(key, struct k); __type(value, struct v); __uint(max_entries, 16); __uint(pinning, LIBBPF_PIN_BY_NAME); } ${name} SEC(".maps");`,
+          'SEC("tc") int old_prog(struct __sk_buff *skb) { struct k k = {}; return bpf_map_lookup_elem(&' + name + ', &k) ? 1 : 0; }',
           'char _license[] SEC("license") = "GPL";',
         ].join('\n'));
         execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', path.join(dir, 'old.bpf.o')]);
-        fs.unlinkSync(path.join(pinRoot, name));
+        if (fs.existsSync(path.join(pinRoot, name))) fs.unlinkSync(path.join(pinRoot, name));
         new (addon().BpfObject)(path.join(dir, 'old.bpf.o'), pinRoot).close();
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -143,13 +164,76 @@ describe('datapath ABI', () => {
       }
     });
 
+    it('children without counter slots (96-byte entries, counters in a hash by host ifindex): each is given a slot, its MAC and flood entries name it, its counters move there', () => {
+      const root = sb.pinRoot('oldslots');
+      Datapath.open(root).close();
+      pinOld(root, 'mvb_children', 96);
+      pinOld(root, 'mvb_macs', 8, { key: 12 });
+      pinOld(root, 'mvb_flood', 8, { key: 8 });
+      pinOld(root, 'mvb_child_stats', 40, { type: 'PERCPU_HASH' });
+      const a = addon();
+      const open = (n: string) => new a.BpfMap({ pin: path.join(root, n) });
+      const [children, macs, flood, stats] = ['mvb_children', 'mvb_macs', 'mvb_flood', 'mvb_child_stats'].map(open);
+      const hosts = [41, 42];
+      const perCpu = stats!.info().valueBytes;
+      hosts.forEach((h, i) => {
+        const c = Buffer.alloc(96);
+        c.writeUInt32LE(7, 0); // parent
+        c.writeUInt32LE(h, 4);
+        c.writeUInt8(4, 18); // bridge
+        c.write(`old${i}`, 32);
+        children!.update(u32Key(h), c);
+        const k = Buffer.alloc(12);
+        k.writeUInt32LE(7, 0);
+        k.writeUInt8(i + 1, 9);
+        const mv = Buffer.alloc(8);
+        mv.writeUInt32LE(h, 0);
+        mv.writeUInt8(4, 4); // bridge
+        macs!.update(k, mv);
+        const fk = Buffer.alloc(8);
+        fk.writeUInt32LE(7, 0);
+        fk.writeUInt32LE(i, 4);
+        flood!.update(fk, mv);
+        const s = Buffer.alloc(perCpu);
+        s.writeBigUInt64LE(BigInt(100 + i), 0); // rx_packets on the first CPU
+        s.writeBigUInt64LE(BigInt(5 + i), perCpu - 8); // flood_copies on the last
+        stats!.update(u32Key(h), s);
+      });
+      for (const m of [children, macs, flood, stats]) m!.close();
+      otherBuild(root);
+      const dp = Datapath.open(root);
+      try {
+        const slots = hosts.map((h) => dp.getChild(h)!.slot!);
+        expect(new Set(slots).size).toBe(2);
+        expect(slots.every((s) => s >= 1)).toBe(true);
+        expect(dp.getChild(41)!.name).toBe('old0');
+        for (const [i, h] of hosts.entries()) {
+          const e = dp.getFlood(7, i)!;
+          expect(e).toMatchObject({ hostIfindex: h, slot: slots[i] });
+          const raw = dp.childStatsRaw(h)!;
+          expect(raw.readBigUInt64LE(0)).toBe(BigInt(100 + i));
+          expect(raw.readBigUInt64LE(raw.length - 8)).toBe(BigInt(5 + i));
+        }
+        const macVals = dp.maps.mvb_macs.dump();
+        expect(macVals.count).toBe(2);
+        for (let i = 0; i < macVals.count; i++) {
+          const v = macVals.values.subarray(i * macVals.valueBytes, (i + 1) * macVals.valueBytes);
+          expect(v.readUInt32LE(8)).toBe(slots[hosts.indexOf(v.readUInt32LE(0))]);
+        }
+        expect(fs.existsSync(path.join(root, 'mvb_child_stats')), 'the old counters\' pin is gone').toBe(false);
+        expect(fs.readdirSync(root).filter((f) => f.endsWith('_old'))).toEqual([]);
+      } finally {
+        dp.close();
+      }
+    });
+
     it('a layout it cannot convert is refused, naming the map and what to do, and nothing is changed', () => {
       const root = sb.pinRoot('oldflood');
       Datapath.open(root).close();
       pinOld(root, 'mvb_flood', 4);
       otherBuild(root);
       const before = fs.readdirSync(root).sort();
-      expect(() => Datapath.open(root)).toThrow(/mvb_flood: 4-byte keys and 4-byte values, this build's 8 and 8.*delete its children/);
+      expect(() => Datapath.open(root)).toThrow(/mvb_flood: 4-byte keys and 4-byte values, this build's 8 and 12.*delete its children/);
       expect(fs.readdirSync(root).sort()).toEqual(before);
     });
   });

@@ -37,11 +37,13 @@ describe('datapath fuzzer: the programs against the model', () => {
     const { m, ifindex } = fx;
     const nameOf = new Map([...ifindex].map(([n, i]) => [i, n]));
     const hosts = CHILDREN.map((c) => ifindex.get(c.name)!);
+    // Every child's rx count, by host ifindex, from the counter slots (one batched read of them).
+    const slotOf = new Map(hosts.map((h) => [h, m.dp.getChild(h)!.slot!]));
+    const top = Math.max(...slotOf.values());
     const rx = () => {
-      const d = m.dp.maps.mvb_child_stats.dump();
+      const d = m.dp.maps.mvb_child_ctrs.dump(top + 1);
       const out = new Map<number, bigint>();
-      for (let i = 0; i < d.count; i++)
-        out.set(d.keys.readUInt32LE(i * d.keySize), sumChildStats(decodeChildStatsPerCpu(d.values.subarray(i * d.valueBytes, (i + 1) * d.valueBytes))).rxPackets);
+      for (const [h, s] of slotOf) out.set(h, sumChildStats(decodeChildStatsPerCpu(d.values.subarray(s * d.valueBytes, (s + 1) * d.valueBytes))).rxPackets);
       return out;
     };
     const bad: string[] = [];

@@ -304,7 +304,7 @@ describe('the MAC table\'s per-CPU cache (BPF_PROG_TEST_RUN on one CPU)', () => 
         else expect(run()).toMatchObject({ retval: TC_ACT_UNSPEC, action: 'stack' });
       }
       // Back, now naming another host end: the next frame goes there.
-      inNetns(ns(), () => m.dp.putMac(p0, MAC.b1!, { ...e, hostIfindex: ifindex.get('b2')! }));
+      inNetns(ns(), () => m.dp.putMac(p0, MAC.b1!, { ...e, hostIfindex: ifindex.get('b2')!, slot: m.dp.getChild(ifindex.get('b2')!)!.slot }));
       deliveredTo('b2');
       deliveredTo('b2');
     } finally {

@@ -16,6 +16,7 @@ import { buildFrame, ETH_P_PAUSE, type FrameSpec } from '../../src/frames.js';
 import { isMulticastMac, type Mac } from '../../src/mac.js';
 import type { Endpoint, Injection } from '../../src/model.js';
 import { addon, inNetns } from '../../src/native.js';
+import { decodeChildStatsPerCpu, sumChildStats } from '../../src/datapath/abi.js';
 import { COUNTED_DROP_REASONS, CounterReader, type Snapshot } from '../../src/metrics/snapshot.js';
 import { Macvlan } from '../../src/control/macvlan.js';
 import { run } from '../helpers/sandbox.js';
@@ -242,14 +243,24 @@ describe('a deleted child\'s counters never reach a new child', () => {
     const hostEnd = links.find((l) => l.ifindex === slot)!.ifname;
     run('ip', ['-n', t.host, 'link', 'del', hostEnd]);
     expect(inNetns(`/run/netns/${t.host}`, () => reader.read()).children.some((c) => c.key === slot), 'stale registry entry').toBe(true);
-    inNetns(`/run/netns/${t.host}`, () => {
+    const counterSlots = inNetns(`/run/netns/${t.host}`, () => {
       const m = Macvlan.open(t.pinRoot, { reconcile: false });
       try {
+        const was = m.dp.getChild(slot)!.slot;
         m.add({ parent: 'p0', name: 'n2', mode: 'bridge', address: '02:00:00:00:04:22', netns: t.childNs.get('b2')!, hostIfindex: slot });
+        // The stale entry's counter slot, freed when n2's entry replaced it, is the lowest free one: the
+        // next child is given it, zeroed.
+        m.add({ parent: 'p0', name: 'n3', mode: 'bridge', address: '02:00:00:00:04:23', netns: t.childNs.get('b2')! });
+        const n3 = m.dp.listChildren().find((c) => c.name === 'n3')!;
+        const counters = sumChildStats(decodeChildStatsPerCpu(m.dp.childStatsRaw(n3.hostIfindex)!));
+        m.del('n3', t.childNs.get('b2')!);
+        return { was, n3: n3.slot, counters };
       } finally {
         m.close();
       }
     });
+    expect(counterSlots.n3, 'the deleted child\'s counter slot, given again').toBe(counterSlots.was);
+    expect(counterSlots.counters).toEqual({ rxPackets: 0n, rxBytes: 0n, txPackets: 0n, txBytes: 0n, floodCopies: 0n });
     const fresh = read().children.find((c) => c.key === slot)!;
     expect(fresh.name).toBe('n2');
     expect(fresh.counters).toEqual({ rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, floodCopies: 0 });
