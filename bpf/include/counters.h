@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Per-CPU counters. A child's are at its slot in an array (mvb_abi.h), which the decision read with the
- * child's entry; a parent's entry is created by the control plane with the port. The fast path only
- * looks up and adds: no inserts, no locks. */
+/* Per-CPU counters, in arrays at the slots the control plane gives children and ports (mvb_abi.h): the
+ * decision read a child's slot with its entry. The fast path only looks up and adds: no inserts, no
+ * locks. */
 #ifndef MVB_COUNTERS_H
 #define MVB_COUNTERS_H
 
@@ -38,9 +38,23 @@ static __always_inline void mvb_count_child_tx(__u32 slot, __u32 bytes)
 	}
 }
 
-static __always_inline void mvb_count_stack(__u32 parent_ifindex, __u32 bytes)
+/* A parent's counters: at the slot the decision already knows (a child's record names its parent's),
+ * else (pslot 0) at the one its port entry names. */
+static __always_inline struct mvb_parent_stats *mvb_parent_ctrs_of(__u32 parent_ifindex, __u32 pslot)
 {
-	struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent_ifindex);
+	if (!pslot) {
+		struct mvb_port *port = bpf_map_lookup_elem(&mvb_ports, &parent_ifindex);
+
+		if (!port)
+			return 0;
+		pslot = port->slot;
+	}
+	return bpf_map_lookup_elem(&mvb_parent_ctrs, &pslot);
+}
+
+static __always_inline void mvb_count_stack(__u32 parent_ifindex, __u32 pslot, __u32 bytes)
+{
+	struct mvb_parent_stats *s = mvb_parent_ctrs_of(parent_ifindex, pslot);
 
 	if (s) {
 		s->stack_packets++;
@@ -48,9 +62,9 @@ static __always_inline void mvb_count_stack(__u32 parent_ifindex, __u32 bytes)
 	}
 }
 
-static __always_inline void mvb_count_wire(__u32 parent_ifindex, __u32 bytes)
+static __always_inline void mvb_count_wire(__u32 parent_ifindex, __u32 pslot, __u32 bytes)
 {
-	struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent_ifindex);
+	struct mvb_parent_stats *s = mvb_parent_ctrs_of(parent_ifindex, pslot);
 
 	if (s) {
 		s->wire_packets++;
@@ -58,9 +72,9 @@ static __always_inline void mvb_count_wire(__u32 parent_ifindex, __u32 bytes)
 	}
 }
 
-static __always_inline void mvb_count_drop(__u32 parent_ifindex, __u32 reason)
+static __always_inline void mvb_count_drop(__u32 parent_ifindex, __u32 pslot, __u32 reason)
 {
-	struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent_ifindex);
+	struct mvb_parent_stats *s = mvb_parent_ctrs_of(parent_ifindex, pslot);
 
 	if (s && reason < MVB_DROP__MAX)
 		s->drops[reason]++;

@@ -19,6 +19,7 @@ struct mvb_verdict {
 	__u32 srccopies; /* source-mode copies to make before the action (UP children listing src) */
 	__u32 slot;      /* DELIVER: the target's counter slot (mvb_abi.h) */
 	__u32 tx_slot;   /* a child's transmit: the sender's counter slot */
+	__u32 pslot;     /* the parent's counter slot when known (a child's transmit), else 0 */
 	__u8 src[6];     /* the frame's source, for the source-mode copies */
 	__u8 pad[2];
 	__u8 dst[6];     /* FLOOD: the group, for the exact multicast filter */
@@ -277,6 +278,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 	}
 	v->parent = me->parent_ifindex;
 	v->tx_slot = me->slot;
+	v->pslot = me->parent_slot;
 
 	/* spoofchk (the spec's deliberate difference 4): the kernel never looks at a child's source MAC; with the
 	 * option on, a frame that does not carry the child's own goes nowhere, unicast or multicast. */

@@ -14,6 +14,7 @@
 struct mvb_flood_ctx {
 	struct __sk_buff *skb;
 	__u32 parent;
+	__u32 pslot;   /* the parent's counter slot, when the verdict knew it (else 0: the port says) */
 	__u32 mask;
 	__u32 exclude;
 	__u32 len;
@@ -35,9 +36,9 @@ struct mvb_flood_ctx {
 };
 
 /* A refused copy, counted on the spot (rare; keeps the loop's state to two counters, see below). */
-static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 reason)
+static __always_inline void mvb_count_flood_fail(__u32 parent, __u32 pslot, __u32 reason)
 {
-	struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &parent);
+	struct mvb_parent_stats *s = mvb_parent_ctrs_of(parent, pslot);
 
 	if (s && reason < MVB_DROP__MAX)
 		s->drops[reason]++;
@@ -65,7 +66,7 @@ static __always_inline void mvb_flood_copy(struct mvb_flood_ctx *fc, __u32 host,
 		mvb_count_flood_copy(slot, fc->len);
 	} else {
 		fc->failed++;
-		mvb_count_flood_fail(fc->parent, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
+		mvb_count_flood_fail(fc->parent, fc->pslot, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
 	}
 }
 
@@ -95,7 +96,7 @@ static long mvb_flood_one(__u32 i, void *data)
 		fc->mc.host_ifindex = e->host_ifindex;
 		if (!bpf_map_lookup_elem(&mvb_mc, &fc->mc)) {
 			fc->failed++;
-			mvb_count_flood_fail(fc->parent, MVB_DROP_MC_UNJOINED);
+			mvb_count_flood_fail(fc->parent, fc->pslot, MVB_DROP_MC_UNJOINED);
 			return 0;
 		}
 	}
@@ -178,7 +179,7 @@ static __always_inline int mvb_tc_flood_members(struct mvb_flood_ctx *fc, const 
 	reached = fc->mask ? mvb_flood_reached(port, fc->mask, fc->exclude) : 0;
 	unjoined = reached > fc->reached ? reached - fc->reached : 0;
 	if (unjoined) {
-		struct mvb_parent_stats *s = bpf_map_lookup_elem(&mvb_parent_stats, &fc->parent);
+		struct mvb_parent_stats *s = mvb_parent_ctrs_of(fc->parent, fc->pslot);
 
 		if (s)
 			s->drops[MVB_DROP_MC_UNJOINED] += unjoined;
@@ -198,7 +199,7 @@ static __always_inline void mvb_flood_count(const struct mvb_flood_ctx *fc)
 		filtered = 0;
 	if (!filtered && !fc->refused)
 		return;
-	s = bpf_map_lookup_elem(&mvb_parent_stats, &fc->parent);
+	s = mvb_parent_ctrs_of(fc->parent, fc->pslot);
 	if (!s)
 		return;
 	s->drops[MVB_DROP_MODE_FILTER] += filtered;
@@ -350,7 +351,7 @@ static __always_inline void mvb_flood_shed_whole(struct mvb_flood_ctx *fc, const
  * counted, never silent. */
 static __always_inline __u32 mvb_tc_flood(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
-	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .mask = v->mask, .exclude = v->exclude, .len = skb->len,
+	struct mvb_flood_ctx fc = { .skb = skb, .parent = v->target, .pslot = v->pslot, .mask = v->mask, .exclude = v->exclude, .len = skb->len,
 				    .local = (v->flags & MVB_FLOOD_THEN_WIRE) ? 1 : 0 };
 	__u32 parent = v->target;
 	struct mvb_port *port = bpf_map_lookup_elem(&mvb_ports, &parent);

@@ -13,6 +13,7 @@
 #define MVB_MAX_CHILDREN 65536
 #define MVB_MAX_PARENTS 1024
 #define MVB_CHILD_SLOTS (MVB_MAX_CHILDREN + 1) /* counter slots: one per child, and 0 (see mvb_abi.h) */
+#define MVB_PARENT_SLOTS (MVB_MAX_PARENTS + 1) /* one per port, and 0 */
 
 /* UP children by (parent, MAC): the kernel's vlan_hash. */
 struct {
@@ -98,12 +99,12 @@ struct {
 } mvb_child_ctrs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct mvb_parent_stats);
-	__uint(max_entries, MVB_MAX_PARENTS);
+	__uint(max_entries, MVB_PARENT_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} mvb_parent_stats SEC(".maps");
+} mvb_parent_ctrs SEC(".maps");
 
 /* The groups each child joined (exact multicast filter, see mvb_abi.h), kept by the agent from the child
  * end's multicast list. Allocated as used: a few groups per child. */

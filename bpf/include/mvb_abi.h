@@ -99,7 +99,7 @@ struct mvb_child {
 	char name[16];      /* the user's name for the child end (IFNAMSIZ) */
 	char netns[48];     /* named netns of the child end, "" = the parent's */
 	__u32 slot;         /* its counters: the index in mvb_child_ctrs (as in its MAC and flood entries) */
-	__u32 pad;
+	__u32 parent_slot;  /* its parent's counters: the port's slot in mvb_parent_ctrs (0: ask the port) */
 };
 
 /* Per parent ("port"), keyed by parent ifindex. */
@@ -115,6 +115,7 @@ struct mvb_port {
 				 * flood that skips the walk (mvb_groups) counts as withheld, as the walk would */
 	__u32 nflood_all;       /* of those, how many get every group (no MVB_FLOOD_MC_EXACT): while any
 				 * does, a group frame walks the whole list */
+	__u32 slot;             /* its counters: the index in mvb_parent_ctrs */
 };
 
 /* The flood list: a dense array per parent of its UP children, so a multicast frame is copied by
@@ -223,7 +224,9 @@ enum mvb_drop_reason {
  * control plane gives a child when it makes it (the lowest free one, zeroed then), written into the
  * child's registry, MAC and flood entries: the frame's decision already holds the entry, so counting is an
  * array index, not a hash of the ifindex in a second map (two hash lookups fewer on a child's path,
- * docs/benchmarks.md). Slot 0 is given to no child: an entry that has none counts there, unread. */
+ * docs/benchmarks.md). Slot 0 is given to no child: an entry that has none counts there, unread.
+ * A parent's counters are the same in mvb_parent_ctrs, at its port's slot, which each of its children's
+ * records repeats (a child's frame to the wire counts with no port lookup). */
 struct mvb_child_stats {
 	__u64 rx_packets;
 	__u64 rx_bytes;
@@ -232,7 +235,7 @@ struct mvb_child_stats {
 	__u64 flood_copies;
 };
 
-/* Per parent counters (per-CPU), keyed by parent ifindex; created and deleted with the port. */
+/* Per parent counters (per-CPU), in mvb_parent_ctrs at the port's slot. */
 struct mvb_parent_stats {
 	__u64 stack_packets; /* frames passed to the parent's own stack */
 	__u64 stack_bytes;

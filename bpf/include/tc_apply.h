@@ -55,7 +55,7 @@ static long mvb_src_copy_one(__u32 i, void *data)
 		sc->copies++;
 		mvb_count_flood_copy(c->slot, sc->skb->len);
 	} else {
-		mvb_count_flood_fail(sc->key.parent_ifindex, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
+		mvb_count_flood_fail(sc->key.parent_ifindex, 0, r > 0 ? MVB_DROP_COPY_REFUSED : MVB_DROP_REDIRECT_FAIL);
 	}
 	return 0;
 }
@@ -81,15 +81,15 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 	case MVB_ACT_FLOOD:
 		mvb_cb_set(skb, MVB_CB_COPIES, srccopies + mvb_tc_flood(skb, v));
 		if (v->flags & MVB_FLOOD_THEN_WIRE) {
-			mvb_count_wire(v->parent, skb->len);
+			mvb_count_wire(v->parent, v->pslot, skb->len);
 			return bpf_redirect(v->parent, 0);
 		}
-		mvb_count_stack(v->parent, skb->len);
+		mvb_count_stack(v->parent, v->pslot, skb->len);
 		return TC_ACT_UNSPEC;
 	case MVB_ACT_STACK:
 		if (v->reason) /* the frame goes on, but something it would have had was withheld */
-			mvb_count_drop(v->parent, v->reason);
-		mvb_count_stack(v->parent, skb->len);
+			mvb_count_drop(v->parent, v->pslot, v->reason);
+		mvb_count_stack(v->parent, v->pslot, skb->len);
 		/* Not TC_ACT_OK: that would end the hook's chain (tcx_pass, or cls_bpf's verdict), and a
 		 * program attached after ours on the parent (a firewall, Cilium) would never see the frames
 		 * that are not ours. TC_ACT_UNSPEC is tcx's TCX_NEXT and cls_bpf's "next filter", and the
@@ -110,10 +110,10 @@ static __always_inline int mvb_tc_apply(struct __sk_buff *skb, const struct mvb_
 			return bpf_redirect(v->target, 0);
 		return bpf_redirect_peer(v->target, 0);
 	case MVB_ACT_WIRE:
-		mvb_count_wire(v->parent, skb->len);
+		mvb_count_wire(v->parent, v->pslot, skb->len);
 		return bpf_redirect(v->target, 0);
 	default:
-		mvb_count_drop(v->parent, v->reason);
+		mvb_count_drop(v->parent, v->pslot, v->reason);
 		return TC_ACT_SHOT;
 	}
 }

@@ -33,7 +33,7 @@ static __always_inline int mvb_xdp_apply(struct xdp_md *ctx, const struct mvb_ve
 		return rc;
 	case MVB_ACT_DROP:
 		if (v->reason == MVB_DROP_PRIVATE_SRC || v->reason == MVB_DROP_NODST) {
-			mvb_count_drop(parent, v->reason);
+			mvb_count_drop(parent, v->pslot, v->reason);
 			return XDP_DROP;
 		}
 		return XDP_PASS;

@@ -140,7 +140,9 @@ export class Macvlan {
    * (mvb_child.copy, which the new programs read).
    */
   reattachAll(): void {
+    const portSlot = new Map(this.dp.listPorts().map((x) => [x.parentIfindex, x.port.slot ?? 0]));
     for (const c of this.dp.listChildren()) {
+      c.parentSlot = portSlot.get(c.parentIfindex) ?? 0; // a build that converted the ports, not the children
       this.registry.put(c);
       this.txHooks.reattach(c);
     }
@@ -311,6 +313,7 @@ export class Macvlan {
         createdNs: process.hrtime.bigint(),
         name: req.name,
         netns,
+        parentSlot: p.slot ?? 0,
       };
       // Born UP (in a batch that brings it up next): its MAC must be free before it can send.
       const bornUp = this.inBatch && req.up === true;
@@ -556,7 +559,7 @@ export class Macvlan {
       if (this.dp.getPort(parentIfindex)) this.ports.forget(parentIfindex);
       return;
     }
-    this.dp.ensureParentStats(parentIfindex);
+    this.dp.ensureParentStats(parentIfindex, port);
     this.dp.putPort(parentIfindex, port);
   }
 

@@ -33,12 +33,12 @@ export class Ports {
   ensure(parent: LinkInfo, port: PortRecord | null, undo: (() => void)[]): PortRecord {
     const p = port ?? newPort(parent);
     if (!port) {
-      this.dp.ensureParentStats(parent.ifindex);
+      this.dp.ensureParentStats(parent.ifindex, p);
       this.dp.putPort(parent.ifindex, p);
-      undo.push(() => {
-        this.dp.deletePort(parent.ifindex);
-        this.dp.deleteParentStats(parent.ifindex);
-      });
+      undo.push(() => this.dp.deletePort(parent.ifindex));
+    } else if (!p.slot) {
+      this.dp.ensureParentStats(parent.ifindex, p); // written by a build without counter slots
+      this.dp.putPort(parent.ifindex, p);
     }
     if (!this.dp.attachedProgramId(parent.ifindex)) {
       const { qdiscCreated } = this.dp.attach('parent', parent.ifindex, { ownsClsact: p.clsactCreated });
@@ -92,11 +92,10 @@ export class Ports {
     }
   }
 
-  /** The parent itself is gone: its entry and counters go. */
+  /** The parent itself is gone: its entry and counters go (its counter slot is free again). */
   forget(parentIfindex: number): void {
     this.dp.deletePort(parentIfindex);
     this.dp.setBcCutoff(parentIfindex, DEFAULT_BC_CUTOFF);
-    this.dp.deleteParentStats(parentIfindex);
     this.flood.drop(parentIfindex);
     this.dp.hooks.forget(parentIfindex);
     this.dp.xdp.forget(parentIfindex);

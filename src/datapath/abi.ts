@@ -86,12 +86,14 @@ export const DROP_MAX = 16;
 
 /** Counter slots in mvb_child_ctrs (MVB_CHILD_SLOTS): one per child (MVB_MAX_CHILDREN), and slot 0. */
 export const CHILD_SLOTS = 65536 + 1;
+/** Counter slots in mvb_parent_ctrs (MVB_PARENT_SLOTS): one per port (MVB_MAX_PARENTS), and slot 0. */
+export const PARENT_SLOTS = 1024 + 1;
 
 export const SIZES = {
   macKey: 12,
   macVal: 12,
   child: 104,
-  port: 44,
+  port: 48,
   groupVal: 4 + 4 * 8,
   floodKey: 8,
   floodVal: 12,
@@ -166,6 +168,9 @@ export interface ChildRecord {
   /** Where its counters are: its index in mvb_child_ctrs, given by the registry when it is made (0: none
    * yet; slot 0 is no child's, and what counts there is never read). */
   slot?: number;
+  /** Its parent's counter slot (PortRecord.slot), so a frame it sends counts at the parent without a
+   * port lookup; 0 (not given): the datapath asks the port. */
+  parentSlot?: number;
 }
 function writeCString(b: Buffer, s: string, off: number, len: number, what: string): void {
   const bytes = Buffer.from(s, 'utf8');
@@ -199,6 +204,7 @@ export function encodeChild(c: ChildRecord, copy = 0): Buffer {
   writeCString(b, c.name, 32, 16, 'interface name');
   writeCString(b, c.netns, 48, 48, 'netns name');
   b.writeUInt32LE(c.slot ?? 0, 96);
+  b.writeUInt32LE(c.parentSlot ?? 0, 100);
   return b;
 }
 export function decodeChild(b: Buffer): ChildRecord {
@@ -215,6 +221,7 @@ export function decodeChild(b: Buffer): ChildRecord {
     name: readCString(b, 32, 16),
     netns: readCString(b, 48, 48),
     slot: b.readUInt32LE(96),
+    parentSlot: b.readUInt32LE(100),
   };
 }
 
@@ -230,6 +237,8 @@ export interface PortRecord {
   nfloodMode: readonly number[];
   /** Of the nflood entries, how many get every group (no exact filter). */
   nfloodAll: number;
+  /** Where its counters are: its index in mvb_parent_ctrs, given when the port is made (0: none yet). */
+  slot?: number;
 }
 /** The modes whose flood entries a port counts, in mvb_port.nflood_mode's order. */
 export const FLOOD_MODES: readonly Mode[] = ['private', 'vepa', 'bridge', 'passthru'];
@@ -246,6 +255,7 @@ export function encodePort(p: PortRecord): Buffer {
   b.writeUInt32LE(p.nflood, 20);
   FLOOD_MODES.forEach((_m, i) => b.writeUInt32LE(p.nfloodMode[i] ?? 0, 24 + 4 * i));
   b.writeUInt32LE(p.nfloodAll, 40);
+  b.writeUInt32LE(p.slot ?? 0, 44);
   return b;
 }
 export function decodePort(b: Buffer): PortRecord {
@@ -259,6 +269,7 @@ export function decodePort(b: Buffer): PortRecord {
     nflood: b.readUInt32LE(20),
     nfloodMode: FLOOD_MODES.map((_m, i) => b.readUInt32LE(24 + 4 * i)),
     nfloodAll: b.readUInt32LE(40),
+    slot: b.readUInt32LE(44),
   };
 }
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
-  SIZES, FLOOD_BUDGET_DEFAULT, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
+  SIZES, PARENT_SLOTS, FLOOD_BUDGET_DEFAULT, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
   encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey, encodeGroupVal, decodeGroupVal,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
@@ -33,7 +33,7 @@ export type ProgramRole = keyof typeof PROGRAMS;
 /** The programs that sit on a TC ingress hook. */
 export type TcRole = 'parent' | 'child';
 
-const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_ctrs', 'mvb_parent_stats', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg', 'mvb_macs_gen'] as const;
+const MAP_NAMES = ['mvb_macs', 'mvb_children', 'mvb_ports', 'mvb_flood', 'mvb_child_ctrs', 'mvb_parent_ctrs', 'mvb_bcqueuelen', 'mvb_bc_cutoff', 'mvb_sources', 'mvb_mc', 'mvb_mc_dirty', 'mvb_groups', 'mvb_nsources', 'mvb_flood_cfg', 'mvb_macs_gen'] as const;
 /** Kernel macvlan's defaults for the broadcast queue's settings (MACVLAN_DEFAULT_BC_QUEUE_LEN, bc_cutoff). */
 export const DEFAULT_BC_QUEUE_LEN = 1000;
 export const DEFAULT_BC_CUTOFF = 1;
@@ -50,16 +50,19 @@ const LAYOUT: Partial<Record<MapName, [number, number]>> = {
   mvb_sources: [SIZES.macKey, SIZES.sourceVal],
   mvb_groups: [SIZES.macKey, SIZES.groupVal],
   mvb_child_ctrs: [4, SIZES.childStats],
-  mvb_parent_stats: [4, SIZES.parentStats],
+  mvb_parent_ctrs: [4, SIZES.parentStats],
   mvb_flood_cfg: [4, SIZES.floodCfg],
   mvb_macs_gen: [4, 8],
 };
 
-/** What converting one map's entries may ask of the others': each child's counter slot by host
- * ifindex (given while mvb_children is converted, which goes first; else read from the new map). */
+/** What converting one map's entries may ask of the others': each port's and each child's counter
+ * slot (given while mvb_ports and mvb_children are converted, which go first in that order; else read
+ * from the new maps). */
 interface Migration {
   slotOf(hostIfindex: number): number;
   give(hostIfindex: number): number;
+  portSlotOf(parentIfindex: number): number;
+  givePort(parentIfindex: number): number;
 }
 
 /** Copies an old value into a new, longer one (zeros after it) and writes a child's slot at `at`. */
@@ -80,18 +83,23 @@ function withSlot(size: number, at: number, host: (old: Buffer, key: Buffer) => 
  * name it.
  */
 const GROWN: Partial<Record<MapName, (old: Buffer, key: Buffer, m: Migration) => Buffer>> = {
-  mvb_ports: (old) => {
+  mvb_ports: (old, key, m) => {
     const b = Buffer.alloc(SIZES.port);
-    old.copy(b, 0, 0, Math.min(old.length, 24));
-    b.writeUInt32LE(b.readUInt32LE(20), 40); // nflood_all = nflood
+    old.copy(b, 0, 0, Math.min(old.length, 44));
+    if (old.length <= 24) b.writeUInt32LE(b.readUInt32LE(20), 40); // nflood_all = nflood
+    b.writeUInt32LE(m.givePort(key.readUInt32LE(0)), 44);
     return b;
   },
-  mvb_children: (old, key, m) => withSlot(SIZES.child, 96, (_v, k) => k.readUInt32LE(0), (h) => m.give(h))(old, key),
+  mvb_children: (old, key, m) => {
+    const b = withSlot(SIZES.child, 96, (_v, k) => k.readUInt32LE(0), (h) => m.give(h))(old, key);
+    b.writeUInt32LE(m.portSlotOf(old.readUInt32LE(0)), 100);
+    return b;
+  },
   mvb_macs: (old, key, m) => withSlot(SIZES.macVal, 8, (v) => v.readUInt32LE(0), (h) => m.slotOf(h))(old, key),
   mvb_flood: (old, key, m) => withSlot(SIZES.floodVal, 8, (v) => v.readUInt32LE(0), (h) => m.slotOf(h))(old, key),
 };
-/** The hash of child counters by host ifindex that older builds pinned, whose values move to the slots. */
-const OLD_CHILD_STATS = 'mvb_child_stats';
+/** The hashes of counters by ifindex that older builds pinned, whose values move to the slots. */
+const OLD_STATS = { mvb_child_stats: 'mvb_child_ctrs', mvb_parent_stats: 'mvb_parent_ctrs' } as const;
 
 /**
  * Compares the pinned maps with this build's layout before a build takes an instance over. A map whose
@@ -133,30 +141,36 @@ function checkPinnedLayout(pinRoot: string): MapName[] {
  * maps meanwhile: what they count after their counters were copied is not carried over. */
 function migrate(pinRoot: string, moved: MapName[]): void {
   const a = addon();
-  const given = new Map<number, number>();
-  let known: Map<number, number> | null = null;
-  const m: Migration = {
-    give: (host) => {
-      const s = given.size + 1;
-      given.set(host, s);
-      return s;
-    },
-    slotOf: (host) => {
-      if (!known) {
-        if (moved.includes('mvb_children')) known = given;
-        else {
-          const children = new a.BpfMap({ pin: path.join(pinRoot, 'mvb_children') });
-          try {
-            known = new Map(entries(children).map(([k, v]) => [k.readUInt32LE(0), decodeChild(v).slot ?? 0]));
-          } finally {
-            children.close();
+  /** Slots given while `map` is converted, or (when it is not) those its new entries name. */
+  const slots = (map: 'mvb_children' | 'mvb_ports', slotOf: (v: Buffer) => number) => {
+    const given = new Map<number, number>();
+    let known: Map<number, number> | null = null;
+    return {
+      give: (k: number) => {
+        given.set(k, given.size + 1);
+        return given.size;
+      },
+      of: (k: number) => {
+        if (!known) {
+          if (moved.includes(map)) known = given;
+          else {
+            const neu = new a.BpfMap({ pin: path.join(pinRoot, map) });
+            try {
+              known = new Map(entries(neu).map(([key, v]) => [key.readUInt32LE(0), slotOf(v)]));
+            } finally {
+              neu.close();
+            }
           }
         }
-      }
-      return known.get(host) ?? 0;
-    },
+        return known.get(k) ?? 0;
+      },
+    };
   };
-  const order = [...moved].sort((x, y) => Number(y === 'mvb_children') - Number(x === 'mvb_children'));
+  const children = slots('mvb_children', (v) => decodeChild(v).slot ?? 0);
+  const ports = slots('mvb_ports', (v) => decodePort(v).slot ?? 0);
+  const m: Migration = { give: children.give, slotOf: children.of, givePort: ports.give, portSlotOf: ports.of };
+  const first: MapName[] = ['mvb_ports', 'mvb_children'];
+  const order = [...first.filter((n) => moved.includes(n)), ...moved.filter((n) => !first.includes(n))];
   for (const name of order) {
     const old = new a.BpfMap({ pin: path.join(pinRoot, `${name}_old`) });
     const neu = new a.BpfMap({ pin: path.join(pinRoot, name) });
@@ -168,14 +182,16 @@ function migrate(pinRoot: string, moved: MapName[]): void {
     }
     fs.unlinkSync(path.join(pinRoot, `${name}_old`));
   }
-  const oldStats = path.join(pinRoot, OLD_CHILD_STATS);
-  if (fs.existsSync(oldStats)) {
+  for (const [was, now] of Object.entries(OLD_STATS)) {
+    const oldStats = path.join(pinRoot, was);
+    if (!fs.existsSync(oldStats)) continue;
+    const slotOf = now === 'mvb_child_ctrs' ? m.slotOf : m.portSlotOf;
     const old = new a.BpfMap({ pin: oldStats });
-    const neu = new a.BpfMap({ pin: path.join(pinRoot, 'mvb_child_ctrs') });
+    const neu = new a.BpfMap({ pin: path.join(pinRoot, now) });
     try {
       if (old.info().valueBytes === neu.info().valueBytes)
         for (const [k, v] of entries(old)) {
-          const slot = m.slotOf(k.readUInt32LE(0));
+          const slot = slotOf(k.readUInt32LE(0));
           if (slot) neu.update(u32Key(slot), v);
         }
     } finally {
@@ -581,20 +597,30 @@ export class Datapath {
     const m = this.maps.mvb_child_ctrs;
     m.update(u32Key(slot), Buffer.alloc(m.info().valueBytes));
   }
-  ensureParentStats(parentIfindex: number): void {
-    const m = this.maps.mvb_parent_stats;
-    if (!m.lookup(u32Key(parentIfindex))) m.update(u32Key(parentIfindex), Buffer.alloc(m.info().valueBytes));
-  }
-  deleteParentStats(parentIfindex: number): void {
-    this.maps.mvb_parent_stats.delete(u32Key(parentIfindex));
+  /**
+   * Gives a port about to be written its counter slot, if it has none: the lowest no other port holds,
+   * zeroed (its last port may have counted after it was read for the last time). A port keeps its slot
+   * while its entry lives; the slot is free again when the entry is deleted.
+   */
+  ensureParentStats(parentIfindex: number, p: PortRecord): void {
+    if (p.slot) return;
+    const held = new Set(this.listPorts().filter((x) => x.parentIfindex !== parentIfindex).map((x) => x.port.slot));
+    let s = 1;
+    while (held.has(s)) s++;
+    if (s >= PARENT_SLOTS) throw new DatapathError(`no parent counter slot is free: ${PARENT_SLOTS - 1} parents have children or settings, the most one instance holds`);
+    const m = this.maps.mvb_parent_ctrs;
+    m.update(u32Key(s), Buffer.alloc(m.info().valueBytes));
+    p.slot = s;
   }
   /** A child's per-CPU counters, from its slot; null when there is no such child (or it has no slot). */
   childStatsRaw(hostIfindex: number): Buffer | null {
     const slot = this.getChild(hostIfindex)?.slot;
     return slot ? this.maps.mvb_child_ctrs.lookup(u32Key(slot)) : null;
   }
+  /** A parent's per-CPU counters, from its port's slot; null when it has no port (or no slot). */
   parentStatsRaw(parentIfindex: number): Buffer | null {
-    return this.maps.mvb_parent_stats.lookup(u32Key(parentIfindex));
+    const slot = this.getPort(parentIfindex)?.slot;
+    return slot ? this.maps.mvb_parent_ctrs.lookup(u32Key(slot)) : null;
   }
 }
 

@@ -81,7 +81,7 @@ export interface Repairs {
   hooks: number;
 }
 
-const MAPS = ['mvb_children', 'mvb_ports', 'mvb_child_ctrs', 'mvb_parent_stats'] as const;
+const MAPS = ['mvb_children', 'mvb_ports', 'mvb_child_ctrs', 'mvb_parent_ctrs'] as const;
 
 function childCounters(s: ChildStats): ChildCounters {
   return { rxPackets: Number(s.rxPackets), rxBytes: Number(s.rxBytes), txPackets: Number(s.txPackets), txBytes: Number(s.txBytes), floodCopies: Number(s.floodCopies) };
@@ -142,7 +142,9 @@ export class CounterReader {
     const records = registry.map(([key, v]) => [key, decodeChild(v)] as const);
     const top = records.reduce((n, [, c]) => Math.max(n, c.slot ?? 0), 0);
     const slots = top ? this.maps.mvb_child_ctrs.dump(top + 1) : null;
-    const parentStats = new Map(entries(this.maps.mvb_parent_stats));
+    const portRecords = ports.map(([ifindex, v]) => [ifindex, decodePort(v)] as const);
+    const ptop = portRecords.reduce((n, [, p]) => Math.max(n, p.slot ?? 0), 0);
+    const pslots = ptop ? this.maps.mvb_parent_ctrs.dump(ptop + 1) : null;
     const names = new Map<number, string>();
     if (ports.length) Rtnl.once('', (r) => { for (const l of r.links()) names.set(l.ifindex, l.ifname); });
     const cpus = addon().possibleCpus();
@@ -159,9 +161,8 @@ export class CounterReader {
     });
     children.sort((a, b) => a.parent.localeCompare(b.parent) || a.netns.localeCompare(b.netns) || a.name.localeCompare(b.name));
 
-    const parents: ParentSample[] = ports.map(([ifindex, v]) => {
-      const p = decodePort(v);
-      const raw = parentStats.get(ifindex);
+    const parents: ParentSample[] = portRecords.map(([ifindex, p]) => {
+      const raw = pslots && p.slot && p.slot < pslots.count ? pslots.values.subarray(p.slot * pslots.valueBytes, (p.slot + 1) * pslots.valueBytes) : null;
       const perCpu = raw ? decodeParentStatsPerCpu(raw).map(parentCounters) : Array.from({ length: cpus }, () => sumParent([]));
       const name = names.get(ifindex) ?? `if${ifindex}`;
       const mine = children.filter((c) => c.parent === name);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/sandbox.js';
 import { Datapath } from '../../src/datapath/datapath.js';
-import { CHILD_SLOTS, SIZES, u32Key } from '../../src/datapath/abi.js';
+import { CHILD_SLOTS, PARENT_SLOTS, SIZES, u32Key } from '../../src/datapath/abi.js';
 import { addon } from '../../src/native.js';
 
 const sb = new Sandbox('a');
@@ -25,7 +25,8 @@ describe('datapath ABI', () => {
       expect([info('mvb_groups').keySize, info('mvb_groups').valueSize]).toEqual([SIZES.macKey, SIZES.groupVal]);
       expect(info('mvb_child_ctrs').valueSize).toBe(SIZES.childStats);
       expect(info('mvb_child_ctrs').maxEntries).toBe(CHILD_SLOTS);
-      expect(info('mvb_parent_stats').valueSize).toBe(SIZES.parentStats);
+      expect(info('mvb_parent_ctrs').valueSize).toBe(SIZES.parentStats);
+      expect(info('mvb_parent_ctrs').maxEntries).toBe(PARENT_SLOTS);
       expect(info('mvb_flood_cfg').valueSize).toBe(SIZES.floodCfg);
       // Per-CPU buffers are sized in C: round_up(value, 8) x possible CPUs.
       const cs = info('mvb_child_ctrs');
@@ -39,16 +40,16 @@ describe('datapath ABI', () => {
   it('dump() returns every entry of a per-CPU map, byte for byte as lookup does, past one batch', () => {
     const dp = Datapath.open(sb.pinRoot('dump'));
     try {
-      const m = dp.maps.mvb_parent_stats;
-      const n = 1000; // more than one 512-entry chunk
-      for (let i = 0; i < n; i++) {
+      const m = dp.maps.mvb_parent_ctrs;
+      const n = PARENT_SLOTS; // more than one 512-entry chunk
+      for (let i = 0; i < n - 1; i++) {
         const v = Buffer.alloc(m.info().valueBytes);
         v.writeUInt32LE(i * 7 + 1, 0);
         v.writeUInt32LE(i, v.length - 8); // the last CPU's slot too
         m.update(Buffer.from(new Uint32Array([i + 1]).buffer), v);
       }
       const d = m.dump();
-      expect(d.count).toBe(n);
+      expect(d.count).toBe(n); // an array's every index, written or not
       expect(d.batched).toBe(true);
       expect(d.values.length).toBe(n * m.info().valueBytes);
       const seen = new Set<number>();
@@ -164,16 +165,27 @@ describe('datapath ABI', () => {
       }
     });
 
-    it('children without counter slots (96-byte entries, counters in a hash by host ifindex): each is given a slot, its MAC and flood entries name it, its counters move there', () => {
+    it('ports and children without counter slots (44- and 96-byte entries, counters in hashes by ifindex): each is given a slot, the entries naming it, its counters move there', () => {
       const root = sb.pinRoot('oldslots');
       Datapath.open(root).close();
       pinOld(root, 'mvb_children', 96);
       pinOld(root, 'mvb_macs', 8, { key: 12 });
       pinOld(root, 'mvb_flood', 8, { key: 8 });
       pinOld(root, 'mvb_child_stats', 40, { type: 'PERCPU_HASH' });
+      pinOld(root, 'mvb_ports', 44);
+      pinOld(root, 'mvb_parent_stats', SIZES.parentStats, { type: 'PERCPU_HASH' });
       const a = addon();
       const open = (n: string) => new a.BpfMap({ pin: path.join(root, n) });
-      const [children, macs, flood, stats] = ['mvb_children', 'mvb_macs', 'mvb_flood', 'mvb_child_stats'].map(open);
+      const [children, macs, flood, stats, ports, pstats] = ['mvb_children', 'mvb_macs', 'mvb_flood', 'mvb_child_stats', 'mvb_ports', 'mvb_parent_stats'].map(open);
+      const port = Buffer.alloc(44);
+      port.writeUInt32LE(2, 16); // nchildren
+      port.writeUInt32LE(2, 20); // nflood
+      port.writeUInt32LE(1, 40); // nflood_all
+      ports!.update(u32Key(3), port); // another parent first: slot 1
+      ports!.update(u32Key(7), port);
+      const ps = Buffer.alloc(pstats!.info().valueBytes);
+      ps.writeBigUInt64LE(900n, 16); // wire_packets
+      pstats!.update(u32Key(7), ps);
       const hosts = [41, 42];
       const perCpu = stats!.info().valueBytes;
       hosts.forEach((h, i) => {
@@ -199,7 +211,7 @@ describe('datapath ABI', () => {
         s.writeBigUInt64LE(BigInt(5 + i), perCpu - 8); // flood_copies on the last
         stats!.update(u32Key(h), s);
       });
-      for (const m of [children, macs, flood, stats]) m!.close();
+      for (const m of [children, macs, flood, stats, ports, pstats]) m!.close();
       otherBuild(root);
       const dp = Datapath.open(root);
       try {
@@ -207,6 +219,11 @@ describe('datapath ABI', () => {
         expect(new Set(slots).size).toBe(2);
         expect(slots.every((s) => s >= 1)).toBe(true);
         expect(dp.getChild(41)!.name).toBe('old0');
+        const pslot = dp.getPort(7)!.slot!;
+        expect(dp.getPort(3)!.slot).not.toBe(pslot);
+        expect(dp.getPort(7)).toMatchObject({ nchildren: 2, nflood: 2, nfloodAll: 1 });
+        expect(hosts.map((h) => dp.getChild(h)!.parentSlot)).toEqual([pslot, pslot]);
+        expect(dp.parentStatsRaw(7)!.readBigUInt64LE(16)).toBe(900n);
         for (const [i, h] of hosts.entries()) {
           const e = dp.getFlood(7, i)!;
           expect(e).toMatchObject({ hostIfindex: h, slot: slots[i] });
@@ -221,6 +238,7 @@ describe('datapath ABI', () => {
           expect(v.readUInt32LE(8)).toBe(slots[hosts.indexOf(v.readUInt32LE(0))]);
         }
         expect(fs.existsSync(path.join(root, 'mvb_child_stats')), 'the old counters\' pin is gone').toBe(false);
+        expect(fs.existsSync(path.join(root, 'mvb_parent_stats')), 'the old counters\' pin is gone').toBe(false);
         expect(fs.readdirSync(root).filter((f) => f.endsWith('_old'))).toEqual([]);
       } finally {
         dp.close();
