@@ -14,7 +14,9 @@ import { Topology, type ChildSpec } from '../../src/lab/topology.js';
 
 const sb = new Sandbox('t');
 const PEER = path.resolve(__dirname, '../helpers/tcp-peer.mjs');
-const BYTES = 64 * 1024 * 1024;
+// 64 MiB on the host; 16 MiB under emulation (the kernel matrix's guests), still some 11,000 full-size
+// segments each way, offloaded as GSO: a lost partial checksum stalls a transfer in its first ones.
+const BYTES = scaled(64, 16) * 1024 * 1024;
 let t: Topology;
 
 const CHILDREN: ChildSpec[] = [
@@ -91,7 +93,7 @@ describe.each(CASES)('TCP bulk transfer through macvlan-bpf with default offload
     ['ext', 'v1'],
     ['b1', 'b2'],
     ['b2', 'b1'],
-  ])('%s → %s: 64 MiB arrive intact', async (from, to) => {
+  ])(`%s → %s: ${BYTES >> 20} MiB arrive intact`, async (from, to) => {
     const port = 5000 + Math.floor(Math.random() * 1000);
     const { client, got } = await transfer(from, to, port);
     expect(got.bytes).toBe(BYTES);
