@@ -50,6 +50,13 @@ static __always_inline void mvb_verdict_set(struct mvb_verdict *v, __u32 action,
 	v->flags = flags;
 }
 
+/* A delivery into a child: its host end, and where it is counted (its slot, mvb_abi.h). */
+static __always_inline void mvb_verdict_deliver(struct mvb_verdict *v, __u32 host, __u32 slot, __u32 flags)
+{
+	mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, flags);
+	v->slot = slot;
+}
+
 /* What a delivery into a child must know of it: the peer shortcut needs another netns, and XDP cannot
  * redirect into a netkit device. */
 static __always_inline __u32 mvb_deliver_flags(__u8 child_flags, __u8 kind)
@@ -157,9 +164,8 @@ static __always_inline void mvb_decide_parent_rx_group(__u32 parent, const struc
 	if (src && (src->mode == MVB_MODE_PRIVATE || src->mode == MVB_MODE_PASSTHRU || src->mode == MVB_MODE_SOURCE)) {
 		/* A private, passthru or source child's own frame, reflected: "forward to original port", and only
 		 * there; not even the parent's stack gets it. No PAUSE check on this path. */
-		mvb_verdict_set(v, MVB_ACT_DELIVER, src->host_ifindex, 0, mvb_deliver_flags(src->flags, src->kind) |
+		mvb_verdict_deliver(v, src->host_ifindex, src->slot, mvb_deliver_flags(src->flags, src->kind) |
 				(src->mode == MVB_MODE_PASSTHRU ? MVB_DELIVER_PASSTHRU : 0));
-		v->slot = src->slot;
 		return;
 	}
 	if (f->proto == 0x8808) {
@@ -192,8 +198,7 @@ static __always_inline void mvb_decide_passthru(const struct mvb_port *port, str
 		mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_CHILD_DOWN, 0);
 		return;
 	}
-	mvb_verdict_set(v, MVB_ACT_DELIVER, host, 0, mvb_deliver_flags(pt->flags, pt->kind) | MVB_DELIVER_PASSTHRU);
-	v->slot = pt->slot;
+	mvb_verdict_deliver(v, host, pt->slot, mvb_deliver_flags(pt->flags, pt->kind) | MVB_DELIVER_PASSTHRU);
 }
 
 /* Parent RX: a frame arrived at the parent from the wire (macvlan_handle_frame). The common case, unicast
@@ -236,8 +241,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 	}
 	if (dst->mode == MVB_MODE_PASSTHRU) {
 		/* The passthru child itself (UP: it is in the table). */
-		mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, mvb_deliver_flags(dst->flags, dst->kind) | MVB_DELIVER_PASSTHRU);
-		v->slot = dst->slot;
+		mvb_verdict_deliver(v, dst->host_ifindex, dst->slot, mvb_deliver_flags(dst->flags, dst->kind) | MVB_DELIVER_PASSTHRU);
 		return;
 	}
 	if (dst->mode == MVB_MODE_SOURCE) {
@@ -258,8 +262,7 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 		}
 	}
 
-	mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0, mvb_deliver_flags(dst->flags, dst->kind));
-	v->slot = dst->slot;
+	mvb_verdict_deliver(v, dst->host_ifindex, dst->slot, mvb_deliver_flags(dst->flags, dst->kind));
 }
 
 /* Child TX: a child sent a frame; it arrives on the child's host end (macvlan_queue_xmit). Only bridge
@@ -303,9 +306,7 @@ static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_fra
 				mvb_verdict_set(v, MVB_ACT_DROP, 0, MVB_DROP_NODST, 0);
 				return;
 			}
-			mvb_verdict_set(v, MVB_ACT_DELIVER, dst->host_ifindex, 0,
-					mvb_deliver_flags(dst->flags, dst->kind));
-			v->slot = dst->slot;
+			mvb_verdict_deliver(v, dst->host_ifindex, dst->slot, mvb_deliver_flags(dst->flags, dst->kind));
 			return;
 		}
 	}

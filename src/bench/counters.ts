@@ -12,7 +12,7 @@ import { Sandbox } from '../lab/sandbox.js';
 import { buildWire } from '../lab/builder.js';
 import { addon, inNetns } from '../native.js';
 import { Datapath } from '../datapath/datapath.js';
-import { CHILD_UP, NO_FLOOD, SIZES, type ChildRecord, type PortRecord } from '../datapath/abi.js';
+import { CHILD_UP, NO_FLOOD, SIZES, type ChildRecord } from '../datapath/abi.js';
 import { CounterReader } from '../metrics/snapshot.js';
 import { MetricsExporter } from '../metrics/prometheus.js';
 import { computeRates } from '../metrics/rates.js';
@@ -55,9 +55,8 @@ export async function benchCounters(opts: { children: number; reps: number; log:
       const cpus = a.possibleCpus();
       const stride = (SIZES.childStats + 7) & ~7;
       try {
-        const port: PortRecord = { flags: 0, passthruHost: 0, mac: '02:0a:00:00:00:01', promiscSet: false, clsactCreated: false, nchildren: opts.children, ...NO_FLOOD };
-        dp.ensureParentStats(parent, port);
-        dp.putPort(parent, port);
+        dp.resetParentStats(1);
+        dp.putPort(parent, { flags: 0, passthruHost: 0, mac: '02:0a:00:00:00:01', promiscSet: false, clsactCreated: false, nchildren: opts.children, ...NO_FLOOD, slot: 1 });
         for (let i = 0; i < opts.children; i++) {
           const host = 1000 + i;
           const rec: ChildRecord = {

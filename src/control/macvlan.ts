@@ -559,7 +559,7 @@ export class Macvlan {
       if (this.dp.getPort(parentIfindex)) this.ports.forget(parentIfindex);
       return;
     }
-    this.dp.ensureParentStats(parentIfindex, port);
+    this.ports.giveSlot(parentIfindex, port);
     this.dp.putPort(parentIfindex, port);
   }
 

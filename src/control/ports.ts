@@ -1,12 +1,12 @@
 // Ports: one per parent with children (the kernel's macvlan_port). A port is made with its first child
 // (map entry, counters, the parent program on the parent's ingress) and released with its last; a port
 // with non-default configuration keeps its entry so the configuration is not lost.
-import { NO_FLOOD, PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_SETTINGS, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
+import { NO_FLOOD, PARENT_SLOTS, PORT_ALLMULTI_SET, PORT_FASTPATH_XDP, PORT_SETTINGS, PORT_UC_PROMISC, type PortRecord } from '../datapath/abi.js';
 import { DEFAULT_BC_CUTOFF, type Datapath } from '../datapath/datapath.js';
 import type { Mac } from '../mac.js';
 import { isSystemError } from '../native.js';
 import type { LinkInfo, LinkTable } from '../net/links.js';
-import { kernelError } from './errors.js';
+import { ConfigError, kernelError } from './errors.js';
 import type { FloodList } from './flood.js';
 
 /**
@@ -33,11 +33,11 @@ export class Ports {
   ensure(parent: LinkInfo, port: PortRecord | null, undo: (() => void)[]): PortRecord {
     const p = port ?? newPort(parent);
     if (!port) {
-      this.dp.ensureParentStats(parent.ifindex, p);
+      this.giveSlot(parent.ifindex, p);
       this.dp.putPort(parent.ifindex, p);
       undo.push(() => this.dp.deletePort(parent.ifindex));
     } else if (!p.slot) {
-      this.dp.ensureParentStats(parent.ifindex, p); // written by a build without counter slots
+      this.giveSlot(parent.ifindex, p); // written by a build without counter slots
       this.dp.putPort(parent.ifindex, p);
     }
     if (!this.dp.attachedProgramId(parent.ifindex)) {
@@ -58,6 +58,21 @@ export class Ports {
       });
     }
     return p;
+  }
+
+  /**
+   * Gives a port about to be written its counter slot, if it has none: the lowest no other port holds,
+   * zeroed (its last port may have counted after it was read for the last time). A port keeps its slot
+   * while its entry lives; the slot is free again when the entry is deleted.
+   */
+  giveSlot(parentIfindex: number, p: PortRecord): void {
+    if (p.slot) return;
+    const held = new Set(this.dp.listPorts().filter((x) => x.parentIfindex !== parentIfindex).map((x) => x.port.slot));
+    let s = 1;
+    while (held.has(s)) s++;
+    if (s >= PARENT_SLOTS) throw new ConfigError('ENOSPC', `no parent counter slot is free: ${PARENT_SLOTS - 1} parents have children or settings, the most one instance holds; delete the children of some first`);
+    this.dp.resetParentStats(s);
+    p.slot = s;
   }
 
   /** The parent's program, on a new build or hook mode (atomically replaced; a clsact we made in the

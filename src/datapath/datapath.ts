@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addon, projectRoot, type BpfMap, type BpfProgram } from '../native.js';
 import {
-  SIZES, PARENT_SLOTS, FLOOD_BUDGET_DEFAULT, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
+  SIZES, FLOOD_BUDGET_DEFAULT, FLOOD_CHUNK_DEFAULT, u32Key, encodeMacKey, encodeMacVal, decodeMacKey, decodeMacVal, encodeChild, decodeChild,
   encodePort, decodePort, encodeFloodKey, encodeFloodVal, decodeFloodVal, encodeSourceVal, decodeSourceVal, encodeMcKey, decodeMcKey, encodeGroupVal, decodeGroupVal,
   type ChildRecord, type PortRecord, type MacEntry, type FloodEntry,
 } from './abi.js';
@@ -597,20 +597,10 @@ export class Datapath {
     const m = this.maps.mvb_child_ctrs;
     m.update(u32Key(slot), Buffer.alloc(m.info().valueBytes));
   }
-  /**
-   * Gives a port about to be written its counter slot, if it has none: the lowest no other port holds,
-   * zeroed (its last port may have counted after it was read for the last time). A port keeps its slot
-   * while its entry lives; the slot is free again when the entry is deleted.
-   */
-  ensureParentStats(parentIfindex: number, p: PortRecord): void {
-    if (p.slot) return;
-    const held = new Set(this.listPorts().filter((x) => x.parentIfindex !== parentIfindex).map((x) => x.port.slot));
-    let s = 1;
-    while (held.has(s)) s++;
-    if (s >= PARENT_SLOTS) throw new DatapathError(`no parent counter slot is free: ${PARENT_SLOTS - 1} parents have children or settings, the most one instance holds`);
+  /** Zeroes a parent counter slot (a port is given it). */
+  resetParentStats(slot: number): void {
     const m = this.maps.mvb_parent_ctrs;
-    m.update(u32Key(s), Buffer.alloc(m.info().valueBytes));
-    p.slot = s;
+    m.update(u32Key(slot), Buffer.alloc(m.info().valueBytes));
   }
   /** A child's per-CPU counters, from its slot; null when there is no such child (or it has no slot). */
   childStatsRaw(hostIfindex: number): Buffer | null {
