@@ -60,7 +60,8 @@ static long mvb_src_copy_one(__u32 i, void *data)
 	return 0;
 }
 
-static __always_inline __u32 mvb_tc_source_copies(struct __sk_buff *skb, const struct mvb_verdict *v)
+/* Out of line, as the flood (flood.h). */
+static __noinline __u32 mvb_tc_source_copies(struct __sk_buff *skb, const struct mvb_verdict *v)
 {
 	struct mvb_src_copy_ctx sc = { .skb = skb, .key = { .parent_ifindex = v->parent } };
 
