@@ -3,7 +3,7 @@
 // (CI-sized) and checks only that every case delivered; it asserts nothing about speed.
 import os from 'node:os';
 import { benchFanout, fanoutTable } from './fanout.js';
-import { fmt, median, pairedRatio } from './stats.js';
+import { fmt, median, pairedRatio, pairedRatioText } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
@@ -62,12 +62,14 @@ export function ppsTable(samples: Sample[]): string {
   return out.join('\n');
 }
 
+/** A TCP ratio, a / b, by round (pairedRatioText): each round runs every datapath back to back. */
+const tcpRatio = (a: TcpSample[], b: TcpSample[]) => pairedRatioText(a.map((x) => ({ value: x.gbps, rep: x.round })), b.map((x) => ({ value: x.gbps, rep: x.round })));
+
 export function tcpTable(samples: TcpSample[]): string {
   const out = [`| TCP, one stream, default offloads | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) |`, `|---|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|`];
   for (const path of TCP_PATHS) {
-    const cells = DATAPATHS.map((d) => samples.filter((x) => x.datapath === d && x.path === path).map((x) => x.gbps));
-    const m = cells.map(median);
-    out.push(`| ${path} | ${cells.map((c) => spread(c, (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${(m[0]! / m[2]!).toFixed(2)} | ${(m[1]! / m[2]!).toFixed(2)} | ${(m[0]! / m[3]!).toFixed(2)} |`);
+    const cells = DATAPATHS.map((d) => samples.filter((x) => x.datapath === d && x.path === path));
+    out.push(`| ${path} | ${cells.map((c) => spread(c.map((x) => x.gbps), (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${tcpRatio(cells[0]!, cells[2]!)} | ${tcpRatio(cells[1]!, cells[2]!)} | ${tcpRatio(cells[0]!, cells[3]!)} |`);
   }
   return out.join('\n');
 }
@@ -105,7 +107,7 @@ export async function runBench(args: string[]): Promise<number> {
     const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, tcpRuns: smoke ? 1 : 2, log });
     console.log(`\nPackets per second delivered, median of ${reps} (min–max); ratios: the median of each repetition's (${when})\n`);
     console.log(ppsTable(r.samples));
-    console.log(`\nTCP throughput, median of ${reps * (smoke ? 1 : 2)} runs (min–max), client on CPU ${TCP_CPUS.client}, server on CPU ${TCP_CPUS.server} (${when})\n`);
+    console.log(`\nTCP throughput, median of ${reps * (smoke ? 1 : 2)} runs (min–max); ratios: the median of the runs' paired ratios (min–max), each run every datapath back to back; client on CPU ${TCP_CPUS.client}, server on CPU ${TCP_CPUS.server} (${when})\n`);
     console.log(tcpTable(r.tcp));
     for (const s of r.samples) if (s.delivered === 0) failures.push(`${s.datapath}, ${s.path}, ${s.size} B: nothing delivered`);
     for (const s of r.tcp) if (!(s.gbps > 0)) failures.push(`${s.datapath}, TCP ${s.path}: no throughput`);

@@ -57,6 +57,8 @@ export interface TcpSample {
   datapath: DatapathName;
   path: (typeof TCP_PATHS)[number];
   gbps: number;
+  /** The round it was measured in: every datapath runs each path once per round, back to back. */
+  round?: number;
 }
 
 export interface PathsOptions {
@@ -312,7 +314,7 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
       // TCP first: the counting receivers end every frame at the child.
       for (let i = 0; i < opts.tcpRuns; i++)
         for (const path of TCP_PATHS)
-          for (const t of topologies) tcpSamples.push({ datapath: t.kind as DatapathName, path, gbps: await tcp(t, path, opts.tcpSeconds) });
+          for (const t of topologies) tcpSamples.push({ datapath: t.kind as DatapathName, path, gbps: await tcp(t, path, opts.tcpSeconds), round: rep * opts.tcpRuns + i });
       for (const size of SIZES)
         for (const path of PATHS)
           for (const sub of subjects) {

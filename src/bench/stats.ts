@@ -7,20 +7,41 @@ export function median(xs: number[]): number {
 }
 
 /**
- * The ratio a / b of two series measured side by side: with every value tagged by its repetition and
- * both series covering the same repetitions, the median of each repetition's ratio (a slow spell that
- * touched both in one repetition cancels out); otherwise the ratio of the medians. 0 when either side
- * has nothing.
+ * Each repetition's ratio a / b of two series measured side by side, when every value is tagged by its
+ * repetition and both series cover the same repetitions (each once); null when they are not paired. A
+ * repetition whose b is 0 gives 0.
  */
-export function pairedRatio(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): number {
-  if (a.length === 0 || b.length === 0) return 0;
+export function pairedRatios(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): number[] | null {
   const byRep = (xs: typeof a) => (xs.every((x) => x.rep !== undefined) ? new Map(xs.map((x) => [x.rep!, x.value])) : null);
   const ra = byRep(a);
   const rb = byRep(b);
-  if (ra && rb && ra.size === a.length && rb.size === b.length && ra.size === rb.size && [...ra.keys()].every((k) => rb.has(k)))
-    return median([...ra].map(([k, v]) => (rb.get(k)! > 0 ? v / rb.get(k)! : 0)));
+  if (!ra || !rb || ra.size !== a.length || rb.size !== b.length || ra.size !== rb.size || ![...ra.keys()].every((k) => rb.has(k))) return null;
+  return [...ra].map(([k, v]) => (rb.get(k)! > 0 ? v / rb.get(k)! : 0));
+}
+
+/**
+ * The ratio a / b of two series measured side by side: the median of each repetition's ratio
+ * (pairedRatios: a slow spell that touched both in one repetition cancels out); otherwise the ratio of
+ * the medians. 0 when either side has nothing.
+ */
+export function pairedRatio(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): number {
+  if (a.length === 0 || b.length === 0) return 0;
+  const paired = pairedRatios(a, b);
+  if (paired) return median(paired);
   const mb = median(b.map((x) => x.value));
   return mb > 0 ? median(a.map((x) => x.value)) / mb : 0;
+}
+
+/**
+ * pairedRatio as a table cell: the median of the paired ratios with their min–max ("1.02 (0.91–1.13)"),
+ * so a reader sees how far one repetition's ratio strays; only the ratio when there is one repetition or
+ * the series are not paired (then the ratio of the medians).
+ */
+export function pairedRatioText(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): string {
+  const paired = pairedRatios(a, b);
+  const r = (x: number) => x.toFixed(2);
+  if (!paired || paired.length < 2) return r(pairedRatio(a, b));
+  return `${r(median(paired))} (${r(Math.min(...paired))}–${r(Math.max(...paired))})`;
 }
 
 export function quantile(xs: number[], q: number): number {

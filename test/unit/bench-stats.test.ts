@@ -1,6 +1,6 @@
 // The benchmark's ratio of two datapaths measured side by side (src/bench/stats.ts).
 import { describe, expect, it } from 'vitest';
-import { pairedRatio } from '../../src/bench/stats.js';
+import { pairedRatio, pairedRatioText, pairedRatios } from '../../src/bench/stats.js';
 
 const tagged = (xs: number[]) => xs.map((value, rep) => ({ value, rep }));
 
@@ -19,5 +19,22 @@ describe('pairedRatio', () => {
     expect(pairedRatio([], tagged([1]))).toBe(0);
     expect(pairedRatio(tagged([1]), [])).toBe(0);
     expect(pairedRatio(tagged([1, 1, 1]), tagged([0, 1, 1]))).toBe(1);
+  });
+});
+
+describe('pairedRatios and pairedRatioText', () => {
+  it('gives each repetition\'s ratio, in order, and null when the series are not paired', () => {
+    expect(pairedRatios(tagged([2, 4.5, 3]), tagged([2, 5, 4]))).toEqual([1, 0.9, 0.75]);
+    expect(pairedRatios([{ value: 1 }], [{ value: 1 }])).toBeNull();
+    expect(pairedRatios(tagged([1, 2]), tagged([1]))).toBeNull();
+    expect(pairedRatios(tagged([1, 2]), [{ value: 1, rep: 0 }, { value: 2, rep: 5 }])).toBeNull();
+  });
+  it('writes the median of the paired ratios with their min–max, so a spread is visible', () => {
+    // TCP rounds: ours 12, 9, 14 Gbit/s against 12, 10, 10 — per round 1.00, 0.90, 1.40.
+    expect(pairedRatioText(tagged([12, 9, 14]), tagged([12, 10, 10]))).toBe('1.00 (0.90–1.40)');
+  });
+  it('writes only the ratio for one repetition or unpaired series', () => {
+    expect(pairedRatioText(tagged([3]), tagged([4]))).toBe('0.75');
+    expect(pairedRatioText([{ value: 2 }, { value: 4 }], [{ value: 4 }, { value: 4 }])).toBe('0.75');
   });
 });
