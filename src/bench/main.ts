@@ -28,6 +28,9 @@ export function ppsTable(samples: Sample[]): string {
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const limitRow = (what: string, size: number, xs: Sample[]) =>
     row([what, `${size} B`, xs.length ? spread(pps(xs), (x) => `${fmt(x)}pps`) : 'n/a (this kernel has no such hook)', ...Array<string>(DATAPATHS.length - 1 + 5).fill('')]);
+  // Where each limit was measured (paths.ts, limitOnDatapath): tcx ahead of TC mode's program, XDP in
+  // place of the fast path, each on that mode's own devices; cls_bpf on devices of its own.
+  const where = (hook: string) => (hook === 'tcx' ? ' (ahead of ours, on TC mode\'s devices)' : hook === 'xdp' ? ' (in place of ours, on XDP mode\'s devices)' : ' (devices of its own)');
   const out = [
     `| path | frame | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) | tc, xdp / own hook's limit | tc, xdp / own hook's lookup limit |`,
     `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`,
@@ -37,9 +40,9 @@ export function ppsTable(samples: Sample[]): string {
     for (const path of PATHS) {
       const limitPath = (LIMIT_PATHS as readonly string[]).includes(path);
       for (const [name, hook] of Object.entries(HOOK_LIMITS))
-        if (limitBounds(hook, path)) out.push(limitRow(`${name}: ${path}, a bare redirect`, size, pick(name, path, size)));
+        if (limitBounds(hook, path)) out.push(limitRow(`${name}: ${path}, a bare redirect${where(hook)}`, size, pick(name, path, size)));
       for (const [name, hook] of Object.entries(LOOKUP_LIMITS))
-        if (limitBounds(hook, path)) out.push(limitRow(`${name}: ${path}, one MAC-table lookup and the redirect`, size, pick(name, path, size)));
+        if (limitBounds(hook, path)) out.push(limitRow(`${name}: ${path}, one MAC-table lookup and the redirect${where(hook)}`, size, pick(name, path, size)));
       const cells = DATAPATHS.map((d) => pick(d, path, size));
       // Each repetition's ratio, then their median: the paths part measures every datapath and limit in
       // turn in each repetition, so what slowed one repetition touched both sides (stats.ts).

@@ -6,16 +6,18 @@
 // Datapaths: macvlan-bpf (TC, bridge-mode children), kernel macvlan (bridge mode), Linux bridge (p0 and
 // one veth per child enslaved, static fdb entries, STP off) with bridge netfilter off and on. Limits:
 // XDP_DROP on the parent's driver hook, before any skb exists, and on each path each hook's bare
-// redirect (with and without one MAC-table lookup) where the datapath would send the frame.
+// redirect (with and without one MAC-table lookup) where the datapath would send the frame: tcx's and
+// XDP's on macvlan-bpf's own devices (limitOnDatapath), cls_bpf's on devices of its own.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Sandbox, run } from '../lab/sandbox.js';
-import { addon } from '../native.js';
+import { addon, inNetns } from '../native.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
 import os from 'node:os';
 import { BareRedirect, Receiver, liveGenerate, loadBench, measureRate, packetGenerate, udpFrame, type RedirectHook } from './traffic.js';
 import { kernelHasTcx } from '../datapath/hooks.js';
+import { Macvlan } from '../control/macvlan.js';
 
 export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
 /** Each hook's limit: a bare redirect where the datapath sends the frame, on each path (see BareRedirect). */
@@ -88,6 +90,16 @@ export class BenchTopology {
 
   childNs(i: number): string {
     return this.kns[Math.min(i, 2)]!;
+  }
+
+  /** Child i's device on the host side (a veth's host end, a bridge port), by the child's link. */
+  hostEnd(i: number): { ifindex: number; name: string } {
+    const [c] = JSON.parse(run('ip', ['-j', '-n', this.childNs(i), 'link', 'show', `c${i}`])) as { link_index?: number }[];
+    const ifindex = c?.link_index ?? 0;
+    const links = JSON.parse(run('ip', ['-j', '-n', this.host, 'link', 'show'])) as { ifindex: number; ifname: string }[];
+    const name = links.find((l) => l.ifindex === ifindex)?.ifname;
+    if (!name) throw new Error(`c${i} has no device on the host side in ${this.host}`);
+    return { ifindex, name };
   }
 
   private build(): void {
@@ -267,6 +279,61 @@ function hookLimitSubject(sb: Sandbox, opts: PathsOptions, name: LimitName, hook
   };
 }
 
+/**
+ * A hook's limit on macvlan-bpf's own devices: the topology the datapath is measured on, with its eight
+ * children, its TCP history and its programs in place, so the ratio is our program against none at all
+ * and not one topology against another (a fresh topology with one child reads faster on this host).
+ * tcx: the bare program goes ahead of ours on the same hook (BPF_F_BEFORE) for the measurement, on the
+ * parent (external → child, TC mode's topology) or on c0's host end (the children's paths), and is
+ * detached after it. XDP: one program per device, so the XDP topology's parent goes to TC for the
+ * measurement (GRO back on at c0, which the redirect needs), takes the bare program, and goes back to
+ * its fast path after it.
+ */
+function limitOnDatapath(t: BenchTopology, opts: PathsOptions, name: LimitName, hook: 'tcx' | 'xdp', lookup: boolean, path: LimitPath): Subject {
+  const fastpath = (f: 'tc' | 'xdp') => inNetns(`/run/netns/${t.host}`, () => {
+    const m = Macvlan.open(t.pins);
+    try {
+      m.setFastpath('p0', f);
+    } finally {
+      m.close();
+    }
+  });
+  const attach = (): BareRedirect => {
+    const h0 = t.hostEnd(0);
+    if (path === 'external → child') {
+      if (hook === 'xdp') {
+        fastpath('tc');
+        run('nsenter', [`--net=/run/netns/${t.childNs(0)}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
+      }
+      return new BareRedirect(t.host, 'p0', { hook, to: h0.ifindex, peer: true, first: hook === 'tcx', table: lookup ? { mac: childMac(0), host: h0.ifindex } : undefined });
+    }
+    if (path === 'child → external')
+      return new BareRedirect(t.host, h0.name, { hook, to: addon().ifNameToIndex('p0', `/run/netns/${t.host}`), peer: false, first: true, table: lookup ? { mac: childMac(0), host: h0.ifindex } : undefined });
+    const h1 = t.hostEnd(1);
+    return new BareRedirect(t.host, h0.name, { hook, to: h1.ifindex, peer: true, first: true, table: lookup ? { mac: childMac(1), host: h1.ifindex } : undefined });
+  };
+  const traffic = (size: number, n: number): [Receiver, () => void] =>
+    path === 'external → child' ? [new Receiver(t.childNs(0), 'c0'), () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n)]
+      : path === 'child → external' ? [new Receiver(t.ext, 'e0'), () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n)]
+        : [new Receiver(t.childNs(1), 'c1'), () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n)];
+  return {
+    name,
+    async measure(p, size) {
+      if (p !== path) return null;
+      const n = opts.frames[size]!;
+      const prog = attach();
+      try {
+        const [rx, generate] = traffic(size, n);
+        return await sample(name, path, size, [rx], generate, n);
+      } finally {
+        prog.close();
+        if (hook === 'xdp') fastpath('xdp');
+      }
+    },
+    close: () => undefined, // the topology is the datapath's, closed with it
+  };
+}
+
 /** Whether this kernel has tcx (6.6 on), asked the way the datapath asks it (hooks.ts). */
 function tcxHere(): boolean {
   const obj = loadBench();
@@ -277,9 +344,12 @@ function tcxHere(): boolean {
   }
 }
 
-/** Every limit this kernel has (without tcx, its rows say so), on every path it bounds (limitBounds). */
-function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
+/** Every limit this kernel has (without tcx, its rows say so), on every path it bounds (limitBounds):
+ * tcx's on TC mode's topology and XDP's on the XDP mode's (limitOnDatapath), cls_bpf's on its own (a
+ * cls_bpf filter cannot go ahead of a tcx link). */
+function limitSubjects(sb: Sandbox, opts: PathsOptions, topologies: BenchTopology[]): Subject[] {
   const tcx = tcxHere();
+  const on = (kind: DatapathName) => topologies.find((t) => t.kind === kind)!;
   const limits = [
     ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, false] as const),
     ...Object.entries(LOOKUP_LIMITS).map(([name, hook]) => [name, hook, true] as const),
@@ -288,7 +358,9 @@ function limitSubjects(sb: Sandbox, opts: PathsOptions): Subject[] {
   limits.forEach(([name, hook, lookup], i) => {
     if (hook === 'tcx' && !tcx) return;
     LIMIT_PATHS.forEach((path, j) => {
-      if (limitBounds(hook, path)) out.push(hookLimitSubject(sb, opts, name, hook, lookup, path, `h${i}${j}`));
+      if (!limitBounds(hook, path)) return;
+      if (hook === 'cls_bpf') out.push(hookLimitSubject(sb, opts, name, hook, lookup, path, `h${i}${j}`));
+      else out.push(limitOnDatapath(on(hook === 'xdp' ? 'macvlan-bpf (xdp)' : 'macvlan-bpf'), opts, name, hook, lookup, path));
     });
   });
   return out;
@@ -310,7 +382,7 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
     try {
       const topologies = DATAPATHS.map((kind) => new BenchTopology(sb, kind));
       subjects.push(...topologies.map((t) => datapathSubject(t, opts)));
-      subjects.push(...limitSubjects(sb, opts));
+      subjects.push(...limitSubjects(sb, opts, topologies));
       // TCP first: the counting receivers end every frame at the child.
       for (let i = 0; i < opts.tcpRuns; i++)
         for (const path of TCP_PATHS)

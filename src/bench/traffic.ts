@@ -183,7 +183,13 @@ export interface RedirectSpec {
   to: number;
   peer: boolean;
   table?: { mac: Mac; host: number };
+  /** tcx: ahead of every program already on the device (BPF_F_BEFORE with no anchor), so a datapath's
+   * own program there never sees the frames while this one is attached. */
+  first?: boolean;
 }
+
+/** BPF_F_BEFORE (uapi bpf.h): with no relative program or link, the new one goes first. */
+const BPF_F_BEFORE = 1 << 3;
 
 /**
  * A hook's limit: a program that only redirects every frame (RedirectSpec), on `ifname`'s ingress in the
@@ -199,6 +205,7 @@ export class BareRedirect {
     const a = addon();
     this.hook = spec.hook;
     if (spec.hook === 'xdp' && !spec.peer) throw new Error('an XDP redirect limit sends into a veth (peer: true): XDP has no transmit of its own to go out through');
+    if (spec.first && spec.hook !== 'tcx') throw new Error(`a ${spec.hook} limit cannot go ahead of a program already there: only tcx orders its programs`);
     this.obj = loadBench();
     this.ifindex = a.ifNameToIndex(ifname, `/run/netns/${netns}`);
     const target = new a.BpfMap({ fd: this.obj.mapFd('mvb_bench_target') });
@@ -224,7 +231,7 @@ export class BareRedirect {
     inNetns(`/run/netns/${netns}`, () => {
       if (spec.hook === 'xdp') a.xdpAttach(this.ifindex, this.obj.programFd(prog), 'native');
       else if (spec.hook === 'cls_bpf') a.tcAttach(this.ifindex, 'ingress', this.obj.programFd(prog), TC_HANDLE, TC_PRIO, true);
-      else this.link = a.BpfLink.create({ progFd: this.obj.programFd(prog), ifindex: this.ifindex, attachType: 'tcx_ingress' });
+      else this.link = a.BpfLink.create({ progFd: this.obj.programFd(prog), ifindex: this.ifindex, attachType: 'tcx_ingress', flags: spec.first ? BPF_F_BEFORE : 0 });
     });
   }
 

@@ -25,7 +25,7 @@ describe('bench --smoke', () => {
     // Each hook's limit on every path it bounds, a rate (cls_bpf's on every kernel).
     for (const p of LIMIT_PATHS)
       for (const kind of ['a bare redirect', 'one MAC-table lookup and the redirect'])
-        expect(out, `${p}: ${kind}`).toMatch(new RegExp(`^\\| (cls_bpf|tcx) (redirect|lookup) limit: ${esc(p)}, ${kind} \\| 64 B \\| [0-9.]+ [kM]?pps`, 'm'));
+        expect(out, `${p}: ${kind}`).toMatch(new RegExp(`^\\| (cls_bpf|tcx) (redirect|lookup) limit: ${esc(p)}, ${kind} \\([^)|]*\\) \\| 64 B \\| [0-9.]+ [kM]?pps`, 'm'));
     // macvtap children: every path and size, each datapath's cell a rate.
     for (const p of TAP_PATHS) expect(out.match(new RegExp(`^\\| ${p} \\| (64|1500) B \\|( [0-9.]+ [kM]?pps[^|]* \\|){${TAP_DATAPATHS.length}}`, 'gm'))?.length, p).toBe(2);
     // CNI: every side's ADD and DEL ran, none failed (bench exits 1 on a failure too).
