@@ -321,13 +321,14 @@ function limitOnDatapath(t: BenchTopology, opts: PathsOptions, name: LimitName, 
     async measure(p, size) {
       if (p !== path) return null;
       const n = opts.frames[size]!;
-      const prog = attach();
+      let prog: BareRedirect | null = null;
       try {
+        prog = attach();
         const [rx, generate] = traffic(size, n);
         return await sample(name, path, size, [rx], generate, n);
       } finally {
-        prog.close();
-        if (hook === 'xdp') fastpath('xdp');
+        prog?.close();
+        if (hook === 'xdp') fastpath('xdp'); // back to its fast path, also when the limit failed to attach
       }
     },
     close: () => undefined, // the topology is the datapath's, closed with it
