@@ -7,11 +7,12 @@ import { fmt, median, pairedRatio, pairedRatioText } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, limitWhere, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
 import { benchCni, cniTable } from './cni.js';
+import type { RedirectHook } from './traffic.js';
 
 const PARTS = ['paths', 'kinds', 'taps', 'cni', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
@@ -28,9 +29,7 @@ export function ppsTable(samples: Sample[]): string {
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const limitRow = (what: string, size: number, xs: Sample[]) =>
     row([what, `${size} B`, xs.length ? spread(pps(xs), (x) => `${fmt(x)}pps`) : 'n/a (this kernel has no such hook)', ...Array<string>(DATAPATHS.length - 1 + 5).fill('')]);
-  // Where each limit was measured (paths.ts, limitOnDatapath): tcx ahead of TC mode's program, XDP in
-  // place of the fast path, each on that mode's own devices; cls_bpf on devices of its own.
-  const where = (hook: string) => (hook === 'tcx' ? ' (ahead of ours, on TC mode\'s devices)' : hook === 'xdp' ? ' (in place of ours, on XDP mode\'s devices)' : ' (devices of its own)');
+  const where = (hook: RedirectHook) => ` (${limitWhere(hook)})`;
   const out = [
     `| path | frame | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) | tc, xdp / own hook's limit | tc, xdp / own hook's lookup limit |`,
     `|---|---:|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`,

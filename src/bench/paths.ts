@@ -15,9 +15,11 @@ import { addon, inNetns } from '../native.js';
 import { EXT_MAC, addBpfChildren, addBridgeChildren, addKernelChildren, buildWire, type ChildDef } from '../lab/builder.js';
 import type { Mac } from '../mac.js';
 import os from 'node:os';
-import { BareRedirect, Receiver, liveGenerate, loadBench, measureRate, packetGenerate, udpFrame, type RedirectHook } from './traffic.js';
+import { BareRedirect, Receiver, liveGenerate, loadBench, measureRate, packetGenerate, udpFrame, type RedirectHook, type RedirectSpec } from './traffic.js';
 import { kernelHasTcx } from '../datapath/hooks.js';
 import { Macvlan } from '../control/macvlan.js';
+import { Rtnl } from '../net/rtnetlink.js';
+import { ifnameOf, netnsPath } from '../net/links.js';
 
 export const DATAPATHS = ['macvlan-bpf', 'macvlan-bpf (xdp)', 'kernel macvlan', 'bridge (nf off)', 'bridge (nf on)'] as const;
 /** Each hook's limit: a bare redirect where the datapath sends the frame, on each path (see BareRedirect). */
@@ -37,6 +39,10 @@ export type LimitPath = (typeof LIMIT_PATHS)[number];
 /** Whether a hook's limit bounds a path: XDP decides only external → child (in either mode the
  * children's frames are decided in TC). */
 export const limitBounds = (hook: RedirectHook, path: string): boolean => (LIMIT_PATHS as readonly string[]).includes(path) && (hook !== 'xdp' || path === 'external → child');
+/** Where a hook's limit runs (limitSubjects): tcx ahead of TC mode's program and XDP in place of the
+ * fast path, each on that mode's own devices; cls_bpf on devices of its own. */
+export const limitWhere = (hook: RedirectHook): string =>
+  hook === 'tcx' ? 'ahead of ours, on TC mode\'s devices' : hook === 'xdp' ? 'in place of ours, on XDP mode\'s devices' : 'devices of its own';
 
 export const FANOUT = 8;
 export { EXT_MAC };
@@ -94,10 +100,8 @@ export class BenchTopology {
 
   /** Child i's device on the host side (a veth's host end, a bridge port), by the child's link. */
   hostEnd(i: number): { ifindex: number; name: string } {
-    const [c] = JSON.parse(run('ip', ['-j', '-n', this.childNs(i), 'link', 'show', `c${i}`])) as { link_index?: number }[];
-    const ifindex = c?.link_index ?? 0;
-    const links = JSON.parse(run('ip', ['-j', '-n', this.host, 'link', 'show'])) as { ifindex: number; ifname: string }[];
-    const name = links.find((l) => l.ifindex === ifindex)?.ifname;
+    const ifindex = Rtnl.once(netnsPath(this.childNs(i)), (r) => r.link(`c${i}`))?.link_index ?? 0;
+    const name = ifindex ? inNetns(netnsPath(this.host), () => ifnameOf(ifindex)) : '';
     if (!name) throw new Error(`c${i} has no device on the host side in ${this.host}`);
     return { ifindex, name };
   }
@@ -171,26 +175,60 @@ async function sample(name: Sample['datapath'], path: PathName, size: number, re
   }
 }
 
+/** Where a topology's frames start and end: the external host's netns and each child's. */
+interface Ends {
+  ext: string;
+  childNs(i: number): string;
+}
+
+/** A unicast path's receiver and generator on a topology (the datapaths' or a limit's own): external
+ * → child live frames from e0 counted at c0, the children's paths AF_PACKET frames from c0 counted at
+ * e0 or c1. */
+function unicastTraffic(e: Ends, path: LimitPath, size: number, n: number): [Receiver, () => void] {
+  switch (path) {
+    case 'external → child':
+      return [new Receiver(e.childNs(0), 'c0'), () => liveGenerate(e.ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n)];
+    case 'child → external':
+      return [new Receiver(e.ext, 'e0'), () => packetGenerate(e.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n)];
+    case 'bridge child → child':
+      return [new Receiver(e.childNs(1), 'c1'), () => packetGenerate(e.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n)];
+  }
+}
+
+/** A host-side device: a child's host end, or the parent. */
+interface Dev {
+  ifindex: number;
+  name: string;
+}
+
+/**
+ * A limit's redirect on one path, where the datapath sends the frame: on the parent into c0's peer
+ * (external → child), on c0's host end out through the parent (child → external) or into c1's peer
+ * (bridge child → child). With `lookup`, first one lookup in a table holding the destination child's
+ * MAC; on child → external it holds c0's own, as the datapath's does, so the lookup misses.
+ */
+function limitRedirect(path: LimitPath, hook: RedirectHook, lookup: boolean, first: boolean, d: { p0: Dev; h0: Dev; h1?: () => Dev }): { on: string; spec: RedirectSpec } {
+  if (path === 'external → child')
+    return { on: d.p0.name, spec: { hook, to: d.h0.ifindex, peer: true, first, table: lookup ? { mac: childMac(0), host: d.h0.ifindex } : undefined } };
+  if (path === 'child → external')
+    return { on: d.h0.name, spec: { hook, to: d.p0.ifindex, peer: false, first, table: lookup ? { mac: childMac(0), host: d.h0.ifindex } : undefined } };
+  const h1 = d.h1!();
+  return { on: d.h0.name, spec: { hook, to: h1.ifindex, peer: true, first, table: lookup ? { mac: childMac(1), host: h1.ifindex } : undefined } };
+}
+
 /** A datapath on the paths' topology: every path. */
 function datapathSubject(t: BenchTopology, opts: PathsOptions): Subject {
   return {
     name: t.kind as DatapathName,
     measure(path, size) {
       const n = opts.frames[size]!;
-      const frame = (dst: Mac, src: Mac, o: { srcIp?: string; dstIp?: string } = {}) => udpFrame({ src, dst, length: size, ...o });
-      switch (path) {
-        case 'external → child':
-          return sample(t.kind as DatapathName, path, size, [new Receiver(t.childNs(0), 'c0')], () => liveGenerate(t.ext, 'e0', frame(childMac(0), EXT_MAC), n), n);
-        case 'child → external':
-          return sample(t.kind as DatapathName, path, size, [new Receiver(t.ext, 'e0')], () => packetGenerate(t.childNs(0), 'c0', frame(EXT_MAC, childMac(0), { srcIp: childIp(0), dstIp: EXT_IP }), n), n);
-        case 'bridge child → child':
-          return sample(t.kind as DatapathName, path, size, [new Receiver(t.childNs(1), 'c1')], () => packetGenerate(t.childNs(0), 'c0', frame(childMac(1), childMac(0), { srcIp: childIp(0), dstIp: childIp(1) }), n), n);
-        case 'broadcast fan-out (8 children)': {
-          const floods = Math.ceil(n / FANOUT);
-          const rs = Array.from({ length: FANOUT }, (_, i) => new Receiver(t.childNs(i), `c${i}`));
-          return sample(t.kind as DatapathName, path, size, rs, () => liveGenerate(t.ext, 'e0', frame('ff:ff:ff:ff:ff:ff', EXT_MAC, { dstIp: '10.77.0.255' }), floods), floods * FANOUT);
-        }
+      if (path === 'broadcast fan-out (8 children)') {
+        const floods = Math.ceil(n / FANOUT);
+        const rs = Array.from({ length: FANOUT }, (_, i) => new Receiver(t.childNs(i), `c${i}`));
+        return sample(t.kind as DatapathName, path, size, rs, () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: 'ff:ff:ff:ff:ff:ff', length: size, dstIp: '10.77.0.255' }), floods), floods * FANOUT);
       }
+      const [rx, generate] = unicastTraffic(t, path, size, n);
+      return sample(t.kind as DatapathName, path, size, [rx], generate, n);
     },
     close: () => t.close(),
   };
@@ -244,33 +282,26 @@ function hookLimitSubject(sb: Sandbox, opts: PathsOptions, name: LimitName, hook
   const k0 = ns('0');
   const ext = path === 'bridge child → child' ? '' : ns('x');
   if (ext) buildWire({ host, ext, gro: true });
-  const h0 = child(0, k0);
-  let prog: BareRedirect;
-  let receiver: () => Receiver;
-  let generate: (size: number, n: number) => void;
-  if (path === 'external → child') {
-    run('nsenter', [`--net=/run/netns/${k0}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
-    prog = new BareRedirect(host, 'p0', { hook, to: h0, peer: true, table: lookup ? { mac: childMac(0), host: h0 } : undefined });
-    receiver = () => new Receiver(k0, 'c0');
-    generate = (size, n) => liveGenerate(ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n);
-  } else if (path === 'child → external') {
-    // The table holds c0's own MAC, as the datapath's does: the lookup of the external destination misses.
-    prog = new BareRedirect(host, 'h0', { hook, to: addon().ifNameToIndex('p0', `/run/netns/${host}`), peer: false, table: lookup ? { mac: childMac(0), host: h0 } : undefined });
-    receiver = () => new Receiver(ext, 'e0');
-    generate = (size, n) => packetGenerate(k0, 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n);
-  } else {
-    const k1 = ns('1');
-    const h1 = child(1, k1);
-    prog = new BareRedirect(host, 'h0', { hook, to: h1, peer: true, table: lookup ? { mac: childMac(1), host: h1 } : undefined });
-    receiver = () => new Receiver(k1, 'c1');
-    generate = (size, n) => packetGenerate(k0, 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n);
-  }
+  const h0 = { ifindex: child(0, k0), name: 'h0' };
+  let k1 = '';
+  if (path === 'external → child') run('nsenter', [`--net=/run/netns/${k0}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
+  const r = limitRedirect(path, hook, lookup, false, {
+    p0: { ifindex: addon().ifNameToIndex('p0', `/run/netns/${host}`), name: 'p0' },
+    h0,
+    h1: () => {
+      k1 = ns('1'); // bridge child → child only: the sibling and its netns
+      return { ifindex: child(1, k1), name: 'h1' };
+    },
+  });
+  const prog = new BareRedirect(host, r.on, r.spec);
+  const ends: Ends = { ext, childNs: (i) => (i ? k1 : k0) };
   return {
     name,
     measure(p, size) {
       if (p !== path) return Promise.resolve(null);
       const n = opts.frames[size]!;
-      return sample(name, path, size, [receiver()], () => generate(size, n), n);
+      const [rx, generate] = unicastTraffic(ends, path, size, n);
+      return sample(name, path, size, [rx], generate, n);
     },
     close() {
       prog.close();
@@ -299,23 +330,14 @@ function limitOnDatapath(t: BenchTopology, opts: PathsOptions, name: LimitName, 
     }
   });
   const attach = (): BareRedirect => {
-    const h0 = t.hostEnd(0);
-    if (path === 'external → child') {
-      if (hook === 'xdp') {
-        fastpath('tc');
-        run('nsenter', [`--net=/run/netns/${t.childNs(0)}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
-      }
-      return new BareRedirect(t.host, 'p0', { hook, to: h0.ifindex, peer: true, first: hook === 'tcx', table: lookup ? { mac: childMac(0), host: h0.ifindex } : undefined });
+    if (hook === 'xdp') {
+      fastpath('tc');
+      run('nsenter', [`--net=/run/netns/${t.childNs(0)}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
     }
-    if (path === 'child → external')
-      return new BareRedirect(t.host, h0.name, { hook, to: addon().ifNameToIndex('p0', `/run/netns/${t.host}`), peer: false, first: true, table: lookup ? { mac: childMac(0), host: h0.ifindex } : undefined });
-    const h1 = t.hostEnd(1);
-    return new BareRedirect(t.host, h0.name, { hook, to: h1.ifindex, peer: true, first: true, table: lookup ? { mac: childMac(1), host: h1.ifindex } : undefined });
+    const p0 = addon().ifNameToIndex('p0', `/run/netns/${t.host}`);
+    const r = limitRedirect(path, hook, lookup, hook === 'tcx', { p0: { ifindex: p0, name: 'p0' }, h0: t.hostEnd(0), h1: () => t.hostEnd(1) });
+    return new BareRedirect(t.host, r.on, r.spec);
   };
-  const traffic = (size: number, n: number): [Receiver, () => void] =>
-    path === 'external → child' ? [new Receiver(t.childNs(0), 'c0'), () => liveGenerate(t.ext, 'e0', udpFrame({ src: EXT_MAC, dst: childMac(0), length: size }), n)]
-      : path === 'child → external' ? [new Receiver(t.ext, 'e0'), () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: EXT_MAC, length: size, srcIp: childIp(0), dstIp: EXT_IP }), n)]
-        : [new Receiver(t.childNs(1), 'c1'), () => packetGenerate(t.childNs(0), 'c0', udpFrame({ src: childMac(0), dst: childMac(1), length: size, srcIp: childIp(0), dstIp: childIp(1) }), n)];
   return {
     name,
     async measure(p, size) {
@@ -324,7 +346,7 @@ function limitOnDatapath(t: BenchTopology, opts: PathsOptions, name: LimitName, 
       let prog: BareRedirect | null = null;
       try {
         prog = attach();
-        const [rx, generate] = traffic(size, n);
+        const [rx, generate] = unicastTraffic(t, path, size, n);
         return await sample(name, path, size, [rx], generate, n);
       } finally {
         prog?.close();
