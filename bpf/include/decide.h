@@ -265,13 +265,44 @@ static __always_inline void mvb_decide_parent_rx(__u32 parent, const struct mvb_
 	mvb_verdict_deliver(v, dst->host_ifindex, dst->slot, mvb_deliver_flags(dst->flags, dst->kind));
 }
 
+/* What a child's transmit reads of its record (mvb_child_cached); 0 when it has none. This CPU's cache
+ * slot for the child, filled from the registry unless it holds the child as of the current generation:
+ * mvb_lookup_mac's scheme, keyed by the host end's ifindex. A pointer into the cache, not a copy: a
+ * decision looks up one child. (Both arrays always have the entry: the null checks are the verifier's.) */
+static __always_inline struct mvb_child_cached *mvb_lookup_child_tx(__u32 host)
+{
+	__u32 zero = 0, slot = host & (MVB_CHILD_CACHE_SLOTS - 1);
+	__u64 *genp = bpf_map_lookup_elem(&mvb_macs_gen, &zero);
+	struct mvb_child_cached *c = bpf_map_lookup_elem(&mvb_child_cache, &slot);
+	struct mvb_child *me;
+	__u64 gen;
+
+	if (!genp || !c)
+		return 0;
+	gen = *(volatile __u64 *)genp; /* before the registry, as in mvb_lookup_mac */
+	if (c->host_ifindex == host && c->gen == gen)
+		return c;
+	me = bpf_map_lookup_elem(&mvb_children, &host);
+	if (!me)
+		return 0;
+	c->gen = gen;
+	c->host_ifindex = host;
+	c->parent_ifindex = me->parent_ifindex;
+	c->slot = me->slot;
+	c->parent_slot = me->parent_slot;
+	mvb_mac_copy(c->mac, me->mac);
+	c->mode = me->mode;
+	c->flags = me->flags;
+	return c;
+}
+
 /* Child TX: a child sent a frame; it arrives on the child's host end (macvlan_queue_xmit). Only bridge
  * mode switches locally, and only to an UP bridge-mode sibling; everything else leaves by the wire,
  * never to the parent's own stack. */
 static __always_inline void mvb_decide_child_tx(__u32 host, const struct mvb_frame *f,
 						struct mvb_verdict *v)
 {
-	struct mvb_child *me = bpf_map_lookup_elem(&mvb_children, &host);
+	struct mvb_child_cached *me = mvb_lookup_child_tx(host);
 	struct mvb_mac_val dstv, *dst;
 
 	if (!me) {

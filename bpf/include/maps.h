@@ -24,8 +24,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_macs SEC(".maps");
 
-/* The MAC table's generation, written by the control plane after every change to mvb_macs (a new random
- * value each time), and each CPU's cache of the table's entries (see mvb_abi.h). The cache is not pinned:
+/* The generation of the MAC table and the registry, written by the control plane after every change to
+ * mvb_macs or mvb_children (a new random value each time), and each CPU's cache of the table's entries
+ * (see mvb_abi.h; the registry's is below). The cache is not pinned:
  * each entry object has its own, which a new build starts empty; the generation is shared. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -50,6 +51,14 @@ struct {
 	__uint(max_entries, MVB_MAX_CHILDREN);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mvb_children SEC(".maps");
+
+/* Each CPU's cache of the registry, for a child's transmit (mvb_abi.h); not pinned, as the MAC cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mvb_child_cached);
+	__uint(max_entries, MVB_CHILD_CACHE_SLOTS);
+} mvb_child_cache SEC(".maps");
 
 /* Parents by ifindex: the kernel's macvlan_port. */
 struct {

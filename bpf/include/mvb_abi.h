@@ -83,6 +83,23 @@ struct mvb_mac_cached {
 	struct mvb_mac_val val;
 };
 
+/* The registry's per-CPU cache, for a child's transmit: what its decision reads of the child's record,
+ * direct-mapped by the host end's ifindex and tagged with the generation (mvb_macs_gen, which the control
+ * plane renews after every change to the registry as to the MAC table) it was read under, as the MAC
+ * table's cache is. A child's every frame looked its record up in the registry's hash map; the cache
+ * costs two array lookups instead (docs/benchmarks.md). A child with no record is never cached. */
+#define MVB_CHILD_CACHE_SLOTS 256
+struct mvb_child_cached {
+	__u64 gen;            /* mvb_macs_gen when read */
+	__u32 host_ifindex;   /* 0: the slot holds nothing */
+	__u32 parent_ifindex;
+	__u32 slot;
+	__u32 parent_slot;
+	__u8 mac[6];
+	__u8 mode;
+	__u8 flags;
+};
+
 /* Registry of all children, UP or DOWN (the kernel's port->vlans), keyed by host-end ifindex. */
 struct mvb_child {
 	__u32 parent_ifindex;

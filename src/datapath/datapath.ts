@@ -395,19 +395,20 @@ export class Datapath {
   }
 
   // --- the MAC table -------------------------------------------------------------------------------
-  // Every change is followed by a new generation, which makes every CPU's cached entries stale (the
-  // datapath's per-CPU cache of the table, mvb_abi.h): after the call, no frame sees the old entry.
+  // Every change, to the table or to the registry of children, is followed by a new generation, which
+  // makes every CPU's cached entries stale (the datapath's per-CPU caches of both, mvb_abi.h): after the
+  // call, no frame sees the old entry.
   putMac(parentIfindex: number, mac: Mac, v: MacEntry): void {
     this.maps.mvb_macs.update(encodeMacKey(parentIfindex, mac), encodeMacVal(v));
-    this.newMacsGeneration();
+    this.newGeneration();
   }
   deleteMac(parentIfindex: number, mac: Mac): boolean {
     const had = this.maps.mvb_macs.delete(encodeMacKey(parentIfindex, mac));
-    if (had) this.newMacsGeneration();
+    if (had) this.newGeneration();
     return had;
   }
   /** A random one, never 0: writers in several processes cannot repeat each other's. */
-  private newMacsGeneration(): void {
+  private newGeneration(): void {
     const g = randomBytes(8);
     g[7] = g[7]! | 0x80;
     this.maps.mvb_macs_gen.update(Buffer.alloc(4), g);
@@ -424,13 +425,16 @@ export class Datapath {
   /** `copy`: how its flood copies reach it (COPY_PEER or 0; the control plane's registry says). */
   putChild(c: ChildRecord, copy = 0): void {
     this.maps.mvb_children.update(u32Key(c.hostIfindex), encodeChild(c, copy));
+    this.newGeneration();
   }
   getChild(hostIfindex: number): ChildRecord | null {
     const v = this.maps.mvb_children.lookup(u32Key(hostIfindex));
     return v ? decodeChild(v) : null;
   }
   deleteChild(hostIfindex: number): boolean {
-    return this.maps.mvb_children.delete(u32Key(hostIfindex));
+    const had = this.maps.mvb_children.delete(u32Key(hostIfindex));
+    if (had) this.newGeneration();
+    return had;
   }
   /** Every child, oldest first, read in one batched call. */
   listChildren(): ChildRecord[] {

@@ -269,7 +269,7 @@ describe('netkit children (BPF_PROG_TEST_RUN)', () => {
 
 // The MAC table's per-CPU cache (mvb_abi.h): an entry read on one frame serves the next ones until the
 // control plane changes the table. Kept on one CPU, so every run meets the entries the run before left.
-describe('the MAC table\'s per-CPU cache (BPF_PROG_TEST_RUN on one CPU)', () => {
+describe('the per-CPU caches of the MAC table and the registry (BPF_PROG_TEST_RUN on one CPU)', () => {
   const a = () => addon();
   let was: number[] = [];
   beforeAll(() => {
@@ -329,6 +329,32 @@ describe('the MAC table\'s per-CPU cache (BPF_PROG_TEST_RUN on one CPU)', () => 
       inNetns(ns(), () => m.dp.deleteMac(p0, other));
     }
     expect(run()).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'wire', target: p0 });
+  });
+
+  // The registry's cache (mvb_child_cached): what a child's transmit reads of its record, kept per CPU.
+  it.each(['child', 'netkit'] as const)('%s: a change to the sender\'s record (spoofchk on, gone, back) is seen by its next frame', (prog) => {
+    const b2 = ifindex.get('b2')!;
+    const spoofed = buildFrame({ src: MAC.p1!, dst: MAC.b1! });
+    const run = () => testRunTc(m.dp.programs[prog], ns(), b2, spoofed);
+    const delivered = () => expect(run()).toMatchObject({ retval: TC_ACT_REDIRECT, action: 'deliver', target: ifindex.get('b1') });
+    const dropped = (reason: string) => expect(run()).toMatchObject({ retval: TC_ACT_SHOT, action: 'drop', reason: DROP_REASONS.indexOf(reason) });
+    const rec = inNetns(ns(), () => m.dp.getChild(b2))!;
+    for (let i = 0; i < 3; i++) delivered();
+    try {
+      inNetns(ns(), () => m.setSpoofchk('b2', true));
+      for (let i = 0; i < 2; i++) dropped('spoof');
+      inNetns(ns(), () => m.setSpoofchk('b2', false));
+      delivered();
+      inNetns(ns(), () => m.dp.deleteChild(b2));
+      for (let i = 0; i < 2; i++) dropped('unknown-child');
+      inNetns(ns(), () => m.dp.putChild(rec, COPY_PEER));
+      for (let i = 0; i < 2; i++) delivered();
+    } finally {
+      inNetns(ns(), () => {
+        if (!m.dp.getChild(b2)) m.dp.putChild(rec, COPY_PEER);
+        m.setSpoofchk('b2', false);
+      });
+    }
   });
 });
 
