@@ -3,16 +3,22 @@
 // (CI-sized) and checks only that every case delivered; it asserts nothing about speed.
 import os from 'node:os';
 import { benchFanout, fanoutTable } from './fanout.js';
-import { fmt, median, pairedRatio, pairedRatioText } from './stats.js';
+import { fmt, median, pairedRatio, pairedRatioText, pairedVerdict } from './stats.js';
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, limitWhere, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, limitWhere, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type DatapathName, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
 import { benchCni, cniTable } from './cni.js';
 import type { RedirectHook } from './traffic.js';
+
+/**
+ * TCP runs of each path per repetition: 3 × 4 = 12 paired ratios, enough for a 95 % interval of their
+ * median between the 3rd and 10th (medianInterval); with 6 it was min–max, ±0.15 on this kind of host.
+ */
+const TCP_RUNS_PER_REP = 4;
 
 const PARTS = ['paths', 'kinds', 'taps', 'cni', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
@@ -76,6 +82,18 @@ export function tcpTable(samples: TcpSample[]): string {
   return out.join('\n');
 }
 
+/**
+ * One line under the TCP table: what the default mode (TC) can claim against kernel macvlan on each path
+ * at 95 % (pairedVerdict), the claim the speed issue asks for; empty without runs enough for it.
+ */
+export function tcpVerdict(samples: TcpSample[]): string {
+  const asPairs = (xs: TcpSample[]) => xs.map((x) => ({ value: x.gbps, rep: x.round }));
+  const of = (d: DatapathName, path: string) => asPairs(samples.filter((x) => x.datapath === d && x.path === path));
+  const parts = TCP_PATHS.map((path) => ({ path, v: pairedVerdict(of('macvlan-bpf', path), of('kernel macvlan', path)) }));
+  if (parts.some((p) => p.v === null)) return '';
+  return `TC mode against kernel macvlan, at 95 %: ${parts.map((p) => `${p.v} ${p.path}`).join(', ')}.`;
+}
+
 export function costTable(rows: CostRow[]): string {
   const tc = rows.find((r) => r.what.includes('TC_ACT_OK'))!.ns;
   const xdp = rows.find((r) => r.what.includes('XDP_PASS'))?.ns ?? tc;
@@ -106,11 +124,13 @@ export async function runBench(args: string[]): Promise<number> {
   if (want('paths')) {
     log('paths: pps at 64 and 1500 bytes and TCP, each datapath alternately');
     const reps = smoke ? 1 : 3;
-    const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, tcpRuns: smoke ? 1 : 2, log });
+    const r = await benchPaths({ reps, frames: smoke ? { 64: 2000, 1500: 1000 } : { 64: 2_000_000, 1500: 500_000 }, tcpSeconds: smoke ? 1 : 3, tcpRuns: smoke ? 1 : TCP_RUNS_PER_REP, log });
     console.log(`\nPackets per second delivered, median of ${reps} (min–max); ratios: the median of each repetition's (${when})\n`);
     console.log(ppsTable(r.samples));
-    console.log(`\nTCP throughput, median of ${reps * (smoke ? 1 : 2)} runs (min–max); ratios: the median of the runs' paired ratios (min–max), each run every datapath back to back; client on CPU ${TCP_CPUS.client}, server on CPU ${TCP_CPUS.server} (${when})\n`);
+    console.log(`\nTCP throughput, median of ${reps * (smoke ? 1 : TCP_RUNS_PER_REP)} runs (min–max); ratios: the median of the runs' paired ratios [its 95 % interval, distribution-free] (min–max), each run every datapath back to back; client on CPU ${TCP_CPUS.client}, server on CPU ${TCP_CPUS.server} (${when})\n`);
     console.log(tcpTable(r.tcp));
+    const verdict = tcpVerdict(r.tcp);
+    if (verdict) console.log(`\n${verdict}`);
     for (const s of r.samples) if (s.delivered === 0) failures.push(`${s.datapath}, ${s.path}, ${s.size} B: nothing delivered`);
     for (const s of r.tcp) if (!(s.gbps > 0)) failures.push(`${s.datapath}, TCP ${s.path}: no throughput`);
   }

@@ -32,16 +32,56 @@ export function pairedRatio(a: { value: number; rep?: number }[], b: { value: nu
   return mb > 0 ? median(a.map((x) => x.value)) / mb : 0;
 }
 
+/** P(X ≤ k) for X ~ Binomial(n, ½): the chance that at most k of n samples fall below the median. */
+function binomialHalfCdf(n: number, k: number): number {
+  let term = 1; // C(n, 0)
+  let sum = 0;
+  for (let i = 0; i <= k; i++) {
+    sum += term;
+    term = (term * (n - i)) / (i + 1);
+  }
+  return sum / 2 ** n;
+}
+
 /**
- * pairedRatio as a table cell: the median of the paired ratios with their min–max ("1.02 (0.91–1.13)"),
- * so a reader sees how far one repetition's ratio strays; only the ratio when there is one repetition or
- * the series are not paired (then the ratio of the medians).
+ * A distribution-free confidence interval for the median of xs: the order statistics x(k) and
+ * x(n + 1 − k), with the largest k whose coverage, 1 − 2·P(Binomial(n, ½) ≤ k − 1), is still at least
+ * `level`. No assumption about the shape of the noise (TCP runs here are skewed and sometimes bimodal).
+ * Null when even min–max covers less than `level` (fewer than 6 samples for 95 %).
+ */
+export function medianInterval(xs: number[], level = 0.95): { lo: number; hi: number; coverage: number } | null {
+  const n = xs.length;
+  const coverage = (k: number) => 1 - 2 * binomialHalfCdf(n, k - 1);
+  if (n === 0 || coverage(1) < level) return null;
+  let k = 1;
+  while (k + 1 <= n / 2 && coverage(k + 1) >= level) k++;
+  const s = [...xs].sort((x, y) => x - y);
+  return { lo: s[k - 1]!, hi: s[n - k]!, coverage: coverage(k) };
+}
+
+/**
+ * pairedRatio as a table cell: the median of the paired ratios, the 95 % interval of that median where
+ * there are samples enough (medianInterval) and their min–max ("1.02 [0.97–1.06] (0.91–1.13)"), so a
+ * reader sees both what the median can claim and how far one repetition's ratio strays; only the ratio
+ * when there is one repetition or the series are not paired (then the ratio of the medians).
  */
 export function pairedRatioText(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): string {
   const paired = pairedRatios(a, b);
   const r = (x: number) => x.toFixed(2);
   if (!paired || paired.length < 2) return r(pairedRatio(a, b));
-  return `${r(median(paired))} (${r(Math.min(...paired))}–${r(Math.max(...paired))})`;
+  const ci = medianInterval(paired);
+  return `${r(median(paired))}${ci ? ` [${r(ci.lo)}–${r(ci.hi)}]` : ''} (${r(Math.min(...paired))}–${r(Math.max(...paired))})`;
+}
+
+/**
+ * What the paired ratios a / b let one say of a against b at 95 %: "faster" when the median's interval
+ * lies above 1, "slower" when below, otherwise "level"; null without pairs enough for an interval.
+ */
+export function pairedVerdict(a: { value: number; rep?: number }[], b: { value: number; rep?: number }[]): 'faster' | 'slower' | 'level' | null {
+  const paired = pairedRatios(a, b);
+  const ci = paired && medianInterval(paired);
+  if (!ci) return null;
+  return ci.lo > 1 ? 'faster' : ci.hi < 1 ? 'slower' : 'level';
 }
 
 export function quantile(xs: number[], q: number): number {
