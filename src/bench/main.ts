@@ -13,6 +13,7 @@ import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
 import { benchCni, cniTable } from './cni.js';
 import type { RedirectHook } from './traffic.js';
+import { BENCH_USAGE, benchArgs, type BenchArgs, type Part } from './args.js';
 
 /**
  * TCP runs of each path per repetition: 3 × 4 = 12 paired ratios, enough for a 95 % interval of their
@@ -20,7 +21,6 @@ import type { RedirectHook } from './traffic.js';
  */
 const TCP_RUNS_PER_REP = 4;
 
-const PARTS = ['paths', 'kinds', 'taps', 'cni', 'cost', 'fanout', 'agent', 'counters', 'scale'] as const;
 
 const spread = (xs: number[], unit: (x: number) => string) =>
   xs.length > 1 ? `${unit(median(xs))} (${unit(Math.min(...xs))}–${unit(Math.max(...xs))})` : unit(xs[0] ?? 0);
@@ -103,17 +103,23 @@ export function costTable(rows: CostRow[]): string {
 }
 
 export async function runBench(args: string[]): Promise<number> {
+  let opts: BenchArgs;
+  try {
+    opts = benchArgs(args);
+  } catch (e) {
+    console.error(`Error: ${(e as Error).message}\n\n${BENCH_USAGE}`);
+    return 1;
+  }
+  if (opts.help) {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
   if (process.getuid?.() !== 0) {
     console.error('Error: the benchmarks build network namespaces and load BPF programs: run them as root');
     return 2;
   }
-  const smoke = args.includes('--smoke');
-  const only = args.find((a) => a.startsWith('--only='))?.slice(7);
-  if (only && !(PARTS as readonly string[]).includes(only)) {
-    console.error(`Error: --only=${only}: no such part; use one of ${PARTS.join(', ')}`);
-    return 1;
-  }
-  const want = (p: (typeof PARTS)[number]) => !only || only === p;
+  const { smoke, only } = opts;
+  const want = (p: Part) => !only || only === p;
   const log = (s: string) => console.error(s);
   const started = Date.now();
   const machine = `${os.cpus().length} vCPUs (${os.cpus()[0]?.model.trim() ?? '?'}), kernel ${os.release()}`;
