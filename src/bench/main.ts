@@ -7,7 +7,7 @@ import { fmt, median, pairedRatio, pairedRatioText, pairedVerdict } from './stat
 import { agentTable, benchAgent } from './agent.js';
 import { benchCounters, countersTable } from './counters.js';
 import { benchScale, overFloorTable, scaleTable } from './scale.js';
-import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, limitWhere, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_PATHS, type DatapathName, type Sample, type TcpSample } from './paths.js';
+import { benchPaths, DATAPATHS, HOOK_LIMITS, LIMIT_PATHS, limitBounds, limitWhere, LOOKUP_LIMITS, PATHS, TCP_CPUS, SIZES, TCP_LIMIT, TCP_PATHS, type Sample, type TcpSample } from './paths.js';
 import { benchCost, type CostRow } from './cost.js';
 import { benchKinds } from './kinds.js';
 import { benchTaps, tapsTable } from './taps.js';
@@ -74,24 +74,34 @@ export function ppsTable(samples: Sample[]): string {
 const tcpRatio = (a: TcpSample[], b: TcpSample[]) => pairedRatioText(a.map((x) => ({ value: x.gbps, rep: x.round })), b.map((x) => ({ value: x.gbps, rep: x.round })));
 
 export function tcpTable(samples: TcpSample[]): string {
-  const out = [`| TCP, one stream, default offloads | ${DATAPATHS.join(' | ')} | tc / kernel macvlan | xdp / kernel macvlan | tc / bridge (nf off) |`, `|---|${DATAPATHS.map(() => '---:').join('|')}|---:|---:|---:|`];
+  const limit = samples.some((x) => x.datapath === TCP_LIMIT);
+  const names: TcpSample['datapath'][] = [...DATAPATHS, ...(limit ? [TCP_LIMIT] : [])];
+  const head = [...DATAPATHS, ...(limit ? [`${TCP_LIMIT} (bare, both ways, TC mode's devices)`] : []), 'tc / kernel macvlan', 'xdp / kernel macvlan', 'tc / bridge (nf off)', ...(limit ? ['tc / tcx limit', 'tcx limit / kernel macvlan'] : [])];
+  const out = [`| TCP, one stream, default offloads | ${head.join(' | ')} |`, `|---|${head.map(() => '---:').join('|')}|`];
   for (const path of TCP_PATHS) {
-    const cells = DATAPATHS.map((d) => samples.filter((x) => x.datapath === d && x.path === path));
-    out.push(`| ${path} | ${cells.map((c) => spread(c.map((x) => x.gbps), (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${tcpRatio(cells[0]!, cells[2]!)} | ${tcpRatio(cells[1]!, cells[2]!)} | ${tcpRatio(cells[0]!, cells[3]!)} |`);
+    const cells = names.map((d) => samples.filter((x) => x.datapath === d && x.path === path));
+    const ratios = [tcpRatio(cells[0]!, cells[2]!), tcpRatio(cells[1]!, cells[2]!), tcpRatio(cells[0]!, cells[3]!), ...(limit ? [tcpRatio(cells[0]!, cells[DATAPATHS.length]!), tcpRatio(cells[DATAPATHS.length]!, cells[2]!)] : [])];
+    out.push(`| ${path} | ${cells.map((c) => spread(c.map((x) => x.gbps), (x) => `${x.toFixed(1)} Gbit/s`)).join(' | ')} | ${ratios.join(' | ')} |`);
   }
   return out.join('\n');
 }
 
 /**
- * One line under the TCP table: what the default mode (TC) can claim against kernel macvlan on each path
- * at 95 % (pairedVerdict), the claim the speed issue asks for; empty without runs enough for it.
+ * The lines under the TCP table: what the default mode (TC) can claim against kernel macvlan on each path
+ * at 95 % (pairedVerdict), the claim the speed issue asks for, and, where tcx's limit ran, what the bare
+ * hook itself can claim, which bounds the first; empty without runs enough for it.
  */
 export function tcpVerdict(samples: TcpSample[]): string {
   const asPairs = (xs: TcpSample[]) => xs.map((x) => ({ value: x.gbps, rep: x.round }));
-  const of = (d: DatapathName, path: string) => asPairs(samples.filter((x) => x.datapath === d && x.path === path));
-  const parts = TCP_PATHS.map((path) => ({ path, v: pairedVerdict(of('macvlan-bpf', path), of('kernel macvlan', path)) }));
-  if (parts.some((p) => p.v === null)) return '';
-  return `TC mode against kernel macvlan, at 95 %: ${parts.map((p) => `${p.v} ${p.path}`).join(', ')}.`;
+  const of = (d: TcpSample['datapath'], path: string) => asPairs(samples.filter((x) => x.datapath === d && x.path === path));
+  const claim = (d: TcpSample['datapath']) => TCP_PATHS.map((path) => ({ path, v: pairedVerdict(of(d, path), of('kernel macvlan', path)) }));
+  const text = (parts: ReturnType<typeof claim>) => parts.map((p) => `${p.v} ${p.path}`).join(', ');
+  const tc = claim('macvlan-bpf');
+  if (tc.some((p) => p.v === null)) return '';
+  const lines = [`TC mode against kernel macvlan, at 95 %: ${text(tc)}.`];
+  const bare = claim(TCP_LIMIT);
+  if (bare.every((p) => p.v !== null)) lines.push(`tcx's bare redirect (the most TC mode's hook allows) against kernel macvlan, at 95 %: ${text(bare)}.`);
+  return lines.join('\n');
 }
 
 export function costTable(rows: CostRow[]): string {

@@ -61,8 +61,10 @@ export interface Sample {
   /** The repetition it was measured in (the paths part measures every datapath and limit in each). */
   rep?: number;
 }
+/** TCP's limit at TC mode's hook (tcpLimit): a bare tcx redirect each way, ahead of TC mode's programs. */
+export const TCP_LIMIT = 'tcx redirect limit' as const;
 export interface TcpSample {
-  datapath: DatapathName;
+  datapath: DatapathName | typeof TCP_LIMIT;
   path: (typeof TCP_PATHS)[number];
   gbps: number;
   /** The round it was measured in: every datapath runs each path once per round, back to back. */
@@ -152,6 +154,29 @@ async function tcp(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: 
     return j.end.sum_received.bits_per_second / 1e9;
   } finally {
     await server.catch(() => undefined);
+  }
+}
+
+/**
+ * TCP through TC mode's hook with nothing decided: on TC mode's own devices, a bare tcx redirect each way
+ * (the data one way, the ACKs and ARP the other) goes ahead of TC mode's programs for the run and is
+ * detached after it: p0 into c0's peer and c0's host end out through p0 (external ↔ child), or each of
+ * c0's and c1's host ends into the other's peer (child ↔ child). What one TCP stream through this hook
+ * can reach at most, on the same topology as the datapaths' runs.
+ */
+async function tcpLimit(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: number): Promise<number> {
+  const h0 = t.hostEnd(0);
+  const other = path === 'bridge child → child' ? t.hostEnd(1) : { ifindex: addon().ifNameToIndex('p0', `/run/netns/${t.host}`), name: 'p0' };
+  const ways: [Dev, RedirectSpec][] = [
+    [other, { hook: 'tcx', to: h0.ifindex, peer: true, first: true }],
+    [h0, { hook: 'tcx', to: other.ifindex, peer: other.name !== 'p0', first: true }],
+  ];
+  const progs: BareRedirect[] = [];
+  try {
+    for (const [on, spec] of ways) progs.push(new BareRedirect(t.host, on.name, spec));
+    return await tcp(t, path, seconds);
+  } finally {
+    for (const p of progs) p.close();
   }
 }
 
@@ -370,8 +395,7 @@ function tcxHere(): boolean {
 /** Every limit this kernel has (without tcx, its rows say so), on every path it bounds (limitBounds):
  * tcx's on TC mode's topology and XDP's on the XDP mode's (limitOnDatapath), cls_bpf's on its own (a
  * cls_bpf filter cannot go ahead of a tcx link). */
-function limitSubjects(sb: Sandbox, opts: PathsOptions, topologies: BenchTopology[]): Subject[] {
-  const tcx = tcxHere();
+function limitSubjects(sb: Sandbox, opts: PathsOptions, topologies: BenchTopology[], tcx: boolean): Subject[] {
   const on = (kind: DatapathName) => topologies.find((t) => t.kind === kind)!;
   const limits = [
     ...Object.entries(HOOK_LIMITS).map(([name, hook]) => [name, hook, false] as const),
@@ -397,6 +421,7 @@ function limitSubjects(sb: Sandbox, opts: PathsOptions, topologies: BenchTopolog
 export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[]; tcp: TcpSample[] }> {
   const samples: Sample[] = [];
   const tcpSamples: TcpSample[] = [];
+  const tcx = tcxHere();
   for (let rep = 0; rep < opts.reps; rep++) {
     const sb = new Sandbox(`mvbp${randomBytes(2).toString('hex')}`);
     const onSig = () => sb.cleanup();
@@ -405,11 +430,16 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
     try {
       const topologies = DATAPATHS.map((kind) => new BenchTopology(sb, kind));
       subjects.push(...topologies.map((t) => datapathSubject(t, opts)));
-      subjects.push(...limitSubjects(sb, opts, topologies));
-      // TCP first: the counting receivers end every frame at the child.
+      subjects.push(...limitSubjects(sb, opts, topologies, tcx));
+      // TCP first: the counting receivers end every frame at the child. Each round runs every datapath,
+      // and tcx's limit on TC mode's devices where the kernel has tcx, back to back.
+      const tcMode = topologies.find((t) => t.kind === 'macvlan-bpf')!;
       for (let i = 0; i < opts.tcpRuns; i++)
-        for (const path of TCP_PATHS)
-          for (const t of topologies) tcpSamples.push({ datapath: t.kind as DatapathName, path, gbps: await tcp(t, path, opts.tcpSeconds), round: rep * opts.tcpRuns + i });
+        for (const path of TCP_PATHS) {
+          const round = rep * opts.tcpRuns + i;
+          for (const t of topologies) tcpSamples.push({ datapath: t.kind as DatapathName, path, gbps: await tcp(t, path, opts.tcpSeconds), round });
+          if (tcx) tcpSamples.push({ datapath: TCP_LIMIT, path, gbps: await tcpLimit(tcMode, path, opts.tcpSeconds), round });
+        }
       for (const size of SIZES)
         for (const path of PATHS)
           for (const sub of subjects) {
@@ -418,7 +448,7 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
           }
       for (const kind of DATAPATHS) {
         const last = samples.filter((s) => s.datapath === kind).slice(-8);
-        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.slice(-3 * opts.tcpRuns * DATAPATHS.length).filter((s) => s.datapath === kind).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
+        opts.log(`  run ${rep + 1}/${opts.reps} ${kind}: ${last.map((s) => `${s.path.split(' ')[0]}/${s.size} ${(s.pps / 1e6).toFixed(2)}M`).join(', ')}; TCP ${tcpSamples.filter((s) => s.datapath === kind && Math.floor((s.round ?? 0) / opts.tcpRuns) === rep).map((s) => s.gbps.toFixed(1)).join('/')} Gbit/s`);
       }
     } finally {
       for (const sub of subjects) {
