@@ -413,10 +413,17 @@ function limitSubjects(sb: Sandbox, opts: PathsOptions, topologies: BenchTopolog
   return out;
 }
 
+/** xs starting at its k-th element (mod its length), the ones before it moved to the end. */
+export function rotated<T>(xs: readonly T[], k: number): T[] {
+  const n = xs.length ? ((k % xs.length) + xs.length) % xs.length : 0;
+  return [...xs.slice(n), ...xs.slice(0, n)];
+}
+
 /**
  * Each repetition builds every datapath's topology and every limit's side by side, then measures them
  * in turn, case by case: the datapaths' (and the limits') samples of one case are taken seconds apart,
- * so a slow spell of this shared host touches them alike rather than one datapath's whole turn.
+ * so a slow spell of this shared host touches them alike rather than one datapath's whole turn. Each
+ * case and TCP round starts with the next subject (rotated): over a run each goes first alike.
  */
 export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[]; tcp: TcpSample[] }> {
   const samples: Sample[] = [];
@@ -434,15 +441,21 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
       // TCP first: the counting receivers end every frame at the child. Each round runs every datapath,
       // and tcx's limit on TC mode's devices where the kernel has tcx, back to back.
       const tcMode = topologies.find((t) => t.kind === 'macvlan-bpf')!;
+      const tcpSubjects: { name: TcpSample['datapath']; run: (path: (typeof TCP_PATHS)[number]) => Promise<number> }[] = [
+        ...topologies.map((t) => ({ name: t.kind as DatapathName, run: (path: (typeof TCP_PATHS)[number]) => tcp(t, path, opts.tcpSeconds) })),
+        ...(tcx ? [{ name: TCP_LIMIT, run: (path: (typeof TCP_PATHS)[number]) => tcpLimit(tcMode, path, opts.tcpSeconds) }] : []),
+      ];
+      // Each round and each case starts with another subject (rotated): in a fixed order the first
+      // after a change of path was always TC mode, and whatever that slot costs fell on it alone.
+      let turn = rep;
       for (let i = 0; i < opts.tcpRuns; i++)
         for (const path of TCP_PATHS) {
           const round = rep * opts.tcpRuns + i;
-          for (const t of topologies) tcpSamples.push({ datapath: t.kind as DatapathName, path, gbps: await tcp(t, path, opts.tcpSeconds), round });
-          if (tcx) tcpSamples.push({ datapath: TCP_LIMIT, path, gbps: await tcpLimit(tcMode, path, opts.tcpSeconds), round });
+          for (const s of rotated(tcpSubjects, turn++)) tcpSamples.push({ datapath: s.name, path, gbps: await s.run(path), round });
         }
       for (const size of SIZES)
         for (const path of PATHS)
-          for (const sub of subjects) {
+          for (const sub of rotated(subjects, turn++)) {
             const x = await sub.measure(path, size);
             if (x) samples.push({ ...x, rep });
           }

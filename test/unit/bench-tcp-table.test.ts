@@ -2,7 +2,7 @@
 // limit (a kernel without tcx has no such runs).
 import { describe, expect, it } from 'vitest';
 import { tcpTable, tcpVerdict } from '../../src/bench/main.js';
-import { DATAPATHS, TCP_LIMIT, TCP_PATHS, type TcpSample } from '../../src/bench/paths.js';
+import { DATAPATHS, TCP_LIMIT, TCP_PATHS, rotated, type TcpSample } from '../../src/bench/paths.js';
 
 /** Twelve rounds of every datapath on every path, at `gbps(datapath, round)`. */
 function runs(gbps: (d: TcpSample['datapath'], round: number) => number, withLimit: boolean): TcpSample[] {
@@ -47,5 +47,23 @@ describe('tcpVerdict', () => {
   it('leaves the hook\'s line out without its runs, and says nothing without rounds enough', () => {
     expect(tcpVerdict(runs(speeds, false)).split('\n')).toHaveLength(1);
     expect(tcpVerdict(runs(speeds, true).filter((x) => (x.round ?? 0) < 3))).toBe('');
+  });
+});
+
+describe('rotated', () => {
+  it('starts at the k-th subject, wrapping, so each goes first in turn', () => {
+    expect(rotated(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+    expect(rotated(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
+    expect(rotated(['a', 'b', 'c'], 5)).toEqual(['c', 'a', 'b']);
+    expect(rotated([], 3)).toEqual([]);
+  });
+  it('puts every one of six TCP subjects first on every path over three repetitions of four rounds', () => {
+    // The paths part's turns: one a TCP path per round, the repetition's offset added (benchPaths).
+    const firsts = TCP_PATHS.map(() => new Set<number>());
+    for (let rep = 0; rep < 3; rep++) {
+      let turn = rep;
+      for (let i = 0; i < 4; i++) TCP_PATHS.forEach((_, p) => firsts[p]!.add(rotated([0, 1, 2, 3, 4, 5], turn++)[0]!));
+    }
+    for (const f of firsts) expect([...f].sort()).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });
