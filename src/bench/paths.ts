@@ -32,6 +32,7 @@ export const PATHS = ['external → child', 'child → external', 'bridge child 
 export type PathName = (typeof PATHS)[number];
 export const SIZES = [64, 1500] as const;
 export const TCP_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
+export type TcpPath = (typeof TCP_PATHS)[number];
 /** The paths each hook's limit is measured on: every one a datapath decides per frame at one hook (a
  * flood's copies have no bare equivalent). */
 export const LIMIT_PATHS = ['external → child', 'child → external', 'bridge child → child'] as const;
@@ -65,7 +66,7 @@ export interface Sample {
 export const TCP_LIMIT = 'tcx redirect limit' as const;
 export interface TcpSample {
   datapath: DatapathName | typeof TCP_LIMIT;
-  path: (typeof TCP_PATHS)[number];
+  path: TcpPath;
   gbps: number;
   /** The round it was measured in: every datapath runs each path once per round, back to back. */
   round?: number;
@@ -100,8 +101,13 @@ export class BenchTopology {
     return this.kns[Math.min(i, 2)]!;
   }
 
+  /** The parent, p0, in the host netns. */
+  parent(): Dev {
+    return { ifindex: addon().ifNameToIndex('p0', `/run/netns/${this.host}`), name: 'p0' };
+  }
+
   /** Child i's device on the host side (a veth's host end, a bridge port), by the child's link. */
-  hostEnd(i: number): { ifindex: number; name: string } {
+  hostEnd(i: number): Dev {
     const ifindex = Rtnl.once(netnsPath(this.childNs(i)), (r) => r.link(`c${i}`))?.link_index ?? 0;
     const name = ifindex ? inNetns(netnsPath(this.host), () => ifnameOf(ifindex)) : '';
     if (!name) throw new Error(`c${i} has no device on the host side in ${this.host}`);
@@ -141,7 +147,7 @@ function iperf3(ns: string, args: string[]): Promise<string> {
 export const TCP_CPUS = { client: 0, server: Math.max(0, os.cpus().length - 1) } as const;
 
 /** TCP bulk throughput with default offloads: iperf3, one stream, each end pinned (TCP_CPUS). */
-async function tcp(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: number): Promise<number> {
+async function tcp(t: BenchTopology, path: TcpPath, seconds: number): Promise<number> {
   const [serverNs, clientNs, serverIp] =
     path === 'external → child' ? [t.childNs(0), t.ext, childIp(0)]
       : path === 'child → external' ? [t.ext, t.childNs(0), EXT_IP]
@@ -158,22 +164,24 @@ async function tcp(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: 
 }
 
 /**
- * TCP through TC mode's hook with nothing decided: on TC mode's own devices, a bare tcx redirect each way
- * (the data one way, the ACKs and ARP the other) goes ahead of TC mode's programs for the run and is
- * detached after it: p0 into c0's peer and c0's host end out through p0 (external ↔ child), or each of
- * c0's and c1's host ends into the other's peer (child ↔ child). What one TCP stream through this hook
- * can reach at most, on the same topology as the datapaths' runs.
+ * TCP through TC mode's hook with nothing decided: on TC mode's own devices, the bare tcx redirect of
+ * each way (limitRedirect; the data one way, the ACKs and ARP the other) goes ahead of TC mode's programs
+ * for the run and is detached after it: external ↔ child is the limits' external → child and child →
+ * external together, child ↔ child their bridge child → child from c0 and its mirror from c1. What one
+ * TCP stream through this hook can reach at most, on the same topology as the datapaths' runs.
  */
-async function tcpLimit(t: BenchTopology, path: (typeof TCP_PATHS)[number], seconds: number): Promise<number> {
+async function tcpLimit(t: BenchTopology, path: TcpPath, seconds: number): Promise<number> {
+  const p0 = t.parent();
   const h0 = t.hostEnd(0);
-  const other = path === 'bridge child → child' ? t.hostEnd(1) : { ifindex: addon().ifNameToIndex('p0', `/run/netns/${t.host}`), name: 'p0' };
-  const ways: [Dev, RedirectSpec][] = [
-    [other, { hook: 'tcx', to: h0.ifindex, peer: true, first: true }],
-    [h0, { hook: 'tcx', to: other.ifindex, peer: other.name !== 'p0', first: true }],
-  ];
+  const bare = (p: LimitPath, d: { p0: Dev; h0: Dev; h1?: () => Dev }) => limitRedirect(p, 'tcx', false, true, d);
+  let ways: ReturnType<typeof bare>[];
+  if (path === 'bridge child → child') {
+    const h1 = t.hostEnd(1);
+    ways = [bare(path, { p0, h0, h1: () => h1 }), bare(path, { p0, h0: h1, h1: () => h0 })];
+  } else ways = [bare('external → child', { p0, h0 }), bare('child → external', { p0, h0 })];
   const progs: BareRedirect[] = [];
   try {
-    for (const [on, spec] of ways) progs.push(new BareRedirect(t.host, on.name, spec));
+    for (const w of ways) progs.push(new BareRedirect(t.host, w.on, w.spec));
     return await tcp(t, path, seconds);
   } finally {
     for (const p of progs) p.close();
@@ -359,8 +367,7 @@ function limitOnDatapath(t: BenchTopology, opts: PathsOptions, name: LimitName, 
       fastpath('tc');
       run('nsenter', [`--net=/run/netns/${t.childNs(0)}`, 'ethtool', '-K', 'c0', 'gro', 'on']);
     }
-    const p0 = addon().ifNameToIndex('p0', `/run/netns/${t.host}`);
-    const r = limitRedirect(path, hook, lookup, hook === 'tcx', { p0: { ifindex: p0, name: 'p0' }, h0: t.hostEnd(0), h1: () => t.hostEnd(1) });
+    const r = limitRedirect(path, hook, lookup, hook === 'tcx', { p0: t.parent(), h0: t.hostEnd(0), h1: () => t.hostEnd(1) });
     return new BareRedirect(t.host, r.on, r.spec);
   };
   return {
@@ -441,9 +448,9 @@ export async function benchPaths(opts: PathsOptions): Promise<{ samples: Sample[
       // TCP first: the counting receivers end every frame at the child. Each round runs every datapath,
       // and tcx's limit on TC mode's devices where the kernel has tcx, back to back.
       const tcMode = topologies.find((t) => t.kind === 'macvlan-bpf')!;
-      const tcpSubjects: { name: TcpSample['datapath']; run: (path: (typeof TCP_PATHS)[number]) => Promise<number> }[] = [
-        ...topologies.map((t) => ({ name: t.kind as DatapathName, run: (path: (typeof TCP_PATHS)[number]) => tcp(t, path, opts.tcpSeconds) })),
-        ...(tcx ? [{ name: TCP_LIMIT, run: (path: (typeof TCP_PATHS)[number]) => tcpLimit(tcMode, path, opts.tcpSeconds) }] : []),
+      const tcpSubjects: { name: TcpSample['datapath']; run: (path: TcpPath) => Promise<number> }[] = [
+        ...topologies.map((t) => ({ name: t.kind as DatapathName, run: (path: TcpPath) => tcp(t, path, opts.tcpSeconds) })),
+        ...(tcx ? [{ name: TCP_LIMIT, run: (path: TcpPath) => tcpLimit(tcMode, path, opts.tcpSeconds) }] : []),
       ];
       // Each round and each case starts with another subject (rotated): in a fixed order the first
       // after a change of path was always TC mode, and whatever that slot costs fell on it alone.
